@@ -1,0 +1,67 @@
+// Package codec turns values into message bytes and back.
+//
+// A Codec knows nothing of queues: ipcchan frames what it produces. Raw
+// passes []byte and string through untouched, so a Go program and a C
+// program see the same bytes. Msgpack (MessagePack, from
+// github.com/vmihailenco/msgpack/v5) is the default for every other type.
+package codec
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// A Codec encodes values to bytes and decodes them back. Implementations
+// must be safe for concurrent use.
+type Codec interface {
+	// Name identifies the encoding (for example "raw" or "msgpack"); two
+	// peers agree on a typed message only if they use the same name.
+	Name() string
+	// Append appends the encoding of v to dst and returns the result.
+	Append(dst []byte, v any) ([]byte, error)
+	// Decode decodes data into v, a non-nil pointer. It must not keep data,
+	// which the caller reuses.
+	Decode(data []byte, v any) error
+}
+
+// For returns the default codec for values of type t: Raw for []byte and
+// string, Msgpack for everything else.
+func For(t reflect.Type) Codec {
+	if IsRaw(t) {
+		return Raw
+	}
+	return Msgpack
+}
+
+// IsRaw reports whether t is a type that Raw carries: []byte or string, or
+// a type defined on them.
+func IsRaw(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.Uint8
+	}
+	return false
+}
+
+// Error is a failure to encode or decode a value of a given type.
+type Error struct {
+	Codec string
+	Op    string // "encode" or "decode"
+	Type  string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s %s %s: %v", e.Codec, e.Op, e.Type, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func typeName(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return reflect.TypeOf(v).String()
+}

@@ -1,0 +1,129 @@
+package codec
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRawIsByteExact(t *testing.T) {
+	in := []byte{0, 1, 0xff, 'a'}
+	out, err := Raw.Append([]byte("pre"), in)
+	if err != nil || string(out) != "pre\x00\x01\xffa" {
+		t.Fatalf("Append = %q, %v", out, err)
+	}
+	var b []byte
+	if err := Raw.Decode(in, &b); err != nil || string(b) != string(in) {
+		t.Fatalf("Decode = %q, %v", b, err)
+	}
+	in[0] = 9
+	if b[0] != 0 {
+		t.Error("Decode kept the caller's buffer")
+	}
+	var s string
+	if err := Raw.Decode([]byte("héllo"), &s); err != nil || s != "héllo" {
+		t.Fatalf("Decode string = %q, %v", s, err)
+	}
+	type Blob []byte
+	var bl Blob
+	if err := Raw.Decode([]byte("x"), &bl); err != nil || string(bl) != "x" {
+		t.Fatalf("Decode Blob = %q, %v", bl, err)
+	}
+	if out, err := Raw.Append(nil, Blob("y")); err != nil || string(out) != "y" {
+		t.Fatalf("Append Blob = %q, %v", out, err)
+	}
+}
+
+func TestRawRefusesOtherTypes(t *testing.T) {
+	_, err := Raw.Append(nil, 42)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Op != "encode" || !strings.Contains(err.Error(), "only []byte and string") {
+		t.Errorf("Append(int) = %v", err)
+	}
+	var n int
+	if err := Raw.Decode([]byte("x"), &n); err == nil {
+		t.Error("Decode into *int succeeded")
+	}
+	if err := Raw.Decode([]byte("x"), nil); err == nil {
+		t.Error("Decode into nil succeeded")
+	}
+}
+
+type sample struct {
+	ID    int
+	Name  string `msgpack:"name"`
+	Skip  string `msgpack:"-"`
+	Data  []byte
+	Inner struct{ X, Y float64 }
+}
+
+func TestMsgpackRoundTrip(t *testing.T) {
+	in := sample{ID: 7, Name: "n", Skip: "dropped", Data: []byte{1, 2}}
+	in.Inner.X = 1.5
+	b, err := Msgpack.Append([]byte{0xaa}, in)
+	if err != nil || b[0] != 0xaa {
+		t.Fatalf("Append = %x, %v", b, err)
+	}
+	var out sample
+	if err := Msgpack.Decode(b[1:], &out); err != nil {
+		t.Fatal(err)
+	}
+	in.Skip = ""
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip = %+v, want %+v", out, in)
+	}
+	// The decoded value does not share the input buffer.
+	b[len(b)-1] ^= 0xff
+	if out.Inner.Y != 0 || out.Data[0] != 1 {
+		t.Error("decoded value changed with the buffer")
+	}
+}
+
+func TestMsgpackRejectsBadInput(t *testing.T) {
+	good, _ := Msgpack.Append(nil, sample{ID: 1})
+	for name, data := range map[string][]byte{
+		"truncated": good[:len(good)-2],
+		"trailing":  append(append([]byte{}, good...), 0x01),
+		"empty":     nil,
+		"wrong":     []byte{0xa3, 'a', 'b', 'c'},    // a string, not a map
+		"huge":      {0xdb, 0x7f, 0xff, 0xff, 0xff}, // a 2 GiB string header
+	} {
+		var out sample
+		err := Msgpack.Decode(data, &out)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Op != "decode" {
+			t.Errorf("%s: Decode = %v, want a decode error", name, err)
+		}
+	}
+	if _, err := Msgpack.Append(nil, make(chan int)); err == nil {
+		t.Error("encoding a channel succeeded")
+	}
+}
+
+func TestFor(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want Codec
+	}{{[]byte{}, Raw}, {"", Raw}, {0, Msgpack}, {sample{}, Msgpack}, {[]int{}, Msgpack}} {
+		if got := For(reflect.TypeOf(tc.v)); got != tc.want {
+			t.Errorf("For(%T) = %s, want %s", tc.v, got.Name(), tc.want.Name())
+		}
+	}
+}
+
+func BenchmarkMsgpackAppend(b *testing.B) {
+	v := sample{ID: 7, Name: "name", Data: []byte("data")}
+	buf := make([]byte, 0, 256)
+	for range b.N {
+		buf, _ = Msgpack.Append(buf[:0], v)
+	}
+}
+
+func BenchmarkMsgpackDecode(b *testing.B) {
+	data, _ := Msgpack.Append(nil, sample{ID: 7, Name: "name", Data: []byte("data")})
+	for range b.N {
+		var v sample
+		Msgpack.Decode(data, &v)
+	}
+}
