@@ -1,0 +1,220 @@
+// Package testutil helps ipcchan's tests use real kernel objects: unique
+// names that are removed even when a test fails, a check that no queue was
+// left behind, C peers compiled with gcc, and helper processes.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Prefix starts the name of every object the tests of this process create.
+var Prefix = fmt.Sprintf("ipcchan-test-%d-", os.Getpid())
+
+var seq atomic.Int64
+
+// Name returns a fresh object name ("/ipcchan-test-PID-N") and registers
+// cleanup, which calls unlink(name) and ignores a name already removed.
+func Name(t testing.TB, unlink func(string) error) string {
+	t.Helper()
+	name := fmt.Sprintf("/%s%d", Prefix, seq.Add(1))
+	t.Cleanup(func() { unlink(name) })
+	return name
+}
+
+// MqueueDir returns a directory where the mqueue filesystem is mounted:
+// /dev/mqueue if it is, or else a private mount in a new temporary
+// directory; release unmounts it. It fails where mounting is not allowed.
+func MqueueDir() (dir string, release func(), err error) {
+	if isMqueue("/dev/mqueue") {
+		return "/dev/mqueue", func() {}, nil
+	}
+	dir, err = os.MkdirTemp("", "ipcchan-mqueue-")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := unix.Mount("none", dir, "mqueue", 0, ""); err != nil {
+		os.Remove(dir)
+		return "", nil, fmt.Errorf("mount -t mqueue: %w", err)
+	}
+	return dir, func() { unix.Unmount(dir, 0); os.Remove(dir) }, nil
+}
+
+func isMqueue(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == 0x19800202 // MQUEUE_MAGIC
+}
+
+// LeftQueues lists the queues whose names start with prefix.
+func LeftQueues(prefix string) ([]string, error) {
+	dir, release, err := MqueueDir()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			left = append(left, "/"+e.Name())
+		}
+	}
+	return left, nil
+}
+
+// Main runs the tests, then fails the run if any queue made by them is
+// still there (and removes it), so a missing cleanup cannot go unnoticed.
+func Main(m *testing.M, unlinkQueue func(string) error) int {
+	code := m.Run()
+	cleanupBuilds()
+	left, err := LeftQueues(Prefix)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testutil: cannot check for queues left behind: %v\n", err)
+		return code
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: tests left %d message queues behind: %s\n", len(left), strings.Join(left, " "))
+		for _, n := range left {
+			unlinkQueue(n)
+		}
+		return 1
+	}
+	return code
+}
+
+var (
+	buildMu   sync.Mutex
+	buildDir  string
+	buildDone = map[string]string{}
+)
+
+// BuildC compiles testdata/NAME.c of the module with gcc (once per test
+// process) and returns the path of the program.
+func BuildC(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildDone[name]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "ipcchan-c-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o755) // helper processes may run as another user
+		buildDir = d
+	}
+	src := filepath.Join(moduleRoot(t), "testdata", name+".c")
+	out := filepath.Join(buildDir, name)
+	cmd := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-o", out, src, "-lrt", "-pthread")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", src, err, b)
+	}
+	buildDone[name] = out
+	return out
+}
+
+func cleanupBuilds() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+		buildDir = ""
+	}
+}
+
+func moduleRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the module")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// HelperEnv is the environment variable that makes a test binary run a
+// helper instead of the tests (see Helper and RunHelpers).
+const HelperEnv = "IPCCHAN_TEST_HELPER"
+
+// Helper returns a command that runs this test binary as the helper name
+// with args; the binary's TestMain must call RunHelpers first.
+func Helper(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), exe, append([]string{"-test.run=^$"}, args...)...)
+	cmd.Env = append(os.Environ(), HelperEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// RunHelpers runs the helper this process was started as, if any, and
+// exits with its status; it returns when the process runs the tests.
+// A helper gets the arguments after the test flags.
+func RunHelpers(helpers map[string]func(args []string) error) {
+	name := os.Getenv(HelperEnv)
+	if name == "" {
+		return
+	}
+	f, ok := helpers[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "unknown helper %q\n", name)
+		os.Exit(2)
+	}
+	var args []string
+	for _, a := range os.Args[1:] {
+		if !strings.HasPrefix(a, "-test.") {
+			args = append(args, a)
+		}
+	}
+	if err := f(args); err != nil {
+		fmt.Fprintf(os.Stderr, "helper %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// HelperAs is Helper run as another user (uid, gid), from a copy of the test
+// binary in a directory that user can read.
+func HelperAs(t testing.TB, uid, gid uint32, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "ipcchan-helper-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, filepath.Base(exe))
+	if err := os.WriteFile(copyPath, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := Helper(t, name, args...)
+	cmd.Path = copyPath
+	cmd.Args[0] = copyPath
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	return cmd
+}

@@ -1,0 +1,64 @@
+// Package ipcchan turns Linux POSIX IPC into Go-shaped, typed primitives
+// that work between processes: a message queue that behaves like a
+// channel, named semaphores, and shared memory.
+//
+// # Queues
+//
+// A Queue[T] is a POSIX message queue (mq_open) carrying values of type T:
+//
+//	q, err := ipcchan.OpenQueue[Job]("/jobs", ipcchan.Create(), ipcchan.Capacity(10))
+//	err = q.Send(ctx, job)              // waits while the queue is full
+//	for job := range q.Recv() { ... }   // until CloseSend, Close, or an error
+//	for job, err := range q.All(ctx) { ... }
+//
+// Names follow POSIX: one leading slash, no other, at most 255 bytes. They
+// are global to the machine (to the IPC namespace): any process with the
+// permission can open "/jobs", from Go with ipcchan or from C with
+// mq_open("/jobs", ...).
+//
+// Queue[[]byte] and Queue[string] carry exactly the bytes a C program sends
+// with mq_send. Other types are encoded with MessagePack behind a 12-byte
+// header:
+//
+//	offset 0   0xC1 'Q'    magic (0xC1 is a byte MessagePack never uses)
+//	offset 2   1           format version
+//	offset 3   0           reserved
+//	offset 4   uint64 LE   fingerprint of the codec and of T's shape
+//	offset 12  payload     the MessagePack encoding of the value
+//
+// so that a receiver of another type gets ErrTypeMismatch instead of
+// garbage. The shape of a type is its field names (or msgpack tags) and
+// field types, not its name: two programs may each declare the same struct.
+// A message of zero bytes ends the stream: CloseSend sends it, a C program
+// can send it, and receivers stop at it.
+//
+// # Guarantees
+//
+// No message is lost: a message leaves the kernel queue only when it is
+// handed to the caller. A cancelled Receive reads nothing; All reads a
+// message only when the loop asks for it; the Recv channel holds at most
+// one message read ahead, which Close puts back (see Recv). A message that
+// does not decode is returned as a *MessageError with its bytes.
+//
+// Every blocking call takes a context and honours its deadline and
+// cancellation; Close wakes every goroutine blocked on the handle with
+// ErrClosed.
+//
+// Calls try the non-blocking system call first and, only when the queue is
+// full or empty, wait on the shared epoll reactor of package loop. An open
+// queue that nobody waits on costs no goroutine and no thread. Waiting
+// costs two more system calls than a blocking mq_receive would (the failed
+// attempt and epoll_wait): the price of waits that can be cancelled.
+//
+// # Errors
+//
+// Errors are *Error values that name the object and the operation and say
+// what to do, and wrap a sentinel for errors.Is: ErrNotExist, ErrExist and
+// ErrPermission (which are also their io/fs counterparts), ErrInvalidName,
+// ErrInvalid, ErrTooLarge, ErrLimit, ErrFull, ErrEmpty, ErrClosed,
+// ErrTypeMismatch, ErrCorrupt. For example:
+//
+//	queue /jobs: send: Job of 9000 bytes (12-byte header + 8988 encoded) exceeds its
+//	MsgSize of 8192; send smaller messages, or recreate the queue with a larger MsgSize
+//	(this machine allows up to 8192: /proc/sys/fs/mqueue/msgsize_max)
+package ipcchan

@@ -1,0 +1,175 @@
+package ipcchan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// A unique name per run; in a real program it is a fixed name that both
+// processes know, such as "/jobs".
+var exampleName = fmt.Sprintf("/ipcchan-example-%d", os.Getpid())
+
+func ExampleOpenQueue() {
+	type Job struct {
+		ID   int
+		File string
+	}
+	ctx := context.Background()
+	// The producer creates the queue; a consumer in another process opens
+	// it with OpenQueue[Job](name) and no options.
+	q, err := ipcchan.OpenQueue[Job](exampleName, ipcchan.Create(), ipcchan.Capacity(10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	if err := q.Send(ctx, Job{ID: 1, File: "a.png"}); err != nil {
+		log.Fatal(err)
+	}
+	job, err := q.Receive(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", job)
+	// Output: {ID:1 File:a.png}
+}
+
+func ExampleQueue_Recv() {
+	ctx := context.Background()
+	q, err := ipcchan.OpenQueue[string](exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	go func() {
+		for _, s := range []string{"one", "two", "three"} {
+			q.Send(ctx, s)
+		}
+		q.CloseSend(ctx) // like close(ch): the range below ends
+	}()
+	for s := range q.Recv() {
+		fmt.Println(s)
+	}
+	if err := q.Err(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// one
+	// two
+	// three
+}
+
+func ExampleQueue_All() {
+	ctx := context.Background()
+	q, err := ipcchan.OpenQueue[int](exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	for i := range 5 {
+		q.Send(ctx, i*i)
+	}
+	// All reads a message only when the loop asks for it: after the break,
+	// the rest stay in the queue.
+	for v, err := range q.All(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(v)
+		if v == 4 {
+			break
+		}
+	}
+	a, _ := q.Attr()
+	fmt.Println("left in the queue:", a.Len)
+	// Output:
+	// 0
+	// 1
+	// 4
+	// left in the queue: 2
+}
+
+func ExampleQueue_SendPriority() {
+	ctx := context.Background()
+	q, err := ipcchan.OpenQueue[string](exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	q.SendPriority(ctx, "routine", 0)
+	q.SendPriority(ctx, "urgent", 9)
+	q.SendPriority(ctx, "routine too", 0)
+	for range 3 {
+		s, prio, _ := q.ReceivePriority(ctx)
+		fmt.Println(prio, s)
+	}
+	// Output:
+	// 9 urgent
+	// 0 routine
+	// 0 routine too
+}
+
+func ExampleQueue_TrySend() {
+	q, err := ipcchan.OpenQueue[[]byte](exampleName, ipcchan.Create(), ipcchan.Capacity(1))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	fmt.Println(q.TrySend([]byte("first")))
+	err = q.TrySend([]byte("second"))
+	fmt.Println(errors.Is(err, ipcchan.ErrFull))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleQueue_Receive_endOfStream() {
+	ctx := context.Background()
+	q, err := ipcchan.OpenQueue[string](exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	q.Send(ctx, "last words")
+	q.CloseSend(ctx)
+	for {
+		s, err := q.Receive(ctx)
+		if err == io.EOF {
+			fmt.Println("end of stream")
+			break
+		}
+		fmt.Println(s)
+	}
+	// Output:
+	// last words
+	// end of stream
+}
+
+func ExampleOpenQueue_errors() {
+	_, err := ipcchan.OpenQueue[string]("/ipcchan-example-missing")
+	fmt.Println(errors.Is(err, ipcchan.ErrNotExist))
+	fmt.Println(err)
+	_, err = ipcchan.OpenQueue[string]("jobs")
+	fmt.Println(err)
+	// Output:
+	// true
+	// queue /ipcchan-example-missing: open: does not exist; create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)
+	// queue jobs: open: invalid name: it must start with a slash, as in "/jobs"
+}
