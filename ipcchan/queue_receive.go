@@ -55,7 +55,7 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	defer q.bufs.Put(bp)
 	for {
 		tok := q.wait.Token()
-		v, prio, _, err := q.tryReceive(ctx, *bp, false)
+		v, prio, _, err := q.tryReceive(ctx, block, *bp, false)
 		switch {
 		case err == nil || err == io.EOF:
 			return v, prio, err
@@ -72,9 +72,10 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 
 // tryReceive makes one non-blocking receive into buf and decodes the
 // message. It returns syscall.EAGAIN when the queue is empty and io.EOF at
-// the end of the stream, which it puts back for the other receivers. With
-// keep, raw is a copy of the message bytes.
-func (q *Queue[T]) tryReceive(ctx context.Context, buf []byte, keep bool) (v T, prio uint, raw []byte, err error) {
+// the end of the stream, which it puts back for the other receivers
+// (waiting for room, if block, until ctx is done). With keep, raw is a copy
+// of the message bytes.
+func (q *Queue[T]) tryReceive(ctx context.Context, block bool, buf []byte, keep bool) (v T, prio uint, raw []byte, err error) {
 	n, prio, err := q.sysReceive(buf)
 	if err == syscall.EAGAIN {
 		return v, 0, nil, err
@@ -83,7 +84,7 @@ func (q *Queue[T]) tryReceive(ctx context.Context, buf []byte, keep bool) (v T, 
 		return v, 0, nil, q.sysError("receive", err)
 	}
 	if n == 0 {
-		q.putBackEOF(ctx)
+		q.putBackEOF(ctx, block)
 		return v, prio, nil, io.EOF
 	}
 	msg := buf[:n]
@@ -105,13 +106,14 @@ func (q *Queue[T]) sysReceive(buf []byte) (int, uint, error) {
 
 // putBackEOF returns the end-of-stream mark to the queue so that every
 // receiver sees it, as every receiver of a closed channel does. If the
-// queue is full (someone sent after the end), it waits for room until ctx
-// is done.
-func (q *Queue[T]) putBackEOF(ctx context.Context) {
+// queue is full (someone sent after the end), it waits for room while ctx
+// lasts, if block; other receivers then see the end only once the queue
+// has room for the mark again.
+func (q *Queue[T]) putBackEOF(ctx context.Context, block bool) {
 	for {
 		tok := q.wait.Token()
 		err := q.trySend(nil, 0)
-		if err != syscall.EAGAIN || q.wait.Wait(ctx, loop.Writable, tok) != nil {
+		if err != syscall.EAGAIN || !block || q.wait.Wait(ctx, loop.Writable, tok) != nil {
 			return
 		}
 	}

@@ -128,11 +128,11 @@ func (q *Queue[T]) feed(s *stream[T]) {
 			return
 		}
 		tok := q.wait.Token()
-		v, prio, raw, err := q.tryReceive(ctx, *bp, true)
+		v, prio, raw, err := q.tryReceive(ctx, true, *bp, true)
 		for err == syscall.EAGAIN {
 			if err = q.wait.Wait(ctx, loop.Readable, tok); err == nil {
 				tok = q.wait.Token()
-				v, prio, raw, err = q.tryReceive(ctx, *bp, true)
+				v, prio, raw, err = q.tryReceive(ctx, true, *bp, true)
 			}
 		}
 		if err != nil {
