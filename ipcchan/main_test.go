@@ -3,10 +3,7 @@ package ipcchan_test
 import (
 	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -44,34 +41,6 @@ func openQueue[T any](t testing.TB, name string, opts ...ipcchan.Option) *ipccha
 	}
 	t.Cleanup(func() { q.Close() })
 	return q
-}
-
-// waitParked waits until n goroutines started by a function whose name
-// contains createdBy are blocked (in a select, a channel operation or a
-// blocking system call such as the reactor's epoll_wait), by reading the
-// goroutine stacks: tests use it to know that calls really wait before they
-// act, without sleeping.
-func waitParked(t testing.TB, createdBy string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	buf := make([]byte, 1<<20)
-	for {
-		got := 0
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			head, _, _ := strings.Cut(g, "\n")
-			blocked := strings.Contains(head, "[select") || strings.Contains(head, "[syscall") || strings.Contains(head, "[chan")
-			if blocked && strings.Contains(g, "created by ") && strings.Contains(g[strings.LastIndex(g, "created by "):], createdBy) {
-				got++
-			}
-		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d goroutines started by %s are blocked, want %d", got, createdBy, n)
-		}
-		runtime.Gosched()
-	}
 }
 
 // helperCmd starts this test binary as the helper name (see helpers).

@@ -144,16 +144,10 @@ func openQueueFd(name string, cfg *config) (fd int, created bool, err error) {
 		fd, err = posix.MqOpen(name, flags, 0, nil)
 		return fd, false, err
 	}
-	var attr *posix.MqAttr
+	var attr *posix.MqAttr // nil: the kernel's defaults
 	if cfg.has(optCapacity) || cfg.has(optMsgSize) {
-		lim := posix.ReadMqLimits()
-		attr = &posix.MqAttr{MaxMsg: int64(lim.MsgDefault), MsgSize: int64(lim.MsgSizeDefault)}
-		if cfg.has(optCapacity) {
-			attr.MaxMsg = int64(cfg.capacity)
-		}
-		if cfg.has(optMsgSize) {
-			attr.MsgSize = int64(cfg.msgSize)
-		}
+		capacity, size := cfg.queueShape(posix.ReadMqLimits())
+		attr = &posix.MqAttr{MaxMsg: int64(capacity), MsgSize: int64(size)}
 	}
 	// Create exclusively first, so that we know whether the queue is ours
 	// (and must be removed if the rest of the opening fails); if another
@@ -193,6 +187,19 @@ func (q *Queue[T]) checkShape(cfg *config) error {
 			"its MsgSize %d leaves no room for typed messages (%d-byte header plus the value); use Queue[[]byte], or recreate it larger", q.msgSize, headerSize)}
 	}
 	return nil
+}
+
+// queueShape is the capacity and message size a created queue gets: the
+// options, or else the machine's defaults.
+func (c *config) queueShape(lim posix.MqLimits) (capacity, size int) {
+	capacity, size = lim.MsgDefault, lim.MsgSizeDefault
+	if c.has(optCapacity) {
+		capacity = c.capacity
+	}
+	if c.has(optMsgSize) {
+		size = c.msgSize
+	}
+	return capacity, size
 }
 
 func askedShape(cfg *config) string {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -335,20 +336,30 @@ func TestQueueContextUnblocks(t *testing.T) {
 		t.Errorf("Send returned %v after its deadline", late)
 	}
 
-	ctx, cancel = context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := empty.Receive(ctx)
-		errc <- err
-	}()
-	time.AfterFunc(10*time.Millisecond, cancel)
-	select {
-	case err := <-errc:
+	// Cancellation: of a parked Receive on an empty queue, and of a parked
+	// Send on a full one, timed from cancel() itself.
+	for _, op := range []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Receive", func(ctx context.Context) error { _, err := empty.Receive(ctx); return err }},
+		{"Send", func(ctx context.Context) error { return full.Send(ctx, []byte("y")) }},
+	} {
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- op.call(ctx) }()
+		testutil.WaitBlocked(t, "TestQueueContextUnblocks", 1)
+		start := time.Now()
+		cancel()
+		err := <-errc
+		took := time.Since(start)
 		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Receive on empty queue = %v, want Canceled", err)
+			t.Fatalf("%s after cancel = %v, want Canceled", op.name, err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Receive did not return after cancel")
+		t.Logf("%s returned %v after cancel", op.name, took)
+		if took > 100*time.Millisecond {
+			t.Errorf("%s returned %v after cancel", op.name, took)
+		}
 	}
 	// A deadline already past still lets a ready operation through.
 	past, cancel2 := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
@@ -375,8 +386,8 @@ func TestQueueCloseWakesWaiters(t *testing.T) {
 	ch := q.Recv()
 	// Close must wake goroutines that are parked on the reactor, not only
 	// refuse new calls: wait until all 2n+1 (with Recv's) are parked.
-	waitParked(t, "TestQueueCloseWakesWaiters", 2*n)
-	waitParked(t, "(*Queue[...]).Recv", 1)
+	testutil.WaitBlocked(t, "TestQueueCloseWakesWaiters", 2*n)
+	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
 	q.Close()
 	fullHandle.Close()
 	for range 2 * n {

@@ -3,13 +3,13 @@ package loop
 import (
 	"context"
 	"errors"
-	"runtime"
-	"strings"
 
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/testutil"
 )
 
 func newPipe(t *testing.T) (r, w int) {
@@ -45,29 +45,6 @@ func runLoop(t *testing.T, l *Loop) {
 	})
 }
 
-// waitBlocked waits until n goroutines whose stacks mention fn are blocked.
-func waitBlocked(t *testing.T, fn string, n int) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := 0
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			head, _, _ := strings.Cut(g, "\n")
-			if (strings.Contains(head, "[select") || strings.Contains(head, "[syscall") || strings.Contains(head, "[chan")) && strings.Contains(g, fn) {
-				got++
-			}
-		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines blocked in %s, want %d", got, fn, n)
-		}
-		runtime.Gosched()
-	}
-}
-
 // readByte waits until r is readable and reads one byte, as a library
 // caller does: token, non-blocking attempt, wait.
 func readByte(ctx context.Context, fd *FD, r int) error {
@@ -91,7 +68,7 @@ func TestFDWaitLeaderAlone(t *testing.T) {
 	defer fd.Close()
 	got := make(chan error, 1)
 	go func() { got <- readByte(t.Context(), fd, r) }()
-	waitBlocked(t, "readByte", 1)
+	testutil.WaitBlocked(t, "readByte", 1)
 	unix.Write(w, []byte("x"))
 	if err := <-got; err != nil {
 		t.Fatalf("read = %v", err)
@@ -122,7 +99,7 @@ func TestFDManyWaiters(t *testing.T) {
 			defer fd.Close()
 			go func() { errs <- readByte(t.Context(), fd, r) }()
 		}
-		waitBlocked(t, "readByte", n)
+		testutil.WaitBlocked(t, "readByte", n)
 		for _, i := range []int{5, 0, 7, 3, 1, 6, 2, 4} {
 			unix.Write(ws[i], []byte("x"))
 			if err := <-errs; err != nil {
@@ -151,7 +128,7 @@ func TestFDWaitContextAndClose(t *testing.T) {
 	for range 3 {
 		go func() { errs <- fd.Wait(ctx, Readable, fd.Token()) }()
 	}
-	waitBlocked(t, "(*FD).Wait", 3)
+	testutil.WaitBlocked(t, "(*FD).Wait", 3)
 	cancel()
 	for range 3 {
 		if err := <-errs; !errors.Is(err, context.Canceled) {
@@ -161,7 +138,7 @@ func TestFDWaitContextAndClose(t *testing.T) {
 	for range 3 {
 		go func() { errs <- fd.Wait(t.Context(), Readable, fd.Token()) }()
 	}
-	waitBlocked(t, "(*FD).Wait", 3)
+	testutil.WaitBlocked(t, "(*FD).Wait", 3)
 	fd.Close()
 	for range 3 {
 		if err := <-errs; !errors.Is(err, ErrClosed) {
@@ -182,9 +159,9 @@ func TestFDLeaderHandsOver(t *testing.T) {
 	fd1, fd2 := l.Watch(r1), l.Watch(r2)
 	e1, e2 := make(chan error, 1), make(chan error, 1)
 	go func() { e1 <- readByte(t.Context(), fd1, r1) }()
-	waitBlocked(t, "readByte", 1)
+	testutil.WaitBlocked(t, "readByte", 1)
 	go func() { e2 <- readByte(t.Context(), fd2, r2) }()
-	waitBlocked(t, "readByte", 2)
+	testutil.WaitBlocked(t, "readByte", 2)
 	unix.Write(w1, []byte("x")) // the first waiter leads; it leaves
 	if err := <-e1; err != nil {
 		t.Fatal(err)
@@ -215,7 +192,7 @@ func TestFDWritable(t *testing.T) {
 	tok := fd.Token()
 	errc := make(chan error, 1)
 	go func() { errc <- fd.Wait(t.Context(), Writable, tok) }()
-	waitBlocked(t, "(*FD).Wait", 1)
+	testutil.WaitBlocked(t, "(*FD).Wait", 1)
 	for {
 		if _, err := unix.Read(r, buf); err != nil {
 			break
@@ -237,7 +214,7 @@ func TestLoopCloseWakesWaiters(t *testing.T) {
 	for range 3 {
 		go func() { errs <- fd.Wait(t.Context(), Readable, fd.Token()) }()
 	}
-	waitBlocked(t, "(*FD).Wait", 3)
+	testutil.WaitBlocked(t, "(*FD).Wait", 3)
 	l.Close()
 	for range 3 {
 		if err := <-errs; !errors.Is(err, ErrClosed) {
@@ -268,7 +245,7 @@ func TestNoBusyPolling(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- fd.Wait(ctx, Readable, fd.Token()) }()
-		waitBlocked(t, "(*FD).Wait", 1)
+		testutil.WaitBlocked(t, "(*FD).Wait", 1)
 		cancel()
 		<-errc
 		l.Post(func() {})
@@ -278,7 +255,7 @@ func TestNoBusyPolling(t *testing.T) {
 	for range events {
 		errc := make(chan error, 1)
 		go func() { errc <- readByte(t.Context(), fd, r) }()
-		waitBlocked(t, "readByte", 1)
+		testutil.WaitBlocked(t, "readByte", 1)
 		unix.Write(w, []byte("x"))
 		if err := <-errc; err != nil {
 			t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/testutil"
 )
 
 // TestRunCallbacksInOrder: level-triggered callbacks see every byte, and
@@ -130,7 +132,7 @@ func TestRunContextAndStopFromCallback(t *testing.T) {
 func TestRunTwice(t *testing.T) {
 	l := newLoop(t)
 	runLoop(t, l)
-	waitBlocked(t, "(*Loop).Run", 1)
+	testutil.WaitBlocked(t, "(*Loop).Run", 1)
 	if err := l.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Run = %v", err)
 	}

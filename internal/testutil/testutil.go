@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -217,4 +218,32 @@ func HelperAs(t testing.TB, uid, gid uint32, name string, args ...string) *exec.
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	return cmd
+}
+
+// WaitBlocked waits until n goroutines whose stacks mention substr (a
+// function, or the function that started them: "created by" lines count)
+// are blocked in a select, a channel operation or a blocking system call
+// such as epoll_wait. Tests use it to know that calls really wait before
+// they act on them, without sleeping.
+func WaitBlocked(t testing.TB, substr string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		got := 0
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			head, _, _ := strings.Cut(g, "\n")
+			blocked := strings.Contains(head, "[select") || strings.Contains(head, "[syscall") || strings.Contains(head, "[chan")
+			if blocked && strings.Contains(g, substr) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d goroutines mentioning %s are blocked, want %d", got, substr, n)
+		}
+		runtime.Gosched()
+	}
 }
