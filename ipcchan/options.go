@@ -21,9 +21,10 @@ const (
 	optMsgSize
 	optCodec
 	optValue
+	optNoEOF
 )
 
-var optionNames = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value"}
+var optionNames = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream"}
 
 type config struct {
 	set      optionSet
@@ -96,6 +97,12 @@ func WithCodec(cd codec.Codec) Option {
 		c.codec = cd
 	}
 }
+
+// NoEndOfStream makes a zero-byte message an ordinary, empty message on
+// this handle instead of the end of the stream: Receive returns it, Send
+// accepts an empty value, and CloseSend is refused. It suits a server that
+// reads whatever its clients send and never ends, such as cmd/mqserver.
+func NoEndOfStream() Option { return func(c *config) { c.set |= optNoEOF } }
 
 // Value is the initial count of a created semaphore.
 func Value(n uint) Option { return func(c *config) { c.set |= optValue; c.value = n } }

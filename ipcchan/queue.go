@@ -37,6 +37,7 @@ type Queue[T any] struct {
 	codec    codec.Codec
 	header   [headerSize]byte
 	typeName string
+	noEOF    bool // NoEndOfStream: zero-byte messages are data
 	wait     *loop.FD
 
 	mu        sync.RWMutex // held shared around system calls on fd, exclusively to close it
@@ -69,14 +70,14 @@ type QueueAttr struct {
 }
 
 // OpenQueue opens the message queue name ("/jobs"). It takes the options
-// Create, Exclusive, Perm, Capacity, MsgSize and WithCodec.
+// Create, Exclusive, Perm, Capacity, MsgSize, WithCodec and NoEndOfStream.
 //
 // With Create, two processes that create the same queue at once both end
 // up with the one queue. When Capacity or MsgSize is given and the queue
 // already exists with other values, OpenQueue fails with ErrExist rather
 // than hand back a queue of another shape.
 func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
-	const allowed = optCreate | optExclusive | optPerm | optCapacity | optMsgSize | optCodec
+	const allowed = optCreate | optExclusive | optPerm | optCapacity | optMsgSize | optCodec | optNoEOF
 	cfg, err := apply("queue", name, allowed, opts)
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 		return nil, nameError("queue", name, "open", err)
 	}
 	rt := reflect.TypeFor[T]()
-	q := &Queue[T]{name: name, codec: cfg.codec, typeName: rt.String(), done: make(chan struct{})}
+	q := &Queue[T]{name: name, codec: cfg.codec, typeName: rt.String(), noEOF: cfg.has(optNoEOF), done: make(chan struct{})}
 	if q.codec == nil {
 		q.codec = codec.For(rt)
 	}

@@ -83,7 +83,7 @@ func (q *Queue[T]) tryReceive(ctx context.Context, block bool, buf []byte, keep 
 	if err != nil {
 		return v, 0, nil, q.sysError("receive", err)
 	}
-	if n == 0 {
+	if n == 0 && !q.noEOF {
 		q.putBackEOF(ctx, block)
 		return v, prio, nil, io.EOF
 	}

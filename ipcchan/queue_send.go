@@ -41,6 +41,10 @@ func (q *Queue[T]) TrySendPriority(v T, prio uint) error {
 // also how a C program ends a stream) stays in the queue. It waits for room
 // like Send.
 func (q *Queue[T]) CloseSend(ctx context.Context) error {
+	if q.noEOF {
+		return &Error{Kind: "queue", Name: q.name, Op: "close send", Err: ErrInvalid,
+			Detail: "the handle was opened with NoEndOfStream, so a zero-byte message would not end anything"}
+	}
 	return q.sendBytes(ctx, nil, 0, true, "close send")
 }
 
@@ -80,7 +84,7 @@ func (q *Queue[T]) encode(v T) (msg []byte, bp *[]byte, err error) {
 	switch {
 	case len(msg) > q.msgSize:
 		return nil, bp, q.tooLarge(len(msg))
-	case len(msg) == 0:
+	case len(msg) == 0 && !q.noEOF:
 		return nil, bp, &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrInvalid,
 			Detail: "an empty message would end the stream for every receiver; call CloseSend for that"}
 	}
