@@ -35,6 +35,11 @@ func (q *Queue[T]) TryReceive() (T, error) {
 	return v, err
 }
 
+// TryReceivePriority is TryReceive that also returns the message's priority.
+func (q *Queue[T]) TryReceivePriority() (T, uint, error) {
+	return q.receive(context.Background(), false)
+}
+
 // receive gets the next message for a caller. While a Recv stream is
 // active on this handle, the caller either takes the message the stream
 // holds or borrows the stream's receive token, so that the stream never

@@ -152,11 +152,18 @@ func TestQueueTrySendTryReceive(t *testing.T) {
 	if err := q.TrySendPriority([]byte{7}, 3); !errors.Is(err, ipcchan.ErrFull) {
 		t.Fatalf("TrySendPriority on full = %v, want ErrFull", err)
 	}
-	for i := range 2 {
-		b, err := q.TryReceive()
-		if err != nil || !bytes.Equal(b, []byte{byte(i)}) {
-			t.Fatalf("TryReceive = %v, %v; want [%d]", b, err, i)
-		}
+	b, err := q.TryReceive()
+	if err != nil || !bytes.Equal(b, []byte{0}) {
+		t.Fatalf("TryReceive = %v, %v; want [0]", b, err)
+	}
+	if err := q.TrySendPriority([]byte{7}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if b, prio, err := q.TryReceivePriority(); err != nil || prio != 3 || !bytes.Equal(b, []byte{7}) {
+		t.Fatalf("TryReceivePriority = %v, %d, %v; want [7] at 3", b, prio, err)
+	}
+	if b, prio, err := q.TryReceivePriority(); err != nil || prio != 0 || !bytes.Equal(b, []byte{1}) {
+		t.Fatalf("TryReceivePriority = %v, %d, %v; want [1] at 0", b, prio, err)
 	}
 }
 
