@@ -1,0 +1,98 @@
+package posix
+
+import (
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	futexWait        = 0
+	futexWake        = 1
+	futexPrivateFlag = 128
+
+	futex2SizeU32 = 0x02
+	futex2Private = futexPrivateFlag
+
+	sysFutexWaitv = 449 // futex_waitv, Linux 5.16
+)
+
+// FutexWake wakes up to n waiters on the futex word at addr. shared is true
+// for a word in memory shared between processes.
+func FutexWake(addr *uint32, n int, shared bool) (int, error) {
+	op := futexWake
+	if !shared {
+		op |= futexPrivateFlag
+	}
+	r, _, errno := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(n), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// A FutexWaiter is one entry of a FutexWaitv call: wait while *Addr == Val.
+type FutexWaiter struct {
+	Addr   *uint32
+	Val    uint32
+	Shared bool
+}
+
+// futexWaitv is the kernel's struct futex_waitv.
+type futexWaitv struct {
+	val      uint64
+	uaddr    uint64
+	flags    uint32
+	reserved uint32
+}
+
+// FutexWaitv sleeps until one of the words is woken, or returns EAGAIN at
+// once if one of them does not hold its expected value. It returns the
+// index of the word that was woken. timeout 0 means no limit. On kernels
+// before 5.16 it returns ENOSYS.
+func FutexWaitv(ws []FutexWaiter, timeout time.Duration) (int, error) {
+	var buf [4]futexWaitv
+	if len(ws) > len(buf) {
+		return 0, syscall.EINVAL
+	}
+	for i, w := range ws {
+		buf[i] = futexWaitv{val: uint64(w.Val), uaddr: uint64(uintptr(unsafe.Pointer(w.Addr))), flags: futex2SizeU32}
+		if !w.Shared {
+			buf[i].flags |= futex2Private
+		}
+	}
+	var ts *unix.Timespec
+	if timeout > 0 {
+		var now unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+		abs := unix.NsecToTimespec(now.Nano() + timeout.Nanoseconds())
+		ts = &abs
+	}
+	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(ws)), 0,
+		uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_MONOTONIC), 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
+// FutexWait sleeps while *addr == val, for at most timeout (0: no limit).
+// It is the fallback where futex_waitv is missing.
+func FutexWait(addr *uint32, val uint32, shared bool, timeout time.Duration) error {
+	op := futexWait
+	if !shared {
+		op |= futexPrivateFlag
+	}
+	var ts *unix.Timespec
+	if timeout > 0 {
+		t := unix.NsecToTimespec(timeout.Nanoseconds())
+		ts = &t
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

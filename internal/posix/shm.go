@@ -1,0 +1,81 @@
+package posix
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShmDir is where Linux keeps POSIX shared memory objects and glibc keeps
+// named semaphores ("sem." + name).
+const ShmDir = "/dev/shm/"
+
+// TempPrefix starts the names of the files objects are built in before they
+// are linked under their real name; a pid follows, so that files left by a
+// creator that died can be recognised.
+const TempPrefix = ".ipcchan-tmp-"
+
+// OpenShm opens the existing file path for reading and writing, refusing
+// symbolic links as glibc does.
+func OpenShm(path string) (int, error) {
+	return unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// CreateShm builds a file of size bytes in ShmDir under a temporary name,
+// with exactly mode perm, lets init fill its mapping, and then links it to
+// path, so that no process ever sees it half-built: glibc's sem_open does
+// the same. It returns the descriptor and the mapping of the new file, or
+// EEXIST if path exists.
+func CreateShm(path string, perm uint32, size int, init func(mem []byte)) (fd int, mem []byte, err error) {
+	var tmp string
+	for range 100 {
+		tmp = fmt.Sprintf("%s%s%d-%08x", ShmDir, TempPrefix, os.Getpid(), rand.Uint32())
+		fd, err = unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		if err != syscall.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return -1, nil, err
+	}
+	defer unix.Unlink(tmp)
+	fail := func(e error) (int, []byte, error) {
+		if mem != nil {
+			unix.Munmap(mem)
+		}
+		unix.Close(fd)
+		return -1, nil, e
+	}
+	// The umask narrowed the mode; set exactly what was asked.
+	if err := unix.Fchmod(fd, perm); err != nil {
+		return fail(err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return fail(err)
+	}
+	if mem, err = Mmap(fd, size); err != nil {
+		return fail(err)
+	}
+	init(mem)
+	if err := unix.Link(tmp, path); err != nil {
+		return fail(err)
+	}
+	return fd, mem, nil
+}
+
+// Mmap maps size bytes of fd, shared and writable.
+func Mmap(fd, size int) ([]byte, error) {
+	return unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+}
+
+// FileSize returns the size of the file open as fd.
+func FileSize(fd int) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
