@@ -32,6 +32,26 @@
 // A message of zero bytes ends the stream: CloseSend sends it, a C program
 // can send it, and receivers stop at it.
 //
+// # Semaphores, mutexes, wait groups
+//
+// A Semaphore is a glibc named semaphore, byte for byte: the file
+// /dev/shm/sem.NAME holding a sem_t, so sem_open("/slots", 0) in C reaches
+// the same count and sem_post wakes a Go Acquire:
+//
+//	slots, err := ipcchan.OpenSemaphore("/slots", ipcchan.Create(), ipcchan.Value(3))
+//	err = slots.Acquire(ctx); defer slots.Release()
+//
+// A Mutex is a lock between processes that survives a holder killed while
+// holding it: the next LockContext gets it with ErrOwnerDead. A WaitGroup
+// is sync.WaitGroup across processes. Both live in files of ipcchan's own
+// format in /dev/shm (ipcchan.mutex.NAME, ipcchan.wg.NAME), which start
+// with a header that Open checks.
+//
+// Uncontended operations are a compare-and-swap in shared memory. A
+// goroutine that must wait sleeps in futex_waitv, holding its thread as a
+// blocking sem_wait would, with a second futex word of its own that its
+// context or Close sets to wake it: waits honour contexts and Close too.
+//
 // # Guarantees
 //
 // No message is lost: a message leaves the kernel queue only when it is

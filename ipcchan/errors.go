@@ -53,6 +53,9 @@ var (
 	// ErrOwnerDead: a Mutex was acquired from a holder that died; the
 	// protected state may be inconsistent.
 	ErrOwnerDead error = &sentinel{"previous owner died", nil}
+	// ErrNotRecoverable: a Mutex was unlocked after ErrOwnerDead without
+	// MarkConsistent, and can no longer be locked.
+	ErrNotRecoverable error = &sentinel{"not recoverable", nil}
 )
 
 // An Error records a failed operation on a named object, in the manner of

@@ -173,3 +173,72 @@ func ExampleOpenQueue_errors() {
 	// queue /ipcchan-example-missing: open: does not exist; create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)
 	// queue jobs: open: invalid name: it must start with a slash, as in "/jobs"
 }
+
+func ExampleOpenSemaphore() {
+	ctx := context.Background()
+	// At most 2 processes (or goroutines) hold a token at once. A C program
+	// can share it: sem_open("/ipcchan-example-...", 0).
+	slots, err := ipcchan.OpenSemaphore(exampleName, ipcchan.Create(), ipcchan.Value(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkSemaphore(exampleName)
+	defer slots.Close()
+
+	if err := slots.Acquire(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(slots.TryAcquire(), slots.TryAcquire())
+	slots.Release()
+	v, _ := slots.Value()
+	fmt.Println("free slots:", v)
+	// Output:
+	// true false
+	// free slots: 1
+}
+
+func ExampleMutex_LockContext() {
+	ctx := context.Background()
+	m, err := ipcchan.OpenMutex(exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkMutex(exampleName)
+	defer m.Close()
+
+	err = m.LockContext(ctx)
+	if errors.Is(err, ipcchan.ErrOwnerDead) {
+		// A process died holding the lock: repair the shared state here,
+		// then say so; the lock is held either way.
+		m.MarkConsistent()
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("locked")
+	m.Unlock()
+	// Output: locked
+}
+
+func ExampleWaitGroup() {
+	ctx := context.Background()
+	wg, err := ipcchan.OpenWaitGroup(exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkWaitGroup(exampleName)
+	defer wg.Close()
+
+	wg.Add(3)
+	for range 3 {
+		go wg.Done() // in real use: worker processes, each with its own handle
+	}
+	if err := wg.Wait(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("all done")
+	err = wg.Done() // a Done too many is an error, not a panic
+	fmt.Println(errors.Is(err, ipcchan.ErrInvalid))
+	// Output:
+	// all done
+	// true
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,24 +77,44 @@ func LeftQueues(prefix string) ([]string, error) {
 	return left, nil
 }
 
-// Main runs the tests, then fails the run if any queue made by them is
-// still there (and removes it), so a missing cleanup cannot go unnoticed.
+// Main runs the tests, then fails the run if any queue or /dev/shm file
+// (semaphore, mutex, wait group, shared memory, or a temporary file of
+// theirs) made by them is still there, and removes it, so that a missing
+// cleanup cannot go unnoticed.
 func Main(m *testing.M, unlinkQueue func(string) error) int {
+	removeDeadRuns(unlinkQueue)
 	code := m.Run()
 	cleanupBuilds()
 	left, err := LeftQueues(Prefix)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testutil: cannot check for queues left behind: %v\n", err)
-		return code
 	}
-	if len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: tests left %d message queues behind: %s\n", len(left), strings.Join(left, " "))
-		for _, n := range left {
-			unlinkQueue(n)
-		}
+	for _, n := range left {
+		unlinkQueue(n)
+	}
+	files := LeftShm(Prefix)
+	for _, f := range files {
+		os.Remove(f)
+	}
+	if len(left)+len(files) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: tests left objects behind: %s\n", strings.Join(append(left, files...), " "))
 		return 1
 	}
 	return code
+}
+
+// LeftShm lists the files in /dev/shm whose names contain prefix, or that
+// are temporary files of this process.
+func LeftShm(prefix string) []string {
+	ents, _ := os.ReadDir("/dev/shm")
+	tmp := fmt.Sprintf(".ipcchan-tmp-%d-", os.Getpid())
+	var left []string
+	for _, e := range ents {
+		if strings.Contains(e.Name(), prefix) || strings.HasPrefix(e.Name(), tmp) {
+			left = append(left, "/dev/shm/"+e.Name())
+		}
+	}
+	return left
 }
 
 var (
@@ -245,5 +266,36 @@ func WaitBlocked(t testing.TB, substr string, n int) {
 			t.Fatalf("only %d goroutines mentioning %s are blocked, want %d", got, substr, n)
 		}
 		runtime.Gosched()
+	}
+}
+
+// removeDeadRuns removes what test processes that crashed (and so could not
+// clean up) left behind: objects named after a test pid that is gone.
+func removeDeadRuns(unlinkQueue func(string) error) {
+	dead := func(name string) bool {
+		i := strings.Index(name, "ipcchan-test-")
+		if i < 0 {
+			return false
+		}
+		pidStr, _, _ := strings.Cut(name[i+len("ipcchan-test-"):], "-")
+		pid, err := strconv.Atoi(pidStr)
+		return err == nil && pid != os.Getpid() && unix.Kill(pid, 0) == unix.ESRCH
+	}
+	var removed []string
+	if qs, err := LeftQueues("ipcchan-test-"); err == nil {
+		for _, q := range qs {
+			if dead(q) && unlinkQueue(q) == nil {
+				removed = append(removed, q)
+			}
+		}
+	}
+	ents, _ := os.ReadDir("/dev/shm")
+	for _, e := range ents {
+		if dead(e.Name()) && os.Remove("/dev/shm/"+e.Name()) == nil {
+			removed = append(removed, "/dev/shm/"+e.Name())
+		}
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(os.Stderr, "testutil: removed what crashed test runs left: %s\n", strings.Join(removed, " "))
 	}
 }

@@ -1,0 +1,277 @@
+package ipcchan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/posix"
+)
+
+// A Mutex is a lock shared by processes that survives the death of its
+// holder: if a process dies holding it, the next LockContext acquires it
+// and returns ErrOwnerDead, the POSIX robust-mutex contract. Like
+// sync.Mutex it belongs to no goroutine: it is held by a process, and any
+// goroutine of that process may Unlock it.
+//
+// The lock is a futex word in an ipcchan object (/dev/shm/ipcchan.mutex.NAME,
+// after the 64-byte header): 0 when free, else the holder's pid, with bit 31
+// set when someone may be sleeping. A second word records whether the
+// protected state is consistent. A goroutine that waits for a holder in
+// another process watches that process through a pidfd on the reactor, so
+// its death is seen at once, not by polling; a blocked Lock holds its
+// goroutine's thread in futex_waitv, plus one goroutine for the watch.
+//
+// A pid that the kernel reuses after its holder died would look alive: a
+// holder that dies while nobody waits, followed by the reuse of its pid
+// before the next Lock, is not detected (pids wrap after pid_max, 4194304
+// by default, new processes).
+type Mutex struct {
+	name    string
+	m       mapping
+	word    *uint32 // 0, or holder pid | mutexWaiters
+	state   *uint32 // mutexConsistent, mutexOwnerDied, mutexNotRecoverable
+	pid     uint32
+	waiters waiterSet
+}
+
+const (
+	mutexWaiters = 1 << 31
+	mutexPidMask = 1<<30 - 1
+
+	mutexConsistent     = 0
+	mutexOwnerDied      = 1 // the holder took it over from a dead one and has not repaired yet
+	mutexNotRecoverable = 2
+
+	mutexPayload = 8
+)
+
+// OpenMutex opens the mutex name ("/lock"). It takes the options Create,
+// Exclusive and Perm.
+func OpenMutex(name string, opts ...Option) (*Mutex, error) {
+	cfg, err := apply("mutex", name, optCreate|optExclusive|optPerm, opts)
+	if err != nil {
+		return nil, err
+	}
+	path, err := objPath("mutex", "open", name, kindMutex.prefix())
+	if err != nil {
+		return nil, err
+	}
+	spec := objSpec{kind: kindMutex, size: mutexPayload, align: 4, typeName: "a mutex"}
+	mem, _, err := openObject("mutex", name, path, cfg, spec, func([]byte) {})
+	if err != nil {
+		return nil, err
+	}
+	m := &Mutex{name: name, pid: uint32(os.Getpid()),
+		word:  (*uint32)(unsafe.Pointer(&mem[objHeaderSize])),
+		state: (*uint32)(unsafe.Pointer(&mem[objHeaderSize+4]))}
+	attach(m, &m.m, mem)
+	return m, nil
+}
+
+// Name returns the mutex's name.
+func (m *Mutex) Name() string { return m.name }
+
+// Lock locks m, waiting as long as it takes; it implements sync.Locker.
+// It is for code that cannot repair shared state: if the holder died
+// holding the mutex, Lock passes the mutex on, still marked as left by a
+// dead holder, and panics; use LockContext to handle ErrOwnerDead. It also
+// panics if the mutex is not recoverable or the handle is closed.
+func (m *Mutex) Lock() {
+	err := m.LockContext(context.Background())
+	if err == nil {
+		return
+	}
+	if isOwnerDead(err) {
+		m.release(false)
+	}
+	panic(fmt.Sprintf("ipcchan: %v (Lock cannot report this: use LockContext)", err))
+}
+
+func isOwnerDead(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Err == ErrOwnerDead
+}
+
+// LockContext locks m, waiting until it is free, ctx is done, or the
+// handle is closed. If the previous holder died holding it, LockContext
+// acquires it all the same and returns ErrOwnerDead: the state the mutex
+// protects may be half-updated; repair it and call MarkConsistent before
+// Unlock, or the mutex becomes unusable for everyone (ErrNotRecoverable).
+func (m *Mutex) LockContext(ctx context.Context) error {
+	if m.m.closed() {
+		return m.closedError("lock")
+	}
+	if atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
+		return m.acquired()
+	}
+	return m.lockSlow(ctx)
+}
+
+// TryLock locks m if it is free and consistent, without waiting.
+func (m *Mutex) TryLock() bool {
+	if m.m.closed() {
+		return false
+	}
+	if atomic.LoadUint32(m.state) != mutexConsistent || !atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
+		return false
+	}
+	if atomic.LoadUint32(m.state) != mutexConsistent {
+		m.release(false)
+		return false
+	}
+	return true
+}
+
+// acquired checks the state of a mutex just locked.
+func (m *Mutex) acquired() error {
+	switch atomic.LoadUint32(m.state) {
+	case mutexOwnerDied:
+		return m.ownerDead(0)
+	case mutexNotRecoverable:
+		m.release(false)
+		return m.notRecoverable()
+	}
+	return nil
+}
+
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	for {
+		if atomic.LoadUint32(m.state) == mutexNotRecoverable {
+			return m.notRecoverable()
+		}
+		w := atomic.LoadUint32(m.word)
+		if w == 0 {
+			// Others may be asleep: keep the waiters bit, to wake them later.
+			if atomic.CompareAndSwapUint32(m.word, 0, m.pid|mutexWaiters) {
+				return m.acquired()
+			}
+			continue
+		}
+		holder := w & mutexPidMask
+		pidfd := -1
+		if holder != m.pid {
+			fd, err := posix.PidfdOpen(int(holder))
+			if err == syscall.ESRCH || (err == nil && posix.Exited(fd)) {
+				if err == nil {
+					unix.Close(fd)
+				}
+				if atomic.CompareAndSwapUint32(m.word, w, m.pid|w&mutexWaiters) {
+					if atomic.CompareAndSwapUint32(m.state, mutexConsistent, mutexOwnerDied) || atomic.LoadUint32(m.state) == mutexOwnerDied {
+						return m.ownerDead(holder)
+					}
+					m.release(false)
+					return m.notRecoverable()
+				}
+				continue
+			}
+			if err == nil {
+				pidfd = fd
+			}
+		}
+		if w&mutexWaiters == 0 && !atomic.CompareAndSwapUint32(m.word, w, w|mutexWaiters) {
+			if pidfd >= 0 {
+				unix.Close(pidfd)
+			}
+			continue
+		}
+		reason := m.waiters.wait(ctx, m.word, w|mutexWaiters, pidfd)
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		switch reason {
+		case byContext:
+			return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: context.Cause(ctx),
+				Detail: fmt.Sprintf("%v while waiting for process %d to unlock it", context.Cause(ctx), holder)}
+		case byClose:
+			return m.closedError("lock")
+		}
+	}
+}
+
+// Unlock unlocks m. It panics if this process does not hold m, like
+// sync.Mutex. Unlocking a mutex acquired with ErrOwnerDead without calling
+// MarkConsistent first makes it not recoverable: every later lock fails
+// with ErrNotRecoverable, as POSIX robust mutexes do.
+func (m *Mutex) Unlock() {
+	if m.m.closed() {
+		panic(fmt.Sprintf("ipcchan: unlock of mutex %s after Close", m.name))
+	}
+	if w := atomic.LoadUint32(m.word); w&mutexPidMask != m.pid {
+		if w == 0 {
+			panic(fmt.Sprintf("ipcchan: unlock of unlocked mutex %s", m.name))
+		}
+		panic(fmt.Sprintf("ipcchan: unlock of mutex %s held by process %d, not this one (%d)", m.name, w&mutexPidMask, m.pid))
+	}
+	m.release(atomic.LoadUint32(m.state) == mutexOwnerDied)
+}
+
+// release frees the lock; with poison, it first makes the mutex not
+// recoverable.
+func (m *Mutex) release(poison bool) {
+	wake := 1
+	if poison {
+		atomic.StoreUint32(m.state, mutexNotRecoverable)
+		wake = wakeAll
+	}
+	if atomic.SwapUint32(m.word, 0)&mutexWaiters != 0 {
+		posix.FutexWake(m.word, wake, true)
+	}
+}
+
+const wakeAll = 1<<31 - 1
+
+// MarkConsistent declares that the state the mutex protects was repaired
+// after LockContext returned ErrOwnerDead. The caller must hold the mutex.
+func (m *Mutex) MarkConsistent() error {
+	if m.m.closed() {
+		return m.closedError("mark consistent")
+	}
+	if atomic.LoadUint32(m.word)&mutexPidMask != m.pid {
+		return &Error{Kind: "mutex", Name: m.name, Op: "mark consistent", Err: ErrInvalid, Detail: "this process does not hold the mutex"}
+	}
+	if !atomic.CompareAndSwapUint32(m.state, mutexOwnerDied, mutexConsistent) {
+		return &Error{Kind: "mutex", Name: m.name, Op: "mark consistent", Err: ErrInvalid, Detail: "the mutex is not marked as left by a dead holder"}
+	}
+	return nil
+}
+
+func (m *Mutex) ownerDead(holder uint32) error {
+	who := "a holder that died"
+	if holder != 0 {
+		who = fmt.Sprintf("process %d, which died holding it", holder)
+	}
+	return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: ErrOwnerDead, Detail: fmt.Sprintf(
+		"acquired from %s: the state it protects may be inconsistent; repair it and call MarkConsistent before Unlock", who)}
+}
+
+func (m *Mutex) notRecoverable() error {
+	return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: ErrNotRecoverable, Sys: syscall.ENOTRECOVERABLE, Detail: fmt.Sprintf(
+		"not recoverable: a holder took it over from a dead one and unlocked it without MarkConsistent; remove it (ipcchan.UnlinkMutex(%q)) and create it again", m.name)}
+}
+
+// Close releases this process's handle (not the lock); goroutines blocked
+// in LockContext return ErrClosed. Calling Close twice is harmless.
+func (m *Mutex) Close() error {
+	if m.m.close() {
+		m.waiters.close()
+	}
+	return nil
+}
+
+// Unlink removes the mutex's name; handles already open keep working.
+func (m *Mutex) Unlink() error { return UnlinkMutex(m.name) }
+
+// UnlinkMutex removes the mutex name.
+func UnlinkMutex(name string) error {
+	return unlinkObject("mutex", name, kindMutex.prefix())
+}
+
+func (m *Mutex) closedError(op string) error {
+	return &Error{Kind: "mutex", Name: m.name, Op: op, Err: ErrClosed, Detail: "the mutex handle is closed"}
+}
