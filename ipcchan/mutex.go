@@ -20,7 +20,7 @@ import (
 // goroutine of that process may Unlock it.
 //
 // The lock is a futex word in an ipcchan object (/dev/shm/ipcchan.mutex.NAME,
-// after the 64-byte header): 0 when free, else the holder's pid, with bit 31
+// after the 128-byte header): 0 when free, else the holder's pid, with bit 31
 // set when someone may be sleeping. A second word records whether the
 // protected state is consistent. A goroutine that waits for a holder in
 // another process watches that process through a pidfd on the reactor, so
@@ -62,7 +62,7 @@ func OpenMutex(name string, opts ...Option) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := objSpec{kind: kindMutex, size: mutexPayload, align: 4, typeName: "a mutex"}
+	spec := objSpec{kind: kindMutex, size: mutexPayload, align: 4, typeName: "ipcchan.Mutex"}
 	mem, _, err := openObject("mutex", name, path, cfg, spec, func([]byte) {})
 	if err != nil {
 		return nil, err

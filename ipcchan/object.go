@@ -1,6 +1,7 @@
 package ipcchan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -13,24 +14,26 @@ import (
 )
 
 // Objects of ipcchan's own format (Mutex, WaitGroup, Shm) live in a file in
-// /dev/shm that starts with a 64-byte header, little endian:
+// /dev/shm that starts with a 128-byte header, little endian:
 //
-//	offset  0  magic        "ipcchan\x00"
-//	offset  8  version      uint32, objVersion
-//	offset 12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup
-//	offset 16  size         uint64, bytes of payload after the header
-//	offset 24  align        uint32, alignment of the payload's type
-//	offset 28  reserved     uint32
-//	offset 32  fingerprint  uint64, of the payload's type (shm) or 0
-//	offset 40  creator      uint32, pid of the creating process
-//	offset 44  reserved     20 bytes
-//	offset 64  payload
+//	offset   0  magic        "ipcchan\x00"
+//	offset   8  version      uint32, objVersion
+//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup
+//	offset  16  size         uint64, bytes of payload after the header
+//	offset  24  align        uint32, alignment of the payload's type
+//	offset  28  elemSize     uint32, size of one element (shm) or 0
+//	offset  32  fingerprint  uint64, of the payload type's layout (shm) or 0
+//	offset  40  creator      uint32, pid of the creating process
+//	offset  44  reserved     20 bytes
+//	offset  64  type         64 bytes: the payload's Go type, NUL-padded
+//	offset 128  payload
 //
 // The file is built under a temporary name and linked under its real name
 // only when complete, so an opener never sees it half-built.
 const (
-	objHeaderSize = 64
+	objHeaderSize = 128
 	objVersion    = 1
+	objTypeOffset = 64
 )
 
 var objMagic = [8]byte{'i', 'p', 'c', 'c', 'h', 'a', 'n', 0}
@@ -78,10 +81,12 @@ func objPath(kind, op, name, prefix string) (string, error) {
 // objSpec says what an object's file must hold.
 type objSpec struct {
 	kind        objKind
-	size        uint64 // payload bytes
+	size        uint64 // payload bytes; for a slice of unknown length, 0 and anySize
+	anySize     bool   // a slice opened without a length: any multiple of elemSize
 	align       uint32
+	elemSize    uint32
 	fingerprint uint64
-	typeName    string // for messages: the payload's Go type
+	typeName    string // the payload's Go type, for the header and messages
 }
 
 func (s *objSpec) header() [objHeaderSize]byte {
@@ -91,9 +96,21 @@ func (s *objSpec) header() [objHeaderSize]byte {
 	binary.LittleEndian.PutUint32(h[12:], uint32(s.kind))
 	binary.LittleEndian.PutUint64(h[16:], s.size)
 	binary.LittleEndian.PutUint32(h[24:], s.align)
+	binary.LittleEndian.PutUint32(h[28:], s.elemSize)
 	binary.LittleEndian.PutUint64(h[32:], s.fingerprint)
 	binary.LittleEndian.PutUint32(h[40:], uint32(os.Getpid()))
+	copy(h[objTypeOffset:objHeaderSize], s.typeName)
 	return h
+}
+
+// describe tells what a header says its payload is.
+func describe(h []byte) string {
+	name := string(bytes.TrimRight(h[objTypeOffset:objHeaderSize], "\x00"))
+	size, align := binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint32(h[24:])
+	if elem := binary.LittleEndian.Uint32(h[28:]); elem > 0 && uint64(elem) != size {
+		return fmt.Sprintf("%s (%d elements of %d bytes, alignment %d)", name, size/uint64(elem), elem, align)
+	}
+	return fmt.Sprintf("%s (%d bytes, alignment %d)", name, size, align)
 }
 
 // check explains how the header h differs from the spec, or returns "".
@@ -111,12 +128,27 @@ func (s *objSpec) check(h []byte, fileSize int64) string {
 	if size > uint64(fileSize-objHeaderSize) || fileSize < objHeaderSize {
 		return fmt.Sprintf("its header says %d bytes of payload but the file has %d; it is damaged", size, fileSize-objHeaderSize)
 	}
-	fp, align := binary.LittleEndian.Uint64(h[32:]), binary.LittleEndian.Uint32(h[24:])
-	if size != s.size || fp != s.fingerprint || align != s.align {
-		return fmt.Sprintf("it holds %d bytes (alignment %d, layout %016x), not %s: %d bytes (alignment %d, layout %016x)",
-			size, align, fp, s.typeName, s.size, s.align, s.fingerprint)
+	fp, align, elem := binary.LittleEndian.Uint64(h[32:]), binary.LittleEndian.Uint32(h[24:]), binary.LittleEndian.Uint32(h[28:])
+	sameType := fp == s.fingerprint && align == s.align && elem == s.elemSize
+	if !sameType || (!s.anySize && size != s.size) || (s.anySize && (elem == 0 || size%uint64(elem) != 0)) {
+		want := s.spec()
+		if sameType && !s.anySize {
+			return fmt.Sprintf("it holds %s, not %s: the same type, another length", describe(h), want)
+		}
+		return fmt.Sprintf("it holds %s, not %s", describe(h), want)
 	}
 	return ""
+}
+
+// spec describes what s asks for, as describe does for a header.
+func (s *objSpec) spec() string {
+	switch {
+	case s.anySize:
+		return fmt.Sprintf("%s (elements of %d bytes, alignment %d)", s.typeName, s.elemSize, s.align)
+	case s.elemSize > 0 && uint64(s.elemSize) != s.size:
+		return fmt.Sprintf("%s (%d elements of %d bytes, alignment %d)", s.typeName, s.size/uint64(s.elemSize), s.elemSize, s.align)
+	}
+	return fmt.Sprintf("%s (%d bytes, alignment %d)", s.typeName, s.size, s.align)
 }
 
 // openObject opens or creates the object file path, and returns its mapping

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -74,7 +75,9 @@ func helperMutexHold(args []string) error {
 		fmt.Println("lock:", err)
 	}
 	fmt.Println("locked")
-	select {}
+	for { // hold it until killed (a bare select{} would be a "deadlock")
+		time.Sleep(time.Hour)
+	}
 }
 
 // helperMutexCount: NAME COUNTER N — says "ready", waits for a line on

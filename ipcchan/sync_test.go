@@ -338,13 +338,26 @@ func TestMutexHolderKilled(t *testing.T) {
 	m := openMutex(t, name, ipcchan.Create())
 	holder := startHolder(t, name)
 
-	// A waiter already asleep when the holder dies.
+	// A waiter already asleep when the holder, alive until then, dies.
 	errc := make(chan error, 1)
 	go func() { errc <- m.LockContext(t.Context()) }()
 	testutil.WaitBlocked(t, "TestMutexHolderKilled", 1)
+	select {
+	case err := <-errc:
+		t.Fatalf("LockContext returned %v while the holder lived", err)
+	default:
+	}
+	if err := holder.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the holder died before the test killed it: %v", err)
+	}
 	killed := time.Now()
 	holder.Process.Kill()
-	err := <-errc
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not woken by the holder's death")
+	}
 	took := time.Since(killed)
 	if !errors.Is(err, ipcchan.ErrOwnerDead) || !strings.Contains(err.Error(), fmt.Sprint(holder.Process.Pid)) {
 		t.Fatalf("LockContext after the holder's death = %v, want ErrOwnerDead naming pid %d", err, holder.Process.Pid)

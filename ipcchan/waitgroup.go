@@ -18,7 +18,7 @@ import (
 // use.
 //
 // It lives in an ipcchan object, /dev/shm/ipcchan.wg.NAME: after the
-// 64-byte header, the count (int32, also the futex word Wait sleeps on)
+// 128-byte header, the count (int32, also the futex word Wait sleeps on)
 // and the number of sleeping waiters (uint32), so that Done makes a system
 // call only when someone waits.
 type WaitGroup struct {
@@ -42,7 +42,7 @@ func OpenWaitGroup(name string, opts ...Option) (*WaitGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := objSpec{kind: kindWaitGroup, size: waitGroupPayload, align: 4, typeName: "a wait group"}
+	spec := objSpec{kind: kindWaitGroup, size: waitGroupPayload, align: 4, typeName: "ipcchan.WaitGroup"}
 	mem, _, err := openObject("waitgroup", name, path, cfg, spec, func([]byte) {})
 	if err != nil {
 		return nil, err
