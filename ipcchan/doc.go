@@ -52,6 +52,23 @@
 // blocking sem_wait would, with a second futex word of its own that its
 // context or Close sets to wake it: waits honour contexts and Close too.
 //
+// # Shared memory
+//
+// Shm[T] and ShmSlice[T] put a T, or a []T, in POSIX shared memory
+// (/dev/shm/NAME, which C opens with shm_open): every process that opens
+// the name sees the same memory through Ptr or Slice.
+//
+//	sh, err := ipcchan.OpenShm[Stats]("/stats", ipcchan.Create())
+//	sh.Ptr().Jobs.Add(1)
+//
+// T may hold only numbers, bools, fixed arrays, structs of those and
+// sync/atomic's value types: OpenShm refuses a type with a pointer inside
+// and names the field ("Stats.Hist[0].Name is a string"). The object starts
+// with a 128-byte header (see Shm) recording T's name, size, alignment and
+// a fingerprint of its layout; opening it as another type is
+// ErrTypeMismatch, with both types described. T itself starts at offset
+// 128.
+//
 // # Guarantees
 //
 // No message is lost: a message leaves the kernel queue only when it is

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log"
 	"os"
+	"strings"
+	"sync/atomic"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -241,4 +243,44 @@ func ExampleWaitGroup() {
 	// Output:
 	// all done
 	// true
+}
+
+func ExampleOpenShm() {
+	// Counters every worker process updates; only fixed-size fields.
+	type Stats struct {
+		Jobs   atomic.Int64 // atomic: no lock needed
+		PerKey [4]int64     // plain: guard with an ipcchan.Mutex
+	}
+	sh, err := ipcchan.OpenShm[Stats](exampleName, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkShm(exampleName)
+	defer sh.Close()
+
+	s := sh.Ptr() // the same memory in every process that opens the name
+	s.Jobs.Add(3)
+	s.PerKey[1] = 7
+	fmt.Println(s.Jobs.Load(), s.PerKey)
+
+	// A type with a pointer inside cannot be shared, and says why.
+	type Bad struct{ Name string }
+	_, err = ipcchan.OpenShm[Bad]("/ipcchan-example-bad", ipcchan.Create())
+	fmt.Println(errors.Is(err, ipcchan.ErrInvalid), strings.Contains(err.Error(), "Bad.Name is a string"))
+	// Output:
+	// 3 [0 7 0 0]
+	// true true
+}
+
+func ExampleOpenShmSlice() {
+	grid, err := ipcchan.OpenShmSlice[float64](exampleName, 1024, ipcchan.Create())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkShm(exampleName)
+	defer grid.Close()
+	cells := grid.Slice()
+	cells[1023] = 2.5
+	fmt.Println(grid.Len(), cells[1023])
+	// Output: 1024 2.5
 }
