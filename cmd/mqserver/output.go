@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/ipcchan/ipcchan/internal/textesc"
 )
 
 // A printer writes one line per message to stdout: "[SOURCE] TEXT", or a
@@ -63,41 +64,10 @@ func (p *printer) message(src source, text []byte) error {
 	}
 	p.line = append(p.line[:0], src.tag()...)
 	p.line = append(p.line, ' ')
-	p.line = appendEscaped(p.line, text)
+	p.line = textesc.Append(p.line, text)
 	p.line = append(p.line, '\n')
 	_, err := p.w.Write(p.line)
 	return err
 }
 
 func (p *printer) flush() error { return p.w.Flush() }
-
-// appendEscaped appends text so that it stays on one line and shows every
-// byte: control characters, backslashes and invalid UTF-8 are escaped as Go
-// does (\n, \t, \\, \x00); everything printable is kept as it is.
-func appendEscaped(dst, text []byte) []byte {
-	const hex = "0123456789abcdef"
-	for len(text) > 0 {
-		r, size := utf8.DecodeRune(text)
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			dst = append(dst, '\\', 'x', hex[text[0]>>4], hex[text[0]&15])
-		case r == '\\':
-			dst = append(dst, '\\', '\\')
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r < 0x80 && !unicode.IsPrint(r):
-			dst = append(dst, '\\', 'x', hex[r>>4], hex[r&15])
-		case !unicode.IsPrint(r) && r != ' ':
-			q := strconv.QuoteRuneToASCII(r) // '\u2028', with its quotes
-			dst = append(dst, q[1:len(q)-1]...)
-		default:
-			dst = append(dst, text[:size]...)
-		}
-		text = text[size:]
-	}
-	return dst
-}
