@@ -64,10 +64,10 @@
 // T may hold only numbers, bools, fixed arrays, structs of those and
 // sync/atomic's value types: OpenShm refuses a type with a pointer inside
 // and names the field ("Stats.Hist[0].Name is a string"). The object starts
-// with a 128-byte header (see Shm) recording T's name, size, alignment and
+// with a 192-byte header (see Shm) recording T's name, size, alignment and
 // a fingerprint of its layout; opening it as another type is
 // ErrTypeMismatch, with both types described. T itself starts at offset
-// 128.
+// 192.
 //
 // # Guarantees
 //

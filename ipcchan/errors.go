@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
 // sentinel is an error value for errors.Is that may stand for a standard
@@ -123,3 +125,13 @@ func (e *MessageError) Error() string {
 }
 
 func (e *MessageError) Unwrap() error { return e.Err }
+
+// CheckName reports whether name is a valid object name: one leading
+// slash, then 1 to 255 bytes without a slash or NUL, not "." or "..". (A
+// semaphore's name, stored as "sem." + name, has 4 bytes less room.)
+func CheckName(name string) error {
+	if err := posix.CheckName(name, posix.NameMax); err != nil {
+		return nameError("object", name, "check name", err)
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ import (
 // goroutine of that process may Unlock it.
 //
 // The lock is a futex word in an ipcchan object (/dev/shm/ipcchan.mutex.NAME,
-// after the 128-byte header): 0 when free, else the holder's pid, with bit 31
+// after the 192-byte header): 0 when free, else the holder's pid, with bit 31
 // set when someone may be sleeping. A second word records whether the
 // protected state is consistent. A goroutine that waits for a holder in
 // another process watches that process through a pidfd on the reactor, so
@@ -70,7 +70,7 @@ func OpenMutex(name string, opts ...Option) (*Mutex, error) {
 	m := &Mutex{name: name, pid: uint32(os.Getpid()),
 		word:  (*uint32)(unsafe.Pointer(&mem[objHeaderSize])),
 		state: (*uint32)(unsafe.Pointer(&mem[objHeaderSize+4]))}
-	attach(m, &m.m, mem)
+	attach(m, &m.m, mem, addUser(mem))
 	return m, nil
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -14,7 +16,7 @@ import (
 )
 
 // Objects of ipcchan's own format (Mutex, WaitGroup, Shm) live in a file in
-// /dev/shm that starts with a 128-byte header, little endian:
+// /dev/shm that starts with a 192-byte header, little endian:
 //
 //	offset   0  magic        "ipcchan\x00"
 //	offset   8  version      uint32, objVersion
@@ -24,16 +26,23 @@ import (
 //	offset  28  elemSize     uint32, size of one element (shm) or 0
 //	offset  32  fingerprint  uint64, of the payload type's layout (shm) or 0
 //	offset  40  creator      uint32, pid of the creating process
-//	offset  44  reserved     20 bytes
+//	offset  44  overflow     uint32, 1 once more handles were open than users has slots
+//	offset  48  reserved     16 bytes
 //	offset  64  type         64 bytes: the payload's Go type, NUL-padded
-//	offset 128  payload
+//	offset 128  users        16 x uint32: pids of the open handles, 0 for a free slot
+//	offset 192  payload
 //
 // The file is built under a temporary name and linked under its real name
-// only when complete, so an opener never sees it half-built.
+// only when complete, so an opener never sees it half-built. The users table
+// tells who uses the object without reading other processes' /proc files:
+// an object whose users are all dead is stale (ipcchan rm --stale).
 const (
-	objHeaderSize = 128
-	objVersion    = 1
-	objTypeOffset = 64
+	objHeaderSize     = 192
+	objVersion        = 1
+	objTypeOffset     = 64
+	objOverflowOffset = 44
+	objUsersOffset    = 128
+	objUserSlots      = 16
 )
 
 var objMagic = [8]byte{'i', 'p', 'c', 'c', 'h', 'a', 'n', 0}
@@ -99,13 +108,13 @@ func (s *objSpec) header() [objHeaderSize]byte {
 	binary.LittleEndian.PutUint32(h[28:], s.elemSize)
 	binary.LittleEndian.PutUint64(h[32:], s.fingerprint)
 	binary.LittleEndian.PutUint32(h[40:], uint32(os.Getpid()))
-	copy(h[objTypeOffset:objHeaderSize], s.typeName)
+	copy(h[objTypeOffset:objUsersOffset], s.typeName)
 	return h
 }
 
 // describe tells what a header says its payload is.
 func describe(h []byte) string {
-	name := string(bytes.TrimRight(h[objTypeOffset:objHeaderSize], "\x00"))
+	name := string(bytes.TrimRight(h[objTypeOffset:objUsersOffset], "\x00"))
 	size, align := binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint32(h[24:])
 	if elem := binary.LittleEndian.Uint32(h[28:]); elem > 0 && uint64(elem) != size {
 		return fmt.Sprintf("%s (%d elements of %d bytes, alignment %d)", name, size/uint64(elem), elem, align)
@@ -247,6 +256,38 @@ func unlinkFunc(k objKind) string {
 		return "WaitGroup"
 	}
 	return "Shm"
+}
+
+// objUsers returns the users table of the object in mem.
+func objUsers(mem []byte) *[objUserSlots]uint32 {
+	return (*[objUserSlots]uint32)(unsafe.Pointer(&mem[objUsersOffset]))
+}
+
+// addUser records this process as a user of the object in mem, taking a
+// free slot, or else the slot of a dead process. It returns the slot, or
+// -1 when all are taken by live processes; the object is then marked so
+// that it is never judged stale.
+func addUser(mem []byte) int {
+	users, pid := objUsers(mem), uint32(os.Getpid())
+	for i := range users {
+		if atomic.CompareAndSwapUint32(&users[i], 0, pid) {
+			return i
+		}
+	}
+	for i := range users {
+		if p := atomic.LoadUint32(&users[i]); p != pid && !posix.Alive(int(p)) && atomic.CompareAndSwapUint32(&users[i], p, pid) {
+			return i
+		}
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[objOverflowOffset])), 1)
+	return -1
+}
+
+// dropUser frees the slot addUser returned.
+func dropUser(mem []byte, slot int) {
+	if slot >= 0 {
+		atomic.CompareAndSwapUint32(&objUsers(mem)[slot], uint32(os.Getpid()), 0)
+	}
 }
 
 // unlinkObject removes an object's file.

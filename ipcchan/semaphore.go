@@ -72,7 +72,7 @@ func OpenSemaphore(name string, opts ...Option) (*Semaphore, error) {
 		return nil, err
 	}
 	s := &Semaphore{name: name, data: (*uint64)(unsafe.Pointer(&mem[0]))}
-	attach(s, &s.m, mem)
+	attach(s, &s.m, mem, -1) // glibc's sem_t has no users table
 	return s, nil
 }
 

@@ -20,15 +20,16 @@ import (
 // sync/atomic fields do not.
 //
 // The object is the file /dev/shm/NAME, so a C program reaches it with
-// shm_open("/NAME", O_RDWR, 0) and mmap: a 128-byte header (see below),
-// then T at offset 128, laid out as Go lays it out (the same as a C struct
+// shm_open("/NAME", O_RDWR, 0) and mmap: a 192-byte header (see below),
+// then T at offset 192, laid out as Go lays it out (the same as a C struct
 // with the same fields, for the types allowed here, on the same machine).
 //
 //	offset   0  "ipcchan\x00", version 1, kind 1 (shm)
 //	offset  16  payload size, alignment and element size of T
 //	offset  32  fingerprint of T's layout: field names, offsets, sizes, kinds
 //	offset  64  T's Go type name
-//	offset 128  T
+//	offset 128  pids of the processes with a handle open (16 slots)
+//	offset 192  T
 //
 // Opening it as another type, or another size, fails with ErrTypeMismatch
 // describing both. The file is built under a temporary name and linked under
@@ -48,6 +49,7 @@ type ShmSlice[T any] struct {
 type shmObject struct {
 	name   string
 	mem    []byte
+	slot   int // in the users table
 	closed atomic.Bool
 }
 
@@ -59,7 +61,7 @@ func OpenShm[T any](name string, opts ...Option) (*Shm[T], error) {
 		return nil, err
 	}
 	sh := &Shm[T]{ptr: (*T)(unsafe.Pointer(&mem[objHeaderSize]))}
-	sh.obj.name, sh.obj.mem = name, mem
+	sh.obj.name, sh.obj.mem, sh.obj.slot = name, mem, addUser(mem)
 	return sh, nil
 }
 
@@ -80,7 +82,7 @@ func OpenShmSlice[T any](name string, n int, opts ...Option) (*ShmSlice[T], erro
 		count = n
 	}
 	ss := &ShmSlice[T]{slice: unsafe.Slice((*T)(unsafe.Pointer(&mem[objHeaderSize])), count)}
-	ss.obj.name, ss.obj.mem = name, mem
+	ss.obj.name, ss.obj.mem, ss.obj.slot = name, mem, addUser(mem)
 	return ss, nil
 }
 
@@ -148,6 +150,7 @@ func (o *shmObject) close() error {
 	if !o.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	dropUser(o.mem, o.slot)
 	if err := unix.Munmap(o.mem); err != nil {
 		return &Error{Kind: "shm", Name: o.name, Op: "close", Sys: err}
 	}

@@ -288,7 +288,7 @@ func TestShmTypeMismatch(t *testing.T) {
 }
 
 // TestShmSeenFromC: a C program that maps the object sees the Go values at
-// offset 128 + the field offsets, and Go sees what C writes.
+// offset 192 + the field offsets, and Go sees what C writes.
 func TestShmSeenFromC(t *testing.T) {
 	type Layout struct {
 		A int64
@@ -304,7 +304,7 @@ func TestShmSeenFromC(t *testing.T) {
 	defer sh.Close()
 	p := sh.Ptr()
 	p.A, p.B[2] = -42, 7
-	const payload = 128
+	const payload = 192
 	read := func(off uintptr, typ string) string {
 		out, err := exec.Command(peer, "read", name, strconv.Itoa(payload+int(off)), typ).Output()
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 // use.
 //
 // It lives in an ipcchan object, /dev/shm/ipcchan.wg.NAME: after the
-// 128-byte header, the count (int32, also the futex word Wait sleeps on)
+// 192-byte header, the count (int32, also the futex word Wait sleeps on)
 // and the number of sleeping waiters (uint32), so that Done makes a system
 // call only when someone waits.
 type WaitGroup struct {
@@ -50,7 +50,7 @@ func OpenWaitGroup(name string, opts ...Option) (*WaitGroup, error) {
 	wg := &WaitGroup{name: name,
 		count: (*int32)(unsafe.Pointer(&mem[objHeaderSize])),
 		sleep: (*uint32)(unsafe.Pointer(&mem[objHeaderSize+4]))}
-	attach(wg, &wg.m, mem)
+	attach(wg, &wg.m, mem, addUser(mem))
 	return wg, nil
 }
 

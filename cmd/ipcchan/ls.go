@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+var cmdLs = &command{
+	name:  "ls",
+	usage: "ls [--json]",
+	help:  "list every queue, semaphore, shm object, mutex and wait group",
+	example: `  $ ipcchan ls
+  KIND       NAME     OWNER  MODE  SIZE  DETAILS
+  queue      /jobs    root   0600  128   2/10 messages of at most 8192 bytes
+  semaphore  /slots   root   0600  32    value 3
+  shm        /stats   root   0600  304   ipcchan main.Stats, mapped by 4121 4125
+  mutex      /lock    root   0600  136   held by 4125`,
+	run: runLs,
+}
+
+var cmdStat = &command{
+	name:  "stat",
+	usage: "stat NAME [--json]",
+	help:  "show everything known of the objects called NAME",
+	example: `  $ ipcchan stat /jobs
+  queue /jobs
+    path      mqueue:/jobs
+    ...`,
+	run: runStat,
+}
+
+func runLs(c *cli, cmd *command, args []string) int {
+	fs := c.flags(cmd)
+	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+	rest, code, ok := c.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		return c.usageErr(cmd, "unexpected argument %q", rest[0])
+	}
+	infos, err := ipcchan.List()
+	if infos == nil {
+		infos = []ipcchan.Info{}
+	}
+	if *asJSON {
+		writeJSON(c.stdout, infos)
+	} else {
+		writeTable(c.stdout, infos)
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ipcchan: the list is incomplete: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func runStat(c *cli, cmd *command, args []string) int {
+	fs := c.flags(cmd)
+	asJSON := fs.Bool("json", false, "print JSON")
+	rest, code, ok := c.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) != 1 {
+		return c.usageErr(cmd, "want one NAME")
+	}
+	name := rest[0]
+	infos, listErr := ipcchan.List()
+	var found []ipcchan.Info
+	for _, in := range infos {
+		if in.Name == name {
+			found = append(found, in)
+		}
+	}
+	if len(found) == 0 {
+		if err := ipcchan.CheckName(name); err != nil {
+			return c.usageErr(cmd, "%v", err)
+		}
+		msg := fmt.Sprintf("no object is called %s", name)
+		if listErr != nil {
+			msg += fmt.Sprintf(" (queues could not be listed: %v)", listErr)
+		}
+		fmt.Fprintln(c.stderr, "ipcchan:", msg)
+		return exitNotFound
+	}
+	if *asJSON {
+		writeJSON(c.stdout, found)
+		return exitOK
+	}
+	for i, in := range found {
+		if i > 0 {
+			fmt.Fprintln(c.stdout)
+		}
+		writeStat(c.stdout, in)
+	}
+	return exitOK
+}
+
+func writeJSON(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+func writeTable(w io.Writer, infos []ipcchan.Info) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tOWNER\tMODE\tSIZE\tDETAILS")
+	for _, in := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%04o\t%d\t%s\n", in.Kind, in.Name, in.Owner, uint32(in.Mode), in.Size, details(in))
+	}
+	tw.Flush()
+}
+
+// details says in a few words what state an object is in.
+func details(in ipcchan.Info) string {
+	var d []string
+	switch in.Kind {
+	case "queue":
+		if in.Len >= 0 {
+			d = append(d, fmt.Sprintf("%d/%d messages of at most %d bytes", in.Len, in.Capacity, in.MsgSize))
+		}
+		if in.NotifyPID > 0 {
+			d = append(d, fmt.Sprintf("notifies %d", in.NotifyPID))
+		}
+	case "semaphore":
+		d = append(d, fmt.Sprintf("value %d", in.Value))
+		if in.Waiters > 0 {
+			d = append(d, plural(in.Waiters, "waiter", "waiters"))
+		}
+	case "mutex":
+		switch {
+		case in.Holder == 0:
+			d = append(d, "free")
+		case in.HolderAlive:
+			d = append(d, fmt.Sprintf("held by %d", in.Holder))
+		default:
+			d = append(d, fmt.Sprintf("held by %d, which is dead", in.Holder))
+		}
+		if in.State != "" && in.State != "consistent" {
+			d = append(d, in.State)
+		}
+	case "waitgroup":
+		d = append(d, fmt.Sprintf("count %d", in.Count))
+	case "temp":
+		state := "alive"
+		if !in.CreatorAlive {
+			state = "dead"
+		}
+		d = append(d, fmt.Sprintf("half-built by %d (%s)", in.Creator, state))
+	case "shm":
+		if in.Format == "ipcchan" {
+			d = append(d, "ipcchan "+in.Type)
+		} else {
+			d = append(d, "plain")
+		}
+	}
+	if len(in.Users) > 0 {
+		var ps []string
+		for _, p := range in.Users {
+			ps = append(ps, strconv.Itoa(p))
+		}
+		d = append(d, "mapped by "+strings.Join(ps, " "))
+	}
+	if in.Problem != "" {
+		d = append(d, in.Problem)
+	}
+	return strings.Join(d, ", ")
+}
+
+func writeStat(w io.Writer, in ipcchan.Info) {
+	fmt.Fprintf(w, "%s %s\n", in.Kind, in.Name)
+	line := func(k string, v any) { fmt.Fprintf(w, "  %-10s %v\n", k, v) }
+	line("path", in.Path)
+	line("format", in.Format)
+	line("owner", fmt.Sprintf("%s (uid %d)", in.Owner, in.UID))
+	line("mode", fmt.Sprintf("%04o", uint32(in.Mode)))
+	line("size", fmt.Sprintf("%d bytes", in.Size))
+	switch in.Kind {
+	case "queue":
+		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
+		line("msgsize", in.MsgSize)
+		if in.NotifyPID > 0 {
+			line("notify", fmt.Sprintf("process %d is registered (mq_notify)", in.NotifyPID))
+		}
+	case "semaphore":
+		line("value", in.Value)
+		line("waiters", in.Waiters)
+	case "shm":
+		if in.Type != "" {
+			line("type", in.Type)
+		}
+	case "waitgroup":
+		line("count", in.Count)
+	}
+	if in.Creator > 0 {
+		line("creator", in.Creator)
+	}
+	if d := details(in); d != "" {
+		line("state", d)
+	}
+}

@@ -1,0 +1,361 @@
+package ipcchan
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/posix"
+)
+
+// Info describes one POSIX IPC object of the machine (of this IPC and mount
+// namespace), as List finds it. Fields that do not apply to the kind, or
+// could not be read, are zero, and -1 for counts.
+type Info struct {
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", or "temp" (a half-built object)
+	Name   string      `json:"name"`   // the name to open it by, "/jobs"
+	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
+	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
+	UID    int         `json:"uid"`
+	Owner  string      `json:"owner"` // user name, or the uid
+	Mode   fs.FileMode `json:"mode"`
+	Size   int64       `json:"size"` // bytes: of the file, or queued messages' bytes for a queue
+
+	// Queues.
+	Len       int `json:"len,omitempty"`      // messages waiting
+	Capacity  int `json:"capacity,omitempty"` // mq_maxmsg
+	MsgSize   int `json:"msgsize,omitempty"`  // mq_msgsize
+	NotifyPID int `json:"notify_pid,omitempty"`
+
+	// Semaphores: the count, and waiters that may sleep.
+	Value   int `json:"value"`
+	Waiters int `json:"waiters,omitempty"`
+
+	// ipcchan objects.
+	Type         string `json:"type,omitempty"`    // Shm: the Go type it holds
+	Creator      int    `json:"creator,omitempty"` // pid of the creating process
+	CreatorAlive bool   `json:"creator_alive,omitempty"`
+	Holder       int    `json:"holder,omitempty"` // Mutex: pid holding it, 0 if free
+	HolderAlive  bool   `json:"holder_alive,omitempty"`
+	State        string `json:"state,omitempty"` // Mutex: "consistent", "owner died", "not recoverable"
+	Count        int    `json:"count"`           // WaitGroup
+
+	// Users are the processes that have the object mapped, as far as their
+	// /proc/PID/maps can be read (/dev/shm objects).
+	Users []int `json:"users,omitempty"`
+	// Registered are the live processes with a handle open, from the users
+	// table of an ipcchan object; Overflow is set if the table ever ran out
+	// of slots, which leaves the users unknown.
+	Registered []int `json:"registered,omitempty"`
+	Overflow   bool  `json:"overflow,omitempty"`
+
+	Problem string `json:"problem,omitempty"` // what could not be read, if anything
+}
+
+// List returns every message queue, semaphore and shared memory object of
+// the machine, sorted by name and kind. Queues are read from the mqueue
+// filesystem: /dev/mqueue if it is mounted, or else a private mount when
+// the process may make one (root); otherwise List returns the other objects
+// and an error that says how to mount it.
+func List() ([]Info, error) {
+	users, _ := shmUsers()
+	infos, err := listShm(users)
+	if err != nil {
+		return nil, err
+	}
+	queues, qerr := listQueues()
+	infos = append(infos, queues...)
+	sort.Slice(infos, func(i, j int) bool {
+		if infos[i].Name != infos[j].Name {
+			return infos[i].Name < infos[j].Name
+		}
+		return infos[i].Kind < infos[j].Kind
+	})
+	return infos, qerr
+}
+
+// listShm reads /dev/shm: glibc semaphores, ipcchan objects, plain shm.
+func listShm(users map[string][]int) ([]Info, error) {
+	ents, err := os.ReadDir(posix.ShmDir)
+	if err != nil {
+		return nil, &Error{Kind: "shm", Op: "list", Sys: err, Detail: "cannot read " + posix.ShmDir + ": " + err.Error()}
+	}
+	var infos []Info
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		path := posix.ShmDir + e.Name()
+		in := Info{Path: path, Name: "/" + e.Name(), Format: "posix", Kind: "shm", Value: -1, Count: -1, Users: users[path]}
+		switch fn := e.Name(); {
+		case strings.HasPrefix(fn, posix.TempPrefix):
+			in.Kind, in.Format = "temp", "ipcchan"
+			in.Creator, _ = strconv.Atoi(strings.Split(strings.TrimPrefix(fn, posix.TempPrefix), "-")[0])
+		case strings.HasPrefix(fn, semPrefix):
+			in.Kind, in.Format, in.Name = "semaphore", "glibc", "/"+strings.TrimPrefix(fn, semPrefix)
+		case strings.HasPrefix(fn, kindMutex.prefix()):
+			in.Kind, in.Format, in.Name = "mutex", "ipcchan", "/"+strings.TrimPrefix(fn, kindMutex.prefix())
+		case strings.HasPrefix(fn, kindWaitGroup.prefix()):
+			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, kindWaitGroup.prefix())
+		}
+		fillShm(&in)
+		infos = append(infos, in)
+	}
+	return infos, nil
+}
+
+// fillShm reads the owner, mode, size and contents of a /dev/shm file.
+func fillShm(in *Info) {
+	var st unix.Stat_t
+	if err := unix.Stat(in.Path, &st); err != nil {
+		in.Problem = err.Error()
+		return
+	}
+	in.UID, in.Owner, in.Mode, in.Size = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777), st.Size
+	b, err := readHead(in.Path, objHeaderSize+16)
+	if err != nil {
+		in.Problem = err.Error()
+		return
+	}
+	switch in.Kind {
+	case "semaphore":
+		if len(b) < semSize {
+			in.Problem = "too short for a sem_t"
+			return
+		}
+		data := binary.LittleEndian.Uint64(b)
+		in.Value, in.Waiters = int(data&semValueMask), int(data>>semWaiterShift)
+		return
+	case "temp":
+		in.CreatorAlive = in.Creator > 0 && posix.Alive(in.Creator)
+		return
+	}
+	if len(b) < objHeaderSize || [8]byte(b[0:8]) != objMagic {
+		if in.Format == "ipcchan" {
+			in.Problem = "no ipcchan header"
+		}
+		return // a plain POSIX shm object
+	}
+	in.Format = "ipcchan"
+	in.Creator = int(binary.LittleEndian.Uint32(b[40:]))
+	in.Type = string(bytes.TrimRight(b[objTypeOffset:objUsersOffset], "\x00"))
+	in.Registered, in.Overflow = nil, binary.LittleEndian.Uint32(b[objOverflowOffset:]) != 0
+	for i := range objUserSlots {
+		if pid := int(binary.LittleEndian.Uint32(b[objUsersOffset+4*i:])); pid != 0 && posix.Alive(pid) {
+			in.Registered = append(in.Registered, pid)
+		}
+	}
+	p := b[objHeaderSize:]
+	switch objKind(binary.LittleEndian.Uint32(b[12:])) {
+	case kindShm:
+		in.Kind = "shm"
+	case kindMutex:
+		if len(p) >= 8 {
+			w := binary.LittleEndian.Uint32(p)
+			in.Holder = int(w & mutexPidMask)
+			in.HolderAlive = in.Holder > 0 && posix.Alive(in.Holder)
+			in.State = [...]string{"consistent", "owner died", "not recoverable", "?"}[min(binary.LittleEndian.Uint32(p[4:]), 3)]
+		}
+	case kindWaitGroup:
+		if len(p) >= 4 {
+			in.Count = int(int32(binary.LittleEndian.Uint32(p)))
+		}
+	}
+}
+
+// readHead reads up to n bytes from the start of a file.
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	m, err := io.ReadFull(f, b)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return b[:m], err
+}
+
+// listQueues reads the mqueue filesystem, and each queue's attributes.
+func listQueues() ([]Info, error) {
+	var infos []Info
+	err := posix.WithMqueueDir(func(dir string) error {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			in := Info{Kind: "queue", Format: "posix", Name: "/" + e.Name(), Path: "mqueue:/" + e.Name(), Value: -1, Count: -1, Len: -1}
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(dir, e.Name()), &st); err == nil {
+				in.UID, in.Owner, in.Mode = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777)
+			}
+			// "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0"
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
+				for _, f := range strings.Fields(string(b)) {
+					k, v, _ := strings.Cut(f, ":")
+					n, _ := strconv.Atoi(v)
+					switch k {
+					case "QSIZE":
+						in.Size = int64(n)
+					case "NOTIFY_PID":
+						in.NotifyPID = n
+					}
+				}
+			}
+			infos = append(infos, in)
+		}
+		return nil
+	})
+	for i := range infos {
+		fillQueueAttr(&infos[i])
+	}
+	if err != nil {
+		return infos, &Error{Kind: "queue", Op: "list", Err: ErrPermission, Sys: err, Detail: err.Error()}
+	}
+	return infos, nil
+}
+
+// fillQueueAttr opens the queue (read-only, or write-only if that is what
+// its mode allows) to read its attributes.
+func fillQueueAttr(in *Info) {
+	for _, flags := range []int{unix.O_RDONLY, unix.O_WRONLY} {
+		fd, err := posix.MqOpen(in.Name, flags|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, nil)
+		if err != nil {
+			in.Problem = "cannot open it to read its attributes: " + err.Error()
+			continue
+		}
+		a, err := posix.MqGetAttr(fd)
+		unix.Close(fd)
+		if err == nil {
+			in.Len, in.Capacity, in.MsgSize, in.Problem = int(a.CurMsgs), int(a.MaxMsg), int(a.MsgSize), ""
+			return
+		}
+	}
+}
+
+// shmUsers maps each /dev/shm file to the processes that have it mapped,
+// from /proc/PID/maps, matching files by device and inode: a creator maps
+// the temporary file it built, which maps show under that name, deleted. It
+// also returns how many processes' maps it could not read (without root,
+// other users' processes).
+func shmUsers() (map[string][]int, int) {
+	// Device and inode of every /dev/shm file, as maps print them.
+	byInode := map[string]string{}
+	ents, _ := os.ReadDir(posix.ShmDir)
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(posix.ShmDir+e.Name(), &st) == nil {
+			key := fmt.Sprintf("%02x:%02x %d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+			byInode[key] = posix.ShmDir + e.Name()
+		}
+	}
+	users := map[string][]int{}
+	procs, _ := os.ReadDir("/proc")
+	hidden := 0
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		f, err := os.Open("/proc/" + p.Name() + "/maps")
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				hidden++
+			}
+			continue
+		}
+		seen := map[string]bool{}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// address perms offset dev inode path
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 6 {
+				continue
+			}
+			path, ok := byInode[fields[3]+" "+fields[4]]
+			if ok && !seen[path] {
+				seen[path] = true
+				users[path] = append(users[path], pid)
+			}
+		}
+		if err := sc.Err(); err != nil && errors.Is(err, syscall.EACCES) {
+			hidden++
+		}
+		f.Close()
+	}
+	return users, hidden
+}
+
+var userNames sync.Map // uid -> name
+
+func userName(uid int) string {
+	if n, ok := userNames.Load(uid); ok {
+		return n.(string)
+	}
+	n := strconv.Itoa(uid)
+	if u, err := user.LookupId(n); err == nil {
+		n = u.Username
+	}
+	userNames.Store(uid, n)
+	return n
+}
+
+// Stale returns the objects of ipcchan's own format that nothing uses any
+// more: Mutex, WaitGroup and Shm objects whose users table lists no live
+// process (and that no process whose /proc/PID/maps can be read has
+// mapped), and temporary files of creators that died before linking them.
+// An object whose table once overflowed is never stale. Stale never returns
+// queues, glibc semaphores or plain POSIX shm, which carry no record of who
+// uses them.
+func Stale() ([]Info, error) {
+	users, _ := shmUsers()
+	infos, err := listShm(users)
+	if err != nil {
+		return nil, err
+	}
+	var stale []Info
+	for _, in := range infos {
+		switch {
+		case in.Format != "ipcchan" || len(in.Users) > 0 || in.Problem != "":
+		case in.Kind == "temp":
+			if in.Creator > 0 && !in.CreatorAlive {
+				stale = append(stale, in)
+			}
+		case len(in.Registered) == 0 && !in.Overflow:
+			stale = append(stale, in)
+		}
+	}
+	return stale, nil
+}
+
+// Remove removes the object in (a queue, a semaphore or a /dev/shm file).
+func Remove(in Info) error {
+	switch in.Kind {
+	case "queue":
+		return UnlinkQueue(in.Name)
+	case "semaphore":
+		return UnlinkSemaphore(in.Name)
+	case "mutex":
+		return UnlinkMutex(in.Name)
+	case "waitgroup":
+		return UnlinkWaitGroup(in.Name)
+	}
+	return unlinkPath(in.Kind, in.Name, in.Path)
+}
