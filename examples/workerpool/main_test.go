@@ -22,66 +22,117 @@ func build(t *testing.T) string {
 	return exe
 }
 
-// queuesOf lists the queues a dispatcher with this pid made.
-func queuesOf(t *testing.T, pid int) []string {
+// leftOf lists the objects a dispatcher with this pid left behind.
+func leftOf(t *testing.T, pid int) []string {
 	t.Helper()
-	left, err := testutil.LeftQueues("ipcchan-workerpool-" + strconv.Itoa(pid) + "-")
+	prefix := "ipcchan-workerpool-" + strconv.Itoa(pid) + "-"
+	left, err := testutil.LeftQueues(prefix)
 	if err != nil {
 		t.Fatalf("cannot list queues: %v", err)
 	}
-	return left
+	return append(left, testutil.LeftShm(prefix)...)
+}
+
+// jobsPerWorker reads the summary table: worker number -> jobs.
+func jobsPerWorker(out string) map[int]int {
+	m := map[int]int{}
+	for _, r := range regexp.MustCompile(`(?m)^(\d+)\s+\d+\s+(\d+)\s`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(r[1])
+		jobs, _ := strconv.Atoi(r[2])
+		m[n] = jobs
+	}
+	return m
 }
 
 func TestWorkerPoolRuns(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "90")
+	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "60")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("workerpool: %v\n%s", err, out)
 	}
 	s := string(out)
-	if !strings.Contains(s, "all 90 jobs done exactly once") {
-		t.Fatalf("no summary in:\n%s", s)
+	for _, want := range []string{"all 60 jobs done exactly once (60 results counted by the workers)", "wait group: 0 workers left", "free at the end"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
 	}
-	// The table's job counts add up to the total, over 3 workers.
-	rows := regexp.MustCompile(`(?m)^([123])\s+\d+\s+(\d+)\s`).FindAllStringSubmatch(s, -1)
-	sum := 0
-	for _, r := range rows {
-		n, _ := strconv.Atoi(r[2])
+	per, sum := jobsPerWorker(s), 0
+	for _, n := range per {
 		sum += n
 	}
-	if len(rows) != 3 || sum != 90 {
-		t.Errorf("table has %d worker rows adding up to %d jobs, want 3 and 90:\n%s", len(rows), sum, s)
+	if len(per) != 3 || sum != 60 {
+		t.Errorf("table: %v, want 3 workers adding up to 60:\n%s", per, s)
 	}
-	if left := queuesOf(t, cmd.Process.Pid); len(left) > 0 {
-		t.Errorf("queues left behind: %v", left)
+	if m := regexp.MustCompile(`at most (\d) of 2 slots in use at once, 2 free`).FindStringSubmatch(s); m == nil || m[1] > "2" {
+		t.Errorf("the semaphore line is wrong:\n%s", s)
+	}
+	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("objects left behind: %v", left)
+	}
+}
+
+// TestWorkerPoolKillOne: a busy worker killed mid-run; its job is sent
+// again, a replacement starts, and every job is still done exactly once.
+func TestWorkerPoolKillOne(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "90", "-kill-one")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("workerpool -kill-one: %v\n%s", err, out)
+	}
+	s := string(out)
+	killed := regexp.MustCompile(`worker (\d) \(pid \d+\) was killed with SIGKILL while working on job (\d+)`).FindStringSubmatch(s)
+	if killed == nil {
+		t.Fatalf("no worker was killed:\n%s", s)
+	}
+	for _, want := range []string{
+		"died (signal: killed): job " + killed[2] + " sent again",
+		"its wait group count given back",
+		"worker 4 started in its place",
+		"all 90 jobs done exactly once (90 results counted by the workers)",
+		"wait group: 0 workers left",
+		"2 free at the end",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	per, sum := jobsPerWorker(s), 0
+	for _, n := range per {
+		sum += n
+	}
+	if len(per) != 4 || sum != 90 {
+		t.Errorf("table: %v, want 4 workers (one a replacement) adding up to 90:\n%s", per, s)
+	}
+	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("objects left behind: %v", left)
 	}
 }
 
 func TestWorkerPoolInterrupted(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "2", "-jobs", "1000000")
+	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "2", "-jobs", "100000")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The first line says the queues exist and the workers run.
+	// The first line says the objects exist and the workers run.
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "dispatcher") {
 		t.Fatalf("first line %q, %v", line, err)
 	}
-	if len(queuesOf(t, cmd.Process.Pid)) != 2 {
-		t.Fatal("the two queues are not there while it runs")
+	if left := leftOf(t, cmd.Process.Pid); len(left) != 5 {
+		t.Fatalf("while it runs: %v, want its 5 objects", left)
 	}
 	cmd.Process.Signal(os.Interrupt)
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit after SIGINT = %v, want status 1", err)
 	}
-	if !strings.Contains(stderr.String(), "interrupted; queues removed") {
+	if !strings.Contains(stderr.String(), "interrupted; all objects removed") {
 		t.Errorf("stderr %q does not say it was interrupted", stderr.String())
 	}
-	if left := queuesOf(t, cmd.Process.Pid); len(left) > 0 {
-		t.Errorf("queues left behind after Ctrl-C: %v", left)
+	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("objects left behind after Ctrl-C: %v", left)
 	}
 }

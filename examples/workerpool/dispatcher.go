@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/loop"
+)
+
+// dispatcher is the state of the main process. Its methods run on the
+// reactor's goroutine, one at a time.
+type dispatcher struct {
+	nJobs, slots int
+	killOne      bool
+	exe          string
+	on           names
+	l            *loop.Loop
+
+	jobs    *ipcchan.Queue[Job]
+	results *ipcchan.Queue[Result]
+	wg      *ipcchan.WaitGroup
+	stats   *ipcchan.Shm[Stats]
+	disk    *ipcchan.Semaphore
+
+	next       int   // next new job to send
+	resend     []int // jobs to send again
+	sending    bool  // the jobs queue is watched for room
+	ended      bool  // CloseSend done
+	got        []bool
+	done       int
+	lastResult time.Time
+	workers    map[int]*proc // by worker number
+	nextNum    int
+	live       int
+	killed     string // what -kill-one did, for the summary
+	recovered  []string
+	failed     error
+	stopped    bool // interrupted
+	start      time.Time
+	progress   *progress
+}
+
+type proc struct {
+	num         int
+	cmd         *exec.Cmd
+	pidfd       int
+	replacement int // the worker it replaced, or 0
+	fate        string
+}
+
+func runDispatcher(nWorkers, nJobs, slots int, killOne bool) error {
+	if nWorkers < 1 || nWorkers > maxWorkers/2 || nJobs < 1 || slots < 1 {
+		return fmt.Errorf("-workers must be 1 to %d, -jobs and -slots at least 1", maxWorkers/2)
+	}
+	d := &dispatcher{nJobs: nJobs, slots: slots, killOne: killOne, workers: map[int]*proc{}, got: make([]bool, nJobs)}
+	d.on = namesFor(fmt.Sprintf("/ipcchan-workerpool-%d", os.Getpid()))
+	defer d.removeAll()
+	if err := d.create(); err != nil {
+		return err
+	}
+	var err error
+	if d.exe, err = os.Executable(); err != nil {
+		return err
+	}
+	if d.l, err = loop.New(); err != nil {
+		return err
+	}
+	defer d.l.Close()
+	// Ctrl-C from here on is an event of the loop, before anything starts.
+	stopSignals := d.l.Signal(func(os.Signal) { d.stopped = true; d.l.Stop() }, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	fmt.Printf("dispatcher %d: %d jobs, %d worker processes, %d disk slots; objects %s-*\n",
+		os.Getpid(), nJobs, nWorkers, slots, d.on.jobs[:len(d.on.jobs)-5])
+	d.start, d.lastResult = time.Now(), time.Now()
+	d.progress = newProgress(nJobs)
+	for range nWorkers {
+		if err := d.startWorker(0); err != nil {
+			d.killAll()
+			return err
+		}
+	}
+	if err := d.watch(); err != nil {
+		d.killAll()
+		return err
+	}
+	d.l.Run(context.Background())
+	d.progress.finish(d)
+	if d.stopped || d.failed != nil {
+		d.killAll()
+		if d.failed != nil {
+			return d.failed
+		}
+		return errors.New("interrupted; all objects removed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.wg.Wait(ctx); err != nil {
+		return fmt.Errorf("workers did not all finish: %w", err)
+	}
+	d.summary()
+	return nil
+}
+
+// create makes the five objects of the run, exclusively.
+func (d *dispatcher) create() (err error) {
+	excl := []ipcchan.Option{ipcchan.Create(), ipcchan.Exclusive()}
+	if d.jobs, err = ipcchan.OpenQueue[Job](d.on.jobs, excl...); err != nil {
+		return err
+	}
+	if d.results, err = ipcchan.OpenQueue[Result](d.on.results, excl...); err != nil {
+		return err
+	}
+	if d.wg, err = ipcchan.OpenWaitGroup(d.on.workers, excl...); err != nil {
+		return err
+	}
+	if d.stats, err = ipcchan.OpenShm[Stats](d.on.stats, excl...); err != nil {
+		return err
+	}
+	d.disk, err = ipcchan.OpenSemaphore(d.on.disk, append(excl, ipcchan.Value(uint(d.slots)))...)
+	return err
+}
+
+// removeAll closes and removes whatever create made.
+func (d *dispatcher) removeAll() {
+	for _, c := range []interface{ Close() error }{d.jobs, d.results, d.wg, d.stats, d.disk} {
+		if c != nil && !isNil(c) {
+			c.Close()
+		}
+	}
+	ipcchan.UnlinkQueue(d.on.jobs)
+	ipcchan.UnlinkQueue(d.on.results)
+	ipcchan.UnlinkWaitGroup(d.on.workers)
+	ipcchan.UnlinkShm(d.on.stats)
+	ipcchan.UnlinkSemaphore(d.on.disk)
+}
+
+func isNil(c any) bool {
+	switch x := c.(type) {
+	case *ipcchan.Queue[Job]:
+		return x == nil
+	case *ipcchan.Queue[Result]:
+		return x == nil
+	case *ipcchan.WaitGroup:
+		return x == nil
+	case *ipcchan.Shm[Stats]:
+		return x == nil
+	case *ipcchan.Semaphore:
+		return x == nil
+	}
+	return false
+}
+
+// watch registers the reactor's sources: the results queue, room in the
+// jobs queue, a timer, and the stop signals.
+func (d *dispatcher) watch() error {
+	if err := d.l.Add(d.results.Fd(), loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
+		return err
+	}
+	if err := d.l.Add(d.jobs.Fd(), loop.Writable, func(loop.Events) { d.sendJobs() }); err != nil {
+		return err
+	}
+	d.sending = true
+	_, err := d.l.Every(100*time.Millisecond, d.tick)
+	return err
+}
+
+// startWorker starts a worker process, watched through a pidfd.
+func (d *dispatcher) startWorker(replaces int) error {
+	d.nextNum++
+	n := d.nextNum
+	if n >= maxWorkers {
+		return errors.New("too many workers started")
+	}
+	d.stats.Ptr().Workers[n].Current.Store(-1)
+	if err := d.wg.Add(1); err != nil {
+		return err
+	}
+	cmd := exec.Command(d.exe, "-worker", strconv.Itoa(n), "-prefix", d.on.jobs[:len(d.on.jobs)-5])
+	cmd.Stderr = os.Stderr
+	// A worker must not outlive a dispatcher that dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		d.wg.Done()
+		return err
+	}
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	p := &proc{num: n, cmd: cmd, pidfd: pidfd, replacement: replaces}
+	d.workers[n] = p
+	d.live++
+	return d.l.Add(pidfd, loop.Readable, func(loop.Events) { d.exited(p) })
+}
+
+// sendJobs fills the jobs queue while it has room.
+func (d *dispatcher) sendJobs() {
+	for len(d.resend) > 0 || d.next < d.nJobs {
+		id := d.next
+		if len(d.resend) > 0 {
+			id = d.resend[0]
+		}
+		job := Job{ID: id, Data: "job " + strconv.Itoa(id), Rounds: 45000 + id%7*9000}
+		err := d.jobs.TrySend(job)
+		if errors.Is(err, ipcchan.ErrFull) {
+			return // the reactor calls again when there is room
+		}
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		if len(d.resend) > 0 {
+			d.resend = d.resend[1:]
+		} else {
+			d.next++
+		}
+	}
+	d.setSending(false)
+}
+
+func (d *dispatcher) setSending(on bool) {
+	if on == d.sending {
+		return
+	}
+	d.sending = on
+	ev := loop.Events(0)
+	if on {
+		ev = loop.Writable
+	}
+	d.l.Modify(d.jobs.Fd(), ev)
+}
+
+// readResults takes the results that have arrived.
+func (d *dispatcher) readResults() {
+	for {
+		r, err := d.results.TryReceive()
+		if errors.Is(err, ipcchan.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		if r.JobID < 0 || r.JobID >= d.nJobs {
+			d.fail(fmt.Errorf("result for unknown job %d", r.JobID))
+			return
+		}
+		if d.got[r.JobID] {
+			d.fail(fmt.Errorf("job %d done twice", r.JobID))
+			return
+		}
+		d.got[r.JobID] = true
+		d.done++
+		d.lastResult = time.Now()
+		if d.killOne && d.killed == "" && d.done >= d.nJobs/3 {
+			d.killBusyWorker()
+		}
+	}
+	if d.done == d.nJobs && !d.ended {
+		d.ended = true
+		if err := d.jobs.CloseSend(context.Background()); err != nil { // the workers' loops end
+			d.fail(err)
+		}
+	}
+}
+
+// killBusyWorker kills a worker that holds a job, for -kill-one.
+func (d *dispatcher) killBusyWorker() {
+	for _, p := range d.workers {
+		if job := d.stats.Ptr().Workers[p.num].Current.Load(); job >= 0 && p.fate == "" {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			d.killed = fmt.Sprintf("worker %d (pid %d) was killed with SIGKILL while working on job %d", p.num, p.cmd.Process.Pid, job)
+			return
+		}
+	}
+}
+
+// exited runs when a worker's pidfd says it is gone.
+func (d *dispatcher) exited(p *proc) {
+	d.l.Remove(p.pidfd)
+	unix.Close(p.pidfd)
+	err := p.cmd.Wait()
+	d.live--
+	delete(d.workers, p.num)
+	if err == nil && d.ended {
+		p.fate = "finished"
+		d.finished(p)
+		return
+	}
+	// Died before the end of the work: take back what it held.
+	st := &d.stats.Ptr().Workers[p.num]
+	p.fate = fmt.Sprintf("died (%v)", err)
+	var did []string
+	if job := st.Current.Load(); job >= 0 && !d.got[job] {
+		d.resend = append(d.resend, int(job))
+		d.setSending(true)
+		did = append(did, fmt.Sprintf("job %d sent again", job))
+	}
+	if st.InDisk.Load() {
+		d.stats.Ptr().InDisk.Add(-1)
+		d.disk.Release()
+		did = append(did, "its disk token given back")
+	}
+	d.wg.Done()
+	did = append(did, "its wait group count given back")
+	if d.done < d.nJobs {
+		if err := d.startWorker(p.num); err != nil {
+			d.fail(err)
+			return
+		}
+		did = append(did, fmt.Sprintf("worker %d started in its place", d.nextNum))
+	}
+	d.recovered = append(d.recovered, fmt.Sprintf("worker %d (pid %d) %s: %s", p.num, p.cmd.Process.Pid, p.fate, joinAnd(did)))
+	d.finished(p)
+}
+
+func (d *dispatcher) finished(*proc) {
+	if d.live == 0 && d.done == d.nJobs {
+		d.l.Stop()
+	}
+}
+
+// tick shows progress and, if results stop coming while jobs are missing,
+// sends them again: a worker killed in the instant between taking a job
+// and noting it in Stats leaves no trace but the missing result.
+func (d *dispatcher) tick() {
+	d.progress.show(d)
+	if d.next < d.nJobs || len(d.resend) > 0 || d.done == d.nJobs || time.Since(d.lastResult) < time.Second {
+		return
+	}
+	for _, p := range d.workers {
+		if d.stats.Ptr().Workers[p.num].Current.Load() >= 0 {
+			return // someone is still working
+		}
+	}
+	if a, err := d.jobs.Attr(); err != nil || a.Len > 0 {
+		return
+	}
+	for id, ok := range d.got {
+		if !ok {
+			d.resend = append(d.resend, id)
+		}
+	}
+	d.recovered = append(d.recovered, fmt.Sprintf("%d jobs had no result and no worker: sent again", len(d.resend)))
+	d.lastResult = time.Now()
+	d.setSending(true)
+}
+
+func (d *dispatcher) fail(err error) {
+	if d.failed == nil {
+		d.failed = err
+	}
+	d.l.Stop()
+}
+
+func (d *dispatcher) killAll() {
+	for _, p := range d.workers {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		unix.Close(p.pidfd)
+	}
+}
+
+func joinAnd(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	out := s[0]
+	for _, e := range s[1 : len(s)-1] {
+		out += ", " + e
+	}
+	return out + " and " + s[len(s)-1]
+}
