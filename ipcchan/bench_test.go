@@ -161,6 +161,31 @@ func BenchmarkThroughput(b *testing.B) {
 			cmd.Wait()
 		})
 	}
+	for _, size := range []int{64, 1024, 8192} {
+		b.Run("queue-append/"+strconv.Itoa(size), func(b *testing.B) {
+			name := floodQueue(b, size)
+			q := openQueue[[]byte](b, name)
+			cmd := helperCmd(b, "flood", name, strconv.Itoa(b.N+1), strconv.Itoa(size), "bytes")
+			b.SetBytes(int64(size))
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			buf := make([]byte, 0, 8192)
+			q.ReceiveAppend(ctx, buf) // the clock starts at the first message
+			b.ResetTimer()
+			for {
+				var err error
+				if buf, _, err = q.ReceiveAppend(ctx, buf[:0]); err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cmd.Wait()
+		})
+	}
 	b.Run("queue-typed", func(b *testing.B) {
 		name := floodQueue(b, 8192)
 		q := openQueue[Job](b, name)

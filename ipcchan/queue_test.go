@@ -512,3 +512,54 @@ func TestQueueAllYieldsBadMessagesAndGoesOn(t *testing.T) {
 		t.Errorf("All gave ids %v and bad messages %q; want [1 2] and the raw one", ids, bad)
 	}
 }
+
+func TestQueueReceiveAppend(t *testing.T) {
+	q := openQueue[[]byte](t, queueName(t), ipcchan.Create())
+	for _, m := range []string{"one", "two", "three"} {
+		q.SendPriority(t.Context(), []byte(m), uint(len(m)))
+	}
+	buf := make([]byte, 0, 64)
+	var got []string
+	for range 3 {
+		b, prio, err := q.ReceiveAppend(t.Context(), buf[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &b[0] != &buf[:1][0] {
+			t.Error("ReceiveAppend did not reuse the buffer it was given")
+		}
+		got = append(got, fmt.Sprintf("%s/%d", b, prio))
+	}
+	if strings.Join(got, ",") != "three/5,one/3,two/3" {
+		t.Errorf("got %v", got)
+	}
+	x := []byte("x")
+	allocs := testing.AllocsPerRun(100, func() {
+		q.TrySend(x)
+		buf, _, _ = q.ReceiveAppend(t.Context(), buf[:0])
+	})
+	if allocs != 0 {
+		t.Errorf("a send and ReceiveAppend allocate %v times", allocs)
+	}
+	// Typed queues give the message as it travels: header, then encoding.
+	jobs := openQueue[Job](t, queueName(t), ipcchan.Create())
+	jobs.Send(t.Context(), Job{ID: 3})
+	b, _, err := jobs.ReceiveAppend(t.Context(), nil)
+	if err != nil || len(b) < 12 || b[0] != 0xC1 || b[1] != 'Q' {
+		t.Errorf("typed ReceiveAppend = %x, %v", b, err)
+	}
+	jobs.CloseSend(t.Context())
+	if _, _, err := jobs.ReceiveAppend(t.Context(), nil); err != io.EOF {
+		t.Errorf("at the end of the stream: %v", err)
+	}
+	// With a Recv stream holding a message, it is given back as bytes.
+	q.Send(t.Context(), []byte("held"))
+	q.Send(t.Context(), []byte("next"))
+	if v := <-q.Recv(); string(v) != "held" {
+		t.Fatalf("Recv = %q", v)
+	}
+	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
+	if b, _, err := q.ReceiveAppend(t.Context(), nil); err != nil || string(b) != "next" {
+		t.Errorf("ReceiveAppend beside a stream = %q, %v", b, err)
+	}
+}
