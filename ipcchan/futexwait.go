@@ -2,7 +2,6 @@ package ipcchan
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,13 +18,20 @@ const (
 	byWatch   = 3 // a watched descriptor became readable (a lock holder exited)
 )
 
-// A waiter is one goroutine sleeping on a shared futex word. Its thread
-// sleeps in futex_waitv on two words: the shared one, and its own cancel
-// word, which a context, Close or a watched descriptor sets and wakes. The
-// kernel checks both values before sleeping, so a cancellation that comes
-// first is never missed.
+// A waiterSet lets goroutines of one handle sleep on a shared futex word,
+// and lets Close wake them all. A sleeping goroutine's thread waits in
+// futex_waitv on up to three words at once: the shared word, the handle's
+// closed word (which Close sets and wakes), and, if its context can end or
+// it watches a descriptor, a cancel word of its own. The kernel checks every
+// value before sleeping, so a Close or a cancellation that comes first is
+// never missed.
+type waiterSet struct {
+	closed uint32 // 1 once Close has been called
+}
+
+// A waiter is the cancel word of one goroutine.
 type waiter struct {
-	cancel uint32 // 0, or byContext / byClose / byWatch
+	cancel uint32 // 0, or byContext / byWatch
 }
 
 func (w *waiter) stop(reason uint32) {
@@ -34,45 +40,15 @@ func (w *waiter) stop(reason uint32) {
 	}
 }
 
-// A waiterSet lets Close reach every goroutine waiting on an object.
-type waiterSet struct {
-	mu     sync.Mutex
-	ws     map[*waiter]struct{}
-	closed bool
-}
-
-func (s *waiterSet) add(w *waiter) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.ws == nil {
-		s.ws = make(map[*waiter]struct{})
-	}
-	s.ws[w] = struct{}{}
-	return true
-}
-
-func (s *waiterSet) remove(w *waiter) {
-	s.mu.Lock()
-	delete(s.ws, w)
-	s.mu.Unlock()
-}
-
-// close wakes every waiter with byClose and refuses new ones.
+// close wakes every waiter with byClose, and makes later waits return it.
 func (s *waiterSet) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for w := range s.ws {
-		w.stop(byClose)
-	}
+	atomic.StoreUint32(&s.closed, 1)
+	posix.FutexWake(&s.closed, wakeAll, false)
 }
 
 // noWaitv is set when the kernel lacks futex_waitv (before Linux 5.16);
-// waits then sleep on the shared word in slices and check for cancellation
-// between them.
+// waits then sleep on the shared word in slices and look at the other
+// words between them.
 var noWaitv atomic.Bool
 
 const waitSlice = 5 * time.Millisecond
@@ -82,32 +58,44 @@ const waitSlice = 5 * time.Millisecond
 // watchFd (if >= 0) becomes readable. It returns which; the caller
 // re-examines the word after a wake-up.
 func (s *waiterSet) wait(ctx context.Context, addr *uint32, val uint32, watchFd int) uint32 {
-	w := &waiter{}
-	if !s.add(w) {
-		return byClose
+	ws := [3]posix.FutexWaiter{{Addr: addr, Val: val, Shared: true}, {Addr: &s.closed}}
+	n := 2
+	var w *waiter
+	if ctx.Done() != nil || watchFd >= 0 {
+		w = &waiter{}
+		ws[2] = posix.FutexWaiter{Addr: &w.cancel}
+		n = 3
+		if ctx.Done() != nil {
+			stop := context.AfterFunc(ctx, func() { w.stop(byContext) })
+			defer stop()
+		}
+		if watchFd >= 0 {
+			done := make(chan struct{})
+			defer close(done)
+			go watch(watchFd, w, done)
+		}
 	}
-	defer s.remove(w)
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { w.stop(byContext) })
-		defer stop()
-	}
-	if watchFd >= 0 {
-		done := make(chan struct{})
-		defer close(done)
-		go watch(watchFd, w, done)
+	reason := func() uint32 {
+		if atomic.LoadUint32(&s.closed) != 0 {
+			return byClose
+		}
+		if w != nil {
+			return atomic.LoadUint32(&w.cancel)
+		}
+		return woken
 	}
 	for {
-		if r := atomic.LoadUint32(&w.cancel); r != 0 {
+		if r := reason(); r != woken {
 			return r
 		}
 		if noWaitv.Load() {
 			err := posix.FutexWait(addr, val, true, waitSlice)
 			if err == syscall.ETIMEDOUT || err == syscall.EINTR {
-				continue // look at the cancel word again
+				continue // look at the other words again
 			}
-			return atomic.LoadUint32(&w.cancel)
+			return reason()
 		}
-		_, err := posix.FutexWaitv([]posix.FutexWaiter{{Addr: addr, Val: val, Shared: true}, {Addr: &w.cancel}}, 0)
+		_, err := posix.FutexWaitv(ws[:n], 0)
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -116,7 +104,7 @@ func (s *waiterSet) wait(ctx context.Context, addr *uint32, val uint32, watchFd 
 			continue
 		}
 		// Woken, or a value had changed (EAGAIN): either way, report.
-		return atomic.LoadUint32(&w.cancel)
+		return reason()
 	}
 }
 

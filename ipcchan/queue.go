@@ -107,7 +107,7 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", cfg.msgSize, headerSize)}
 	}
 
-	fd, created, err := openQueueFd(name, cfg)
+	fd, created, shape, err := openQueueFd(name, cfg)
 	if err != nil {
 		return nil, openError(name, cfg, err)
 	}
@@ -118,11 +118,14 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 		}
 		return nil, e
 	}
-	attr, err := posix.MqGetAttr(fd)
-	if err != nil {
-		return fail(&Error{Kind: "queue", Name: name, Op: "open", Sys: err})
+	if shape == nil { // opened, or created with the kernel's defaults: ask
+		a, err := posix.MqGetAttr(fd)
+		if err != nil {
+			return fail(&Error{Kind: "queue", Name: name, Op: "open", Sys: err})
+		}
+		shape = &a
 	}
-	q.fd, q.capacity, q.msgSize = fd, int(attr.MaxMsg), int(attr.MsgSize)
+	q.fd, q.capacity, q.msgSize = fd, int(shape.MaxMsg), int(shape.MsgSize)
 	if e := q.checkShape(cfg); e != nil {
 		return fail(e)
 	}
@@ -138,16 +141,18 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	return q, nil
 }
 
-// openQueueFd opens or creates the queue and reports whether it created it.
-func openQueueFd(name string, cfg *config) (fd int, created bool, err error) {
+// openQueueFd opens or creates the queue and reports whether it created
+// it, and with what attributes when it asked for them (the kernel gives
+// exactly those).
+func openQueueFd(name string, cfg *config) (fd int, created bool, shape *posix.MqAttr, err error) {
 	const flags = unix.O_RDWR | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if !cfg.has(optCreate) {
 		fd, err = posix.MqOpen(name, flags, 0, nil)
-		return fd, false, err
+		return fd, false, nil, err
 	}
 	var attr *posix.MqAttr // nil: the kernel's defaults
 	if cfg.has(optCapacity) || cfg.has(optMsgSize) {
-		capacity, size := cfg.queueShape(posix.ReadMqLimits())
+		capacity, size := cfg.queueShape()
 		attr = &posix.MqAttr{MaxMsg: int64(capacity), MsgSize: int64(size)}
 	}
 	// Create exclusively first, so that we know whether the queue is ours
@@ -161,19 +166,19 @@ func openQueueFd(name string, cfg *config) (fd int, created bool, err error) {
 			if err := unix.Fchmod(fd, uint32(cfg.perm)); err != nil {
 				unix.Close(fd)
 				posix.MqUnlink(name)
-				return -1, false, err
+				return -1, false, nil, err
 			}
-			return fd, true, nil
+			return fd, true, attr, nil
 		}
 		if err != syscall.EEXIST || cfg.has(optExclusive) {
-			return -1, false, err
+			return -1, false, nil, err
 		}
 		fd, err = posix.MqOpen(name, flags, 0, nil)
 		if err != syscall.ENOENT {
-			return fd, false, err
+			return fd, false, nil, err
 		}
 	}
-	return -1, false, err
+	return -1, false, nil, err
 }
 
 // checkShape compares the queue's attributes with the options.
@@ -191,17 +196,26 @@ func (q *Queue[T]) checkShape(cfg *config) error {
 }
 
 // queueShape is the capacity and message size a created queue gets: the
-// options, or else the machine's defaults.
-func (c *config) queueShape(lim posix.MqLimits) (capacity, size int) {
-	capacity, size = lim.MsgDefault, lim.MsgSizeDefault
-	if c.has(optCapacity) {
-		capacity = c.capacity
-	}
-	if c.has(optMsgSize) {
-		size = c.msgSize
+// options, or else the machine's defaults, read once per process: reading
+// /proc each time cost more than creating the queue. (A default changed
+// while the process runs is seen by the next process.)
+func (c *config) queueShape() (capacity, size int) {
+	capacity, size = c.capacity, c.msgSize
+	if !c.has(optCapacity) || !c.has(optMsgSize) {
+		d := queueDefaults()
+		if !c.has(optCapacity) {
+			capacity = d.capacity
+		}
+		if !c.has(optMsgSize) {
+			size = d.size
+		}
 	}
 	return capacity, size
 }
+
+var queueDefaults = sync.OnceValue(func() struct{ capacity, size int } {
+	return struct{ capacity, size int }{posix.ReadSysctl("msg_default", 10), posix.ReadSysctl("msgsize_default", 8192)}
+})
 
 func askedShape(cfg *config) string {
 	switch {

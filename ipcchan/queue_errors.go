@@ -53,7 +53,7 @@ func openError(name string, cfg *config, err error) error {
 // attrLimitDetail explains why the kernel refused Capacity or MsgSize.
 func attrLimitDetail(cfg *config) string {
 	lim := posix.ReadMqLimits()
-	capacity, size := cfg.queueShape(lim)
+	capacity, size := cfg.queueShape()
 	switch {
 	case capacity > posix.HardMsgMax:
 		return fmt.Sprintf("Capacity %d exceeds the kernel's hard limit of %d messages per queue", capacity, posix.HardMsgMax)
@@ -78,7 +78,7 @@ func emfileDetail(cfg *config) string {
 	}
 	var mq unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &mq)
-	capacity, size := cfg.queueShape(posix.ReadMqLimits())
+	capacity, size := cfg.queueShape()
 	return fmt.Sprintf("this user's queues would exceed RLIMIT_MSGQUEUE (%d bytes for all their queues together; this one needs %d); remove unused queues, ask for a smaller Capacity or MsgSize, or raise the limit (ulimit -q, or LimitMSGQUEUE= in a systemd unit)",
 		mq.Cur, posix.MqBytes(capacity, size))
 }

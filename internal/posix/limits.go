@@ -1,9 +1,10 @@
 package posix
 
 import (
-	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // MqSysctlDir is where Linux publishes the message-queue limits.
@@ -37,16 +38,27 @@ func ReadMqLimits() MqLimits {
 	}
 }
 
+// ReadSysctl reads one value of /proc/sys/fs/mqueue, or returns def.
+func ReadSysctl(file string, def int) int { return readSysctl(file, def) }
+
+// readSysctl reads a small /proc file with three system calls (os.ReadFile
+// takes twice as many, which showed in creating a queue).
 func readSysctl(file string, def int) int {
-	b, err := os.ReadFile(MqSysctlDir + file)
+	fd, err := unix.Open(MqSysctlDir+file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return def
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	defer unix.Close(fd)
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return def
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
 	if err != nil {
 		return def
 	}
-	return n
+	return v
 }
 
 // MqBytes is what a queue of the given shape charges against the creator's

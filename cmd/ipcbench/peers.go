@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Order is the "10-field struct" of the typed-message scenario.
+type Order struct {
+	ID       int64
+	Customer string
+	Item     string
+	Quantity int32
+	Price    float64
+	Currency string
+	Express  bool
+	Created  int64
+	Tags     []string
+	Note     string
+}
+
+var sampleOrder = Order{ID: 123456, Customer: "ada@example.com", Item: "widget-42", Quantity: 3, Price: 19.99,
+	Currency: "EUR", Express: true, Created: 1764000000, Tags: []string{"gift", "fragile"}, Note: "leave at the door"}
+
+// runPeer runs one of the processes the measurements talk to.
+func runPeer(role string, args []string) error {
+	atoi := func(i int) int { n, _ := strconv.Atoi(args[i]); return n }
+	ctx := context.Background()
+	switch role {
+	case "queue-echo": // IN OUT: echo with ipcchan until the end of the stream
+		in, out, err := open2[[]byte](args[0], args[1])
+		if err != nil {
+			return err
+		}
+		for {
+			m, err := in.Receive(ctx)
+			if err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := out.Send(ctx, m); err != nil {
+				return err
+			}
+		}
+	case "raw-echo": // IN OUT: echo with blocking mq syscalls until a zero-byte message
+		in, out, err := rawOpen2(args[0], args[1])
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 8192)
+		for {
+			n, prio, err := rawReceive(in, buf)
+			if err != nil || n == 0 {
+				return err
+			}
+			if err := rawSend(out, buf[:n], prio); err != nil {
+				return err
+			}
+		}
+	case "unix-echo": // PATH SIZE: echo fixed-size frames over a Unix socket
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, atoi(1))
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return nil // the other side closed
+			}
+			if _, err := c.Write(buf); err != nil {
+				return err
+			}
+		}
+	case "queue-flood": // NAME N SIZE: send N+1 messages with ipcchan, then the end
+		q, err := ipcchan.OpenQueue[[]byte](args[0])
+		if err != nil {
+			return err
+		}
+		msg := make([]byte, atoi(2))
+		for range atoi(1) + 1 {
+			if err := q.Send(ctx, msg); err != nil {
+				return err
+			}
+		}
+		return q.CloseSend(ctx)
+	case "raw-flood": // NAME N SIZE
+		fd, err := rawOpen(args[0], unix.O_WRONLY)
+		if err != nil {
+			return err
+		}
+		msg := make([]byte, atoi(2))
+		for range atoi(1) + 1 {
+			if err := rawSend(fd, msg, 0); err != nil {
+				return err
+			}
+		}
+		return rawSend(fd, nil, 0)
+	case "unix-flood": // PATH N SIZE
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(c, 64<<10)
+		msg := make([]byte, atoi(2))
+		for range atoi(1) + 1 {
+			w.Write(msg)
+		}
+		w.Flush()
+		return c.Close()
+	case "typed-queue": // NAME N
+		q, err := ipcchan.OpenQueue[Order](args[0])
+		if err != nil {
+			return err
+		}
+		for range atoi(1) + 1 {
+			if err := q.Send(ctx, sampleOrder); err != nil {
+				return err
+			}
+		}
+		return q.CloseSend(ctx)
+	case "typed-msgpack": // PATH N: length-prefixed MessagePack frames
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(c)
+		var frame []byte
+		for range atoi(1) + 1 {
+			frame, err = codec.Msgpack.Append(append(frame[:0], 0, 0, 0, 0), sampleOrder)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint32(frame, uint32(len(frame)-4))
+			w.Write(frame)
+		}
+		w.Flush()
+		return c.Close()
+	case "typed-gob": // PATH N
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(c)
+		enc := gob.NewEncoder(w)
+		for range atoi(1) + 1 {
+			if err := enc.Encode(&sampleOrder); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+		return c.Close()
+	case "typed-queue-echo": // IN OUT: decode each Order and send it back
+		in, out, err := open2[Order](args[0], args[1])
+		if err != nil {
+			return err
+		}
+		for {
+			o, err := in.Receive(ctx)
+			if err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := out.Send(ctx, o); err != nil {
+				return err
+			}
+		}
+	case "typed-msgpack-echo", "typed-gob-echo": // PATH: the same over a Unix socket
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		tc := newTypedConn(c, role == "typed-gob-echo")
+		for {
+			var o Order
+			if err := tc.read(&o); err != nil {
+				return nil // the other side closed
+			}
+			if err := tc.write(&o); err != nil {
+				return err
+			}
+		}
+	case "sem-echo": // A B N: Acquire A, Release B, N+1 times
+		a, err := ipcchan.OpenSemaphore(args[0])
+		if err != nil {
+			return err
+		}
+		b, err := ipcchan.OpenSemaphore(args[1])
+		if err != nil {
+			return err
+		}
+		for range atoi(2) + 1 {
+			if err := a.Acquire(ctx); err != nil {
+				return err
+			}
+			b.Release()
+		}
+		return nil
+	case "mutex-contend": // NAME N: "ready", wait for a line, then N lock+unlock
+		m, err := ipcchan.OpenMutex(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		for range atoi(1) {
+			if err := m.LockContext(ctx); err != nil {
+				return err
+			}
+			m.Unlock()
+		}
+		return nil
+	}
+	return errors.New("unknown peer role " + role)
+}
+
+func open2[T any](a, b string) (*ipcchan.Queue[T], *ipcchan.Queue[T], error) {
+	qa, err := ipcchan.OpenQueue[T](a)
+	if err != nil {
+		return nil, nil, err
+	}
+	qb, err := ipcchan.OpenQueue[T](b)
+	return qa, qb, err
+}
+
+// typedConn carries Orders over a stream socket, as a Go program without
+// ipcchan would: gob, or length-prefixed MessagePack frames.
+type typedConn struct {
+	r     *bufio.Reader
+	w     *bufio.Writer
+	enc   *gob.Encoder
+	dec   *gob.Decoder
+	frame []byte
+}
+
+func newTypedConn(c net.Conn, useGob bool) *typedConn {
+	tc := &typedConn{r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+	if useGob {
+		tc.enc, tc.dec = gob.NewEncoder(tc.w), gob.NewDecoder(tc.r)
+	}
+	return tc
+}
+
+// write sends one Order and flushes it: a request or a reply.
+func (tc *typedConn) write(o *Order) error {
+	if tc.enc != nil {
+		if err := tc.enc.Encode(o); err != nil {
+			return err
+		}
+		return tc.w.Flush()
+	}
+	var err error
+	tc.frame, err = codec.Msgpack.Append(append(tc.frame[:0], 0, 0, 0, 0), o)
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(tc.frame, uint32(len(tc.frame)-4))
+	tc.w.Write(tc.frame)
+	return tc.w.Flush()
+}
+
+func (tc *typedConn) read(o *Order) error {
+	if tc.dec != nil {
+		return tc.dec.Decode(o)
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(tc.r, hdr[:]); err != nil {
+		return err
+	}
+	tc.frame = append(tc.frame[:0], make([]byte, binary.LittleEndian.Uint32(hdr[:]))...)
+	if _, err := io.ReadFull(tc.r, tc.frame); err != nil {
+		return err
+	}
+	return codec.Msgpack.Decode(tc.frame, o)
+}

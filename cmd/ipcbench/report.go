@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// A target is one of the project's performance goals, evaluated.
+type target struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"` // a ratio, or ns
+	Shown string  `json:"shown"`
+	Limit string  `json:"limit"`
+	Met   bool    `json:"met"`
+	Note  string  `json:"note,omitempty"`
+}
+
+func find(rs []*result, scenario, impl string) *result {
+	for _, r := range rs {
+		if strings.HasPrefix(r.Scenario, scenario) && r.Impl == impl && len(r.Samples) > 0 {
+			return r
+		}
+	}
+	return nil
+}
+
+// evaluate checks the targets against the medians of this run.
+func evaluate(rs []*result) []target {
+	var ts []target
+	ratio := func(name, scenario, a, b string, limit float64, atMost bool, note string) {
+		ra, rb := find(rs, scenario, a), find(rs, scenario, b)
+		if ra == nil || rb == nil {
+			return
+		}
+		v := ra.Median / rb.Median
+		t := target{Name: name, Value: v, Shown: fmt.Sprintf("%.2f×", v), Note: note}
+		if atMost {
+			t.Limit, t.Met = fmt.Sprintf("≤ %.2f×", limit), v <= limit
+		} else {
+			// Throughput: the inverse of time per message.
+			v = rb.Median / ra.Median
+			t.Value, t.Shown, t.Limit, t.Met = v, fmt.Sprintf("%.2f×", v), fmt.Sprintf("≥ %.2f×", limit), v >= limit
+		}
+		ts = append(ts, t)
+	}
+	const pp = "queue ping-pong"
+	latencyNote := "a wait that a context can cancel takes the epoll path: 2 syscalls more than a blocking mq_receive"
+	ratio("queue latency vs raw Go syscalls", pp, "ipcchan Queue[[]byte]", "raw mq syscalls from Go", 1.15, true, latencyNote)
+	ratio("queue latency vs C", pp, "ipcchan Queue[[]byte]", "C, glibc mq_send/mq_receive", 1.3, true, latencyNote)
+	for _, size := range []string{"64 B", "1 KiB", "8 KiB"} {
+		sc := "queue throughput " + size
+		ratio("queue throughput "+size+", Receive, vs raw", sc, "ipcchan Queue[[]byte].Receive", "raw mq syscalls from Go", 0.9, false,
+			"Receive returns a new slice per message; ReceiveAppend reuses one")
+		ratio("queue throughput "+size+", ReceiveAppend, vs raw", sc, "ipcchan Queue[[]byte].ReceiveAppend", "raw mq syscalls from Go", 0.9, false, "")
+	}
+	for _, k := range []struct{ scenario, name, note string }{
+		{"typed request/response", "typed queue vs Unix socket + gob, request/response", ""},
+		{"typed stream", "typed queue vs Unix socket + gob, streaming", "a buffered stream socket carries many messages per system call; a queue takes at least one per message"},
+	} {
+		if q, g := find(rs, k.scenario, "ipcchan Queue[Order] (msgpack)"), find(rs, k.scenario, "Unix socket + encoding/gob"); q != nil && g != nil {
+			v := g.Median / q.Median
+			ts = append(ts, target{Name: k.name, Value: v, Shown: fmt.Sprintf("%.2f× as fast", v), Limit: "faster", Met: q.Median < g.Median, Note: k.note})
+		}
+	}
+	ratio("semaphore ping-pong vs C", "semaphore ping-pong", "ipcchan Semaphore", "C, glibc sem_post/sem_wait", 1.2, true, "")
+	if m := find(rs, "mutex lock+unlock, uncontended", "ipcchan Mutex"); m != nil {
+		ts = append(ts, target{Name: "uncontended mutex lock+unlock", Value: m.Median, Shown: fmt.Sprintf("%.1f ns", m.Median), Limit: "≤ 40 ns", Met: m.Median <= 40})
+	}
+	return ts
+}
+
+// duration prints ns readably.
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	case ns >= 10:
+		return fmt.Sprintf("%.1f ns", ns)
+	}
+	return fmt.Sprintf("%.2f ns", ns)
+}
+
+// printTable prints the results, scenario by scenario, then the targets.
+func printTable(w io.Writer, rep *report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSCENARIO\tIMPLEMENTATION\tMEDIAN\tSPREAD (min–max)\tIPCCHAN ÷ THIS")
+	last := ""
+	for i, r := range rep.Results {
+		sc := ""
+		if r.Scenario != last {
+			if last != "" {
+				fmt.Fprintln(tw, "\t\t\t\t")
+			}
+			sc, last = r.Scenario, r.Scenario
+		}
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t%s\tskipped: %s\t\t\n", sc, r.Impl, r.Skipped)
+			continue
+		}
+		rel := ""
+		if !r.Ipcchan {
+			var parts []string
+			for _, o := range rep.Results[max(0, i-8):min(len(rep.Results), i+8)] {
+				if o.Scenario == r.Scenario && o.Ipcchan && len(o.Samples) > 0 {
+					parts = append(parts, fmt.Sprintf("%.2f×", o.Median/r.Median))
+				}
+			}
+			rel = strings.Join(parts, " / ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s–%s\t%s\n", sc, r.Impl, duration(r.Median), duration(r.Min), duration(r.Max), rel)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\n(time per operation; a ratio above 1 means ipcchan takes longer; for a scenario with two ipcchan rows, both ratios are given in order)")
+	fmt.Fprintln(w, "\nTARGETS")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range rep.Targets {
+		mark := "met"
+		if !t.Met {
+			mark = "MISSED"
+		}
+		note := ""
+		if !t.Met && t.Note != "" {
+			note = "(" + t.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\ttarget %s\t%s\t%s\n", t.Name, t.Shown, t.Limit, mark, note)
+	}
+	tw.Flush()
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	fmt.Fprintf(w, "\n%d repetitions per measurement, %s in all\n", rep.Reps, rep.Duration)
+}
