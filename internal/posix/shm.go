@@ -9,6 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// BeforeLink, when set (by tests only), runs after an object is built and
+// before it is linked under its name: the moment a creator's death must
+// leave nothing half-made behind.
+var BeforeLink func(tmp string)
+
 // ShmDir is where Linux keeps POSIX shared memory objects and glibc keeps
 // named semaphores ("sem." + name).
 const ShmDir = "/dev/shm/"
@@ -56,10 +61,19 @@ func CreateShm(path string, perm uint32, size int, init func(mem []byte)) (fd in
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		return fail(err)
 	}
+	// Reserve the memory now: on a full /dev/shm a sparse file would map
+	// fine and then kill the process with SIGBUS at its first write. With
+	// the pages allocated, a full /dev/shm is ENOSPC here, an error.
+	if err := unix.Fallocate(fd, 0, 0, int64(size)); err != nil && err != syscall.EOPNOTSUPP {
+		return fail(err)
+	}
 	if mem, err = Mmap(fd, size); err != nil {
 		return fail(err)
 	}
 	init(mem)
+	if BeforeLink != nil {
+		BeforeLink(tmp)
+	}
 	if err := unix.Link(tmp, path); err != nil {
 		return fail(err)
 	}
