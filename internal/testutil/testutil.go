@@ -212,34 +212,42 @@ func RunHelpers(helpers map[string]func(args []string) error) {
 }
 
 // HelperAs is Helper run as another user (uid, gid), from a copy of the test
-// binary in a directory that user can read.
+// binary in a directory that user can read (made once per test process).
 func HelperAs(t testing.TB, uid, gid uint32, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	exe, err := os.Executable()
+	copyPath, err := worldCopy()
 	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "ipcchan-helper-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copyPath := filepath.Join(dir, filepath.Base(exe))
-	if err := os.WriteFile(copyPath, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := Helper(t, name, args...)
 	cmd.Path = copyPath
 	cmd.Args[0] = copyPath
-	cmd.Dir = dir
+	cmd.Dir = filepath.Dir(copyPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	return cmd
 }
+
+// worldCopy copies the test binary where any user can run it, once.
+var worldCopy = sync.OnceValues(func() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir == "" {
+		if buildDir, err = os.MkdirTemp("", "ipcchan-c-"); err != nil {
+			return "", err
+		}
+		os.Chmod(buildDir, 0o755)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		return "", err
+	}
+	copyPath := filepath.Join(buildDir, filepath.Base(exe))
+	return copyPath, os.WriteFile(copyPath, b, 0o755)
+})
 
 // WaitBlocked waits until n goroutines whose stacks mention substr (a
 // function, or the function that started them: "created by" lines count)
