@@ -1,0 +1,212 @@
+package ipcchan_test
+
+import (
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/ipcchan/internal/testutil"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// openCloseCycles is how many times TestOpenCloseCycles opens and closes
+// each kind of object.
+const openCloseCycles = 10000
+
+// TestOpenCloseCycles opens, uses and closes each kind of object 10,000
+// times, and checks that the process ends with the descriptors,
+// goroutines and memory mappings it started with, and /dev/shm with the
+// files it had: Close releases everything, at once or (for the mappings
+// of sync objects) at the next garbage collection.
+func TestOpenCloseCycles(t *testing.T) {
+	type counter struct{ N int64 }
+	kinds := []struct {
+		kind   string
+		unlink func(string) error
+		create func(name string) (close func() error, err error)
+		cycle  func(name string) error
+	}{
+		{"queue", ipcchan.UnlinkQueue,
+			func(n string) (func() error, error) {
+				q, err := ipcchan.OpenQueue[int](n, ipcchan.Create(), ipcchan.Capacity(1))
+				if err != nil {
+					return nil, err
+				}
+				return q.Close, nil
+			},
+			func(n string) error {
+				q, err := ipcchan.OpenQueue[int](n)
+				if err != nil {
+					return err
+				}
+				if err := q.TrySend(1); err != nil {
+					return err
+				}
+				if _, err := q.TryReceive(); err != nil {
+					return err
+				}
+				return q.Close()
+			}},
+		{"semaphore", ipcchan.UnlinkSemaphore,
+			func(n string) (func() error, error) {
+				s, err := ipcchan.OpenSemaphore(n, ipcchan.Create(), ipcchan.Value(1))
+				if err != nil {
+					return nil, err
+				}
+				return s.Close, nil
+			},
+			func(n string) error {
+				s, err := ipcchan.OpenSemaphore(n)
+				if err != nil {
+					return err
+				}
+				if !s.TryAcquire() {
+					return errNotAcquired
+				}
+				if err := s.Release(); err != nil {
+					return err
+				}
+				return s.Close()
+			}},
+		{"mutex", ipcchan.UnlinkMutex,
+			func(n string) (func() error, error) {
+				m, err := ipcchan.OpenMutex(n, ipcchan.Create())
+				if err != nil {
+					return nil, err
+				}
+				return m.Close, nil
+			},
+			func(n string) error {
+				m, err := ipcchan.OpenMutex(n)
+				if err != nil {
+					return err
+				}
+				m.Lock()
+				m.Unlock()
+				return m.Close()
+			}},
+		{"waitgroup", ipcchan.UnlinkWaitGroup,
+			func(n string) (func() error, error) {
+				wg, err := ipcchan.OpenWaitGroup(n, ipcchan.Create())
+				if err != nil {
+					return nil, err
+				}
+				return wg.Close, nil
+			},
+			func(n string) error {
+				wg, err := ipcchan.OpenWaitGroup(n)
+				if err != nil {
+					return err
+				}
+				if err := wg.Add(1); err != nil {
+					return err
+				}
+				if err := wg.Done(); err != nil {
+					return err
+				}
+				return wg.Close()
+			}},
+		{"shm", ipcchan.UnlinkShm,
+			func(n string) (func() error, error) {
+				sh, err := ipcchan.OpenShm[counter](n, ipcchan.Create())
+				if err != nil {
+					return nil, err
+				}
+				return sh.Close, nil
+			},
+			func(n string) error {
+				sh, err := ipcchan.OpenShm[counter](n)
+				if err != nil {
+					return err
+				}
+				sh.Ptr().N++
+				return sh.Close()
+			}},
+	}
+	for _, k := range kinds {
+		t.Run(k.kind, func(t *testing.T) {
+			name := testutil.Name(t, k.unlink)
+			closeFirst, err := k.create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeFirst()
+			if err := k.cycle(name); err != nil { // warm up: the reactor, the runtime's caches
+				t.Fatal(err)
+			}
+			before := snapshot(t)
+			for i := range openCloseCycles {
+				if err := k.cycle(name); err != nil {
+					t.Fatalf("cycle %d: %v", i, err)
+				}
+			}
+			after := settle(t, before)
+			t.Logf("%d cycles: %d descriptors, %d goroutines, %d mappings of /dev/shm, %d files in /dev/shm before and after",
+				openCloseCycles, before.fds, before.goroutines, before.maps, len(before.shm))
+			if after.fds != before.fds {
+				t.Errorf("descriptors: %d before, %d after", before.fds, after.fds)
+			}
+			if after.goroutines != before.goroutines {
+				t.Errorf("goroutines: %d before, %d after", before.goroutines, after.goroutines)
+			}
+			if after.maps > before.maps {
+				t.Errorf("mappings of /dev/shm: %d before, %d after", before.maps, after.maps)
+			}
+			if !slices.Equal(after.shm, before.shm) {
+				t.Errorf("/dev/shm: %q before, %q after", before.shm, after.shm)
+			}
+		})
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+const errNotAcquired = errString("TryAcquire failed on a free semaphore")
+
+type resources struct {
+	fds, goroutines, maps int
+	shm                   []string
+}
+
+func snapshot(t *testing.T) resources {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.ReadDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range shm {
+		names = append(names, e.Name())
+	}
+	return resources{len(fds), runtime.NumGoroutine(), strings.Count(string(maps), " /dev/shm/"), names}
+}
+
+// settle collects garbage until the deferred unmaps of closed sync
+// objects have run and the counts are back to before, or 10 seconds have
+// passed, and returns the last snapshot.
+func settle(t *testing.T, before resources) resources {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		now := snapshot(t)
+		if (now.fds == before.fds && now.goroutines == before.goroutines && now.maps <= before.maps) ||
+			time.Now().After(deadline) {
+			return now
+		}
+		runtime.Gosched()
+	}
+}
