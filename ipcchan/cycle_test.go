@@ -18,9 +18,10 @@ const openCloseCycles = 10000
 
 // TestOpenCloseCycles opens, uses and closes each kind of object 10,000
 // times, and checks that the process ends with the descriptors,
-// goroutines and memory mappings it started with, and /dev/shm with the
-// files it had: Close releases everything, at once or (for the mappings
-// of sync objects) at the next garbage collection.
+// goroutines and memory mappings it started with (or fewer: what earlier
+// tests left may finish meanwhile), and /dev/shm with the files it had:
+// Close releases everything, at once or (for the mappings of sync
+// objects) at the next garbage collection.
 func TestOpenCloseCycles(t *testing.T) {
 	type counter struct{ N int64 }
 	kinds := []struct {
@@ -144,12 +145,13 @@ func TestOpenCloseCycles(t *testing.T) {
 				}
 			}
 			after := settle(t, before)
-			t.Logf("%d cycles: %d descriptors, %d goroutines, %d mappings of /dev/shm, %d files in /dev/shm before and after",
-				openCloseCycles, before.fds, before.goroutines, before.maps, len(before.shm))
-			if after.fds != before.fds {
+			t.Logf("%d cycles: descriptors %d -> %d, goroutines %d -> %d, mappings of /dev/shm %d -> %d, files in /dev/shm %d -> %d",
+				openCloseCycles, before.fds, after.fds, before.goroutines, after.goroutines,
+				before.maps, after.maps, len(before.shm), len(after.shm))
+			if after.fds > before.fds {
 				t.Errorf("descriptors: %d before, %d after", before.fds, after.fds)
 			}
-			if after.goroutines != before.goroutines {
+			if after.goroutines > before.goroutines {
 				t.Errorf("goroutines: %d before, %d after", before.goroutines, after.goroutines)
 			}
 			if after.maps > before.maps {
@@ -203,7 +205,7 @@ func settle(t *testing.T, before resources) resources {
 	for {
 		runtime.GC()
 		now := snapshot(t)
-		if (now.fds == before.fds && now.goroutines == before.goroutines && now.maps <= before.maps) ||
+		if (now.fds <= before.fds && now.goroutines <= before.goroutines && now.maps <= before.maps) ||
 			time.Now().After(deadline) {
 			return now
 		}
