@@ -85,7 +85,9 @@ func TestOpenCloseCycles(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				m.Lock()
+				if !m.TryLock() {
+					return errNotLocked
+				}
 				m.Unlock()
 				return m.Close()
 			}},
@@ -168,7 +170,10 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-const errNotAcquired = errString("TryAcquire failed on a free semaphore")
+const (
+	errNotAcquired = errString("TryAcquire failed on a free semaphore")
+	errNotLocked   = errString("TryLock failed on a free mutex")
+)
 
 type resources struct {
 	fds, goroutines, maps int
