@@ -23,21 +23,12 @@ const openCloseCycles = 10000
 // Close releases everything, at once or (for the mappings of sync
 // objects) at the next garbage collection.
 func TestOpenCloseCycles(t *testing.T) {
-	type counter struct{ N int64 }
 	kinds := []struct {
 		kind   string
-		unlink func(string) error
-		create func(name string) (close func() error, err error)
+		create []ipcchan.Option
 		cycle  func(name string) error
 	}{
-		{"queue", ipcchan.UnlinkQueue,
-			func(n string) (func() error, error) {
-				q, err := ipcchan.OpenQueue[int](n, ipcchan.Create(), ipcchan.Capacity(1))
-				if err != nil {
-					return nil, err
-				}
-				return q.Close, nil
-			},
+		{"queue", []ipcchan.Option{ipcchan.Create(), ipcchan.Capacity(1)},
 			func(n string) error {
 				q, err := ipcchan.OpenQueue[int](n)
 				if err != nil {
@@ -51,14 +42,7 @@ func TestOpenCloseCycles(t *testing.T) {
 				}
 				return q.Close()
 			}},
-		{"semaphore", ipcchan.UnlinkSemaphore,
-			func(n string) (func() error, error) {
-				s, err := ipcchan.OpenSemaphore(n, ipcchan.Create(), ipcchan.Value(1))
-				if err != nil {
-					return nil, err
-				}
-				return s.Close, nil
-			},
+		{"semaphore", []ipcchan.Option{ipcchan.Create(), ipcchan.Value(1)},
 			func(n string) error {
 				s, err := ipcchan.OpenSemaphore(n)
 				if err != nil {
@@ -72,14 +56,7 @@ func TestOpenCloseCycles(t *testing.T) {
 				}
 				return s.Close()
 			}},
-		{"mutex", ipcchan.UnlinkMutex,
-			func(n string) (func() error, error) {
-				m, err := ipcchan.OpenMutex(n, ipcchan.Create())
-				if err != nil {
-					return nil, err
-				}
-				return m.Close, nil
-			},
+		{"mutex", []ipcchan.Option{ipcchan.Create()},
 			func(n string) error {
 				m, err := ipcchan.OpenMutex(n)
 				if err != nil {
@@ -91,14 +68,7 @@ func TestOpenCloseCycles(t *testing.T) {
 				m.Unlock()
 				return m.Close()
 			}},
-		{"waitgroup", ipcchan.UnlinkWaitGroup,
-			func(n string) (func() error, error) {
-				wg, err := ipcchan.OpenWaitGroup(n, ipcchan.Create())
-				if err != nil {
-					return nil, err
-				}
-				return wg.Close, nil
-			},
+		{"waitgroup", []ipcchan.Option{ipcchan.Create()},
 			func(n string) error {
 				wg, err := ipcchan.OpenWaitGroup(n)
 				if err != nil {
@@ -112,31 +82,24 @@ func TestOpenCloseCycles(t *testing.T) {
 				}
 				return wg.Close()
 			}},
-		{"shm", ipcchan.UnlinkShm,
-			func(n string) (func() error, error) {
-				sh, err := ipcchan.OpenShm[counter](n, ipcchan.Create())
-				if err != nil {
-					return nil, err
-				}
-				return sh.Close, nil
-			},
+		{"shm", []ipcchan.Option{ipcchan.Create()},
 			func(n string) error {
-				sh, err := ipcchan.OpenShm[counter](n)
+				sh, err := ipcchan.OpenShm[Stats](n)
 				if err != nil {
 					return err
 				}
-				sh.Ptr().N++
+				sh.Ptr().Hits.Add(1)
 				return sh.Close()
 			}},
 	}
 	for _, k := range kinds {
 		t.Run(k.kind, func(t *testing.T) {
-			name := testutil.Name(t, k.unlink)
-			closeFirst, err := k.create(name)
+			name := testutil.Name(t, unlinkKind[k.kind])
+			first, err := openKind(k.kind, name, k.create...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer closeFirst()
+			defer first.Close()
 			if err := k.cycle(name); err != nil { // warm up: the reactor, the runtime's caches
 				t.Fatal(err)
 			}

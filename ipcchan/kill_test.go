@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ipcchan/ipcchan/internal/posix"
+	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -264,49 +265,17 @@ func TestKillSemaphoreWaiter(t *testing.T) {
 func TestKillCreatorBeforeLink(t *testing.T) {
 	for _, kind := range []string{"shm", "mutex", "waitgroup", "semaphore"} {
 		t.Run(kind, func(t *testing.T) {
-			var name string
-			var open func(create bool) error
-			switch kind {
-			case "shm":
-				name = shmName(t)
-				open = func(c bool) error {
-					opts := map[bool][]ipcchan.Option{true: {ipcchan.Create()}}[c]
-					sh, err := ipcchan.OpenShm[Stats](name, opts...)
-					if err == nil {
-						sh.Close()
-					}
-					return err
+			name := testutil.Name(t, unlinkKind[kind])
+			open := func(create bool) error {
+				var opts []ipcchan.Option
+				if create {
+					opts = append(opts, ipcchan.Create())
 				}
-			case "mutex":
-				name = mutexName(t)
-				open = func(c bool) error {
-					opts := map[bool][]ipcchan.Option{true: {ipcchan.Create()}}[c]
-					m, err := ipcchan.OpenMutex(name, opts...)
-					if err == nil {
-						m.Close()
-					}
-					return err
+				c, err := openKind(kind, name, opts...)
+				if err == nil {
+					c.Close()
 				}
-			case "waitgroup":
-				name = wgName(t)
-				open = func(c bool) error {
-					opts := map[bool][]ipcchan.Option{true: {ipcchan.Create()}}[c]
-					w, err := ipcchan.OpenWaitGroup(name, opts...)
-					if err == nil {
-						w.Close()
-					}
-					return err
-				}
-			case "semaphore":
-				name = semName(t)
-				open = func(c bool) error {
-					opts := map[bool][]ipcchan.Option{true: {ipcchan.Create()}}[c]
-					s, err := ipcchan.OpenSemaphore(name, opts...)
-					if err == nil {
-						s.Close()
-					}
-					return err
-				}
+				return err
 			}
 			creator := helperCmd(t, "create-pause", kind, name)
 			out, _ := creator.StdoutPipe()

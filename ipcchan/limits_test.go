@@ -102,17 +102,17 @@ func helperShmLimits(args []string) error {
 	return nil
 }
 
-// helperOpenKind: KIND NAME... — opens each existing object and uses it,
+// helperOpenKind: KIND NAME... — opens each existing object and uses it (useKind),
 // printing one report per object, separated by "--".
 func helperOpenKind(args []string) error {
 	for i := 0; i+1 < len(args); i += 2 {
-		openKind(args[i], args[i+1])
+		useKind(args[i], args[i+1])
 		fmt.Println("--")
 	}
 	return nil
 }
 
-func openKind(kind, name string) {
+func useKind(kind, name string) {
 	var err error
 	switch kind {
 	case "queue":
