@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -97,21 +96,7 @@ func TestShmTwoProcesses(t *testing.T) {
 	const n, procs, goroutines = 3000, 2, 2
 	var wg sync.WaitGroup
 	errc := make(chan error, procs+goroutines)
-	var gos []io.WriteCloser
-	for range procs {
-		cmd := helperCmd(t, "shm-count", name, mname, strconv.Itoa(n))
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-			t.Fatalf("worker said %q", line)
-		}
-		gos = append(gos, in)
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- cmd.Wait() }()
-	}
+	gos := startReadyWorkers(t, procs, &wg, errc, "shm-count", name, mname, strconv.Itoa(n))
 	start := make(chan struct{})
 	for range goroutines {
 		m := openMutex(t, mname)

@@ -258,21 +258,7 @@ func TestSemaphoreHammer(t *testing.T) {
 	var wg sync.WaitGroup
 	errc := make(chan error, 10)
 	start := make(chan struct{})
-	var gos []io.WriteCloser
-	for range 3 {
-		cmd := helperCmd(t, "sem-hammer", name, file, strconv.Itoa(n))
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-			t.Fatalf("worker said %q", line)
-		}
-		gos = append(gos, in)
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- cmd.Wait() }()
-	}
+	gos := startReadyWorkers(t, 3, &wg, errc, "sem-hammer", name, file, strconv.Itoa(n))
 	for range 4 {
 		h := openSem(t, name)
 		wg.Add(1)
@@ -435,21 +421,7 @@ func TestMutexExclusion(t *testing.T) {
 	var wg sync.WaitGroup
 	errc := make(chan error, procs+goroutines)
 	start := make(chan struct{})
-	var gos []io.WriteCloser
-	for range procs {
-		cmd := helperCmd(t, "mutex-count", name, file, strconv.Itoa(n))
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-			t.Fatalf("worker said %q", line)
-		}
-		gos = append(gos, in)
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- cmd.Wait() }()
-	}
+	gos := startReadyWorkers(t, procs, &wg, errc, "mutex-count", name, file, strconv.Itoa(n))
 	for range goroutines {
 		m := openMutex(t, name)
 		wg.Add(1)
@@ -665,4 +637,27 @@ func TestClosedHandlesReleaseTheirMemory(t *testing.T) {
 		runtime.GC()
 		return mapped() <= 2 // the two handles the test keeps open
 	})
+}
+
+// startReadyWorkers starts procs copies of the helper name with args, waits
+// until each says "ready", sends each one's exit to errc (counted in wg),
+// and returns their stdins: a line on each is the go-ahead.
+func startReadyWorkers(t *testing.T, procs int, wg *sync.WaitGroup, errc chan<- error, name string, args ...string) []io.WriteCloser {
+	t.Helper()
+	var gos []io.WriteCloser
+	for range procs {
+		cmd := helperCmd(t, name, args...)
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+			t.Fatalf("worker said %q", line)
+		}
+		gos = append(gos, in)
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- cmd.Wait() }()
+	}
+	return gos
 }
