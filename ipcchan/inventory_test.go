@@ -61,6 +61,7 @@ func TestObjectUsersTable(t *testing.T) {
 	if isStale(t, name) {
 		t.Error("an object still mapped by this process is stale")
 	}
+	runtime.KeepAlive(wg) // until here: a GC could otherwise unmap it early
 	wg = nil
 	waitFor(t, "the closed handle to be unmapped", func() bool {
 		runtime.GC()
