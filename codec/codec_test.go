@@ -127,3 +127,30 @@ func BenchmarkMsgpackDecode(b *testing.B) {
 		Msgpack.Decode(data, &v)
 	}
 }
+
+// TestMsgpackHugeLengthRefused: headers claiming more elements or bytes
+// than the message holds are refused before anything is allocated (the
+// fuzzer's find: 6 bytes claiming 3.7 billion elements exhausted memory).
+func TestMsgpackHugeLengthRefused(t *testing.T) {
+	cases := map[string][]byte{
+		"array32":      {0xdd, 0xdd, 0xdd, 0x12, 0xc0, 0xc0},
+		"map32":        {0xdf, 0x7f, 0xff, 0xff, 0xff, 0x01},
+		"str32":        {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'},
+		"bin32 nested": {0x91, 0xc6, 0x7f, 0xff, 0xff, 0xff},
+		"ext32":        {0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01},
+	}
+	for name, data := range cases {
+		var v struct{ Score []int64 }
+		var s []string
+		for _, target := range []any{&v, &s, new(map[string]int), new(any)} {
+			err := Msgpack.Decode(data, target)
+			if err == nil || !strings.Contains(err.Error(), "only") {
+				t.Errorf("%s into %T: %v, want a refused length", name, target, err)
+			}
+		}
+	}
+	var ok []int64
+	if err := Msgpack.Decode([]byte{0x93, 1, 2, 3}, &ok); err != nil || len(ok) != 3 {
+		t.Errorf("a true length was refused: %v %v", ok, err)
+	}
+}

@@ -73,6 +73,9 @@ var decoders = sync.Pool{New: func() any {
 var errTrailing = errors.New("trailing bytes after the value")
 
 func (msgpackCodec) Decode(data []byte, v any) error {
+	if err := checkLengths(data); err != nil {
+		return &Error{"msgpack", "decode", typeName(v), err}
+	}
 	d := decoders.Get().(*decoder)
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
