@@ -20,13 +20,13 @@ type fuzzJob struct {
 // a value or a *MessageError holding exactly those bytes; it never panics
 // or hangs, and what it accepts re-encodes to a message it accepts again.
 func FuzzDecodeTyped(f *testing.F) {
-	q := &Queue[fuzzJob]{name: "/fuzz", codec: codec.Msgpack, kind: payloadTyped, typeName: "fuzzJob", msgSize: 64 << 10}
+	q := &Queue[fuzzJob]{name: "/fuzz", w: Wire[fuzzJob]{codec: codec.Msgpack, kind: payloadTyped, typeName: "fuzzJob"}, msgSize: 64 << 10}
 	q.bufs.New = func() any { b := make([]byte, q.msgSize); return &b }
-	q.header = makeHeader("msgpack", reflect.TypeFor[fuzzJob]())
-	good, _ := codec.Msgpack.Append(q.header[:], fuzzJob{ID: 7, Name: "seven", Tags: map[string]string{"a": "b"}, Score: []float64{1, 2}})
+	q.w.header = makeHeader("msgpack", reflect.TypeFor[fuzzJob]())
+	good, _ := codec.Msgpack.Append(q.w.header[:], fuzzJob{ID: 7, Name: "seven", Tags: map[string]string{"a": "b"}, Score: []float64{1, 2}})
 	f.Add(good)
 	f.Add(good[:len(good)-3])         // truncated
-	f.Add(q.header[:])                // a header alone
+	f.Add(q.w.header[:])              // a header alone
 	f.Add([]byte("plain text"))       // raw bytes from a []byte queue or C
 	f.Add([]byte{0xC1, 'Q', 9, 0, 1}) // another version, too short
 	f.Add(append(append([]byte{}, good...), 0xc0))

@@ -3,14 +3,12 @@ package ipcchan
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/loop"
 )
@@ -33,11 +31,8 @@ type Queue[T any] struct {
 	fd       int
 	capacity int
 	msgSize  int
-	kind     payload
-	codec    codec.Codec
-	header   [headerSize]byte
-	typeName string
-	noEOF    bool // NoEndOfStream: zero-byte messages are data
+	w        Wire[T] // the message format
+	noEOF    bool    // NoEndOfStream: zero-byte messages are data
 	wait     *loop.FD
 
 	mu        sync.RWMutex // held shared around system calls on fd, exclusively to close it
@@ -85,24 +80,12 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	if err := posix.CheckName(name, posix.NameMax); err != nil {
 		return nil, nameError("queue", name, "open", err)
 	}
-	rt := reflect.TypeFor[T]()
-	q := &Queue[T]{name: name, codec: cfg.codec, typeName: rt.String(), noEOF: cfg.has(optNoEOF), done: make(chan struct{})}
-	if q.codec == nil {
-		q.codec = codec.For(rt)
+	w, detail := makeWire[T](cfg.codec)
+	if detail != "" {
+		return nil, &Error{Kind: "queue", Name: name, Op: "open", Err: ErrInvalid, Detail: detail}
 	}
-	switch {
-	case q.codec != codec.Raw:
-		q.kind = payloadTyped
-		q.header = makeHeader(q.codec.Name(), rt)
-	case rt.Kind() == reflect.String:
-		q.kind = payloadString
-	case codec.IsRaw(rt):
-		q.kind = payloadBytes
-	default:
-		return nil, &Error{Kind: "queue", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: fmt.Sprintf("codec.Raw carries only []byte and string, not %s; leave WithCodec out to use msgpack", rt)}
-	}
-	if q.kind == payloadTyped && cfg.has(optMsgSize) && cfg.msgSize <= headerSize {
+	q := &Queue[T]{name: name, w: w, noEOF: cfg.has(optNoEOF), done: make(chan struct{})}
+	if q.w.kind == payloadTyped && cfg.has(optMsgSize) && cfg.msgSize <= headerSize {
 		return nil, &Error{Kind: "queue", Name: name, Op: "open", Err: ErrInvalid,
 			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", cfg.msgSize, headerSize)}
 	}
@@ -188,7 +171,7 @@ func (q *Queue[T]) checkShape(cfg *config) error {
 			"it exists with Capacity %d and MsgSize %d, not the %s asked for; open it without Capacity/MsgSize, or remove it first (ipcchan.UnlinkQueue(%q))",
 			q.capacity, q.msgSize, askedShape(cfg), q.name)}
 	}
-	if q.kind == payloadTyped && q.msgSize <= headerSize {
+	if q.w.kind == payloadTyped && q.msgSize <= headerSize {
 		return &Error{Kind: "queue", Name: q.name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf(
 			"its MsgSize %d leaves no room for typed messages (%d-byte header plus the value); use Queue[[]byte], or recreate it larger", q.msgSize, headerSize)}
 	}

@@ -2,10 +2,8 @@ package ipcchan
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"syscall"
-	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/loop"
@@ -127,23 +125,11 @@ func (q *Queue[T]) putBackEOF(ctx context.Context, block bool) {
 // decode turns message bytes into a T; msg is the caller's buffer, which
 // the result does not keep.
 func (q *Queue[T]) decode(msg []byte, prio uint) (T, error) {
-	var v T
-	switch q.kind {
-	case payloadBytes:
-		*(*[]byte)(unsafe.Pointer(&v)) = append([]byte(nil), msg...)
-	case payloadString:
-		*(*string)(unsafe.Pointer(&v)) = string(msg)
-	default:
-		if why := checkHeader(msg, &q.header, q.typeName); why != "" {
-			return v, &MessageError{Queue: q.name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...), Err: ErrTypeMismatch, Detail: why}
-		}
-		if err := q.codec.Decode(msg[headerSize:], &v); err != nil {
-			var zero T
-			return zero, &MessageError{Queue: q.name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...), Err: ErrCorrupt,
-				Detail: fmt.Sprintf("its header says %s but the payload does not decode: %v", q.typeName, err)}
-		}
+	v, err := q.w.Decode(msg)
+	if me, ok := err.(*MessageError); ok {
+		me.Queue, me.Op, me.Priority = q.name, "receive", prio
 	}
-	return v, nil
+	return v, err
 }
 
 // ReceiveAppend is Receive without the allocation: it appends the next

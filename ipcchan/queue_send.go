@@ -67,7 +67,7 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 // call. Raw payloads are not copied; typed ones are built in a pooled
 // buffer bp that the caller returns to q.bufs.
 func (q *Queue[T]) encode(v T) (msg []byte, bp *[]byte, err error) {
-	switch q.kind {
+	switch q.w.kind {
 	case payloadBytes:
 		msg = *(*[]byte)(unsafe.Pointer(&v))
 	case payloadString:
@@ -75,10 +75,10 @@ func (q *Queue[T]) encode(v T) (msg []byte, bp *[]byte, err error) {
 		msg = unsafe.Slice(unsafe.StringData(s), len(s)) // only read by the kernel
 	default:
 		bp = q.bufs.Get().(*[]byte)
-		msg = append((*bp)[:0], q.header[:]...)
-		if msg, err = q.codec.Append(msg, v); err != nil {
+		msg = append((*bp)[:0], q.w.header[:]...)
+		if msg, err = q.w.codec.Append(msg, v); err != nil {
 			return nil, bp, &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrInvalid,
-				Detail: fmt.Sprintf("cannot encode the %s: %v", q.typeName, err)}
+				Detail: fmt.Sprintf("cannot encode the %s: %v", q.w.typeName, err)}
 		}
 	}
 	switch {
@@ -93,8 +93,8 @@ func (q *Queue[T]) encode(v T) (msg []byte, bp *[]byte, err error) {
 
 func (q *Queue[T]) tooLarge(n int) error {
 	what := fmt.Sprintf("message of %d bytes", n)
-	if q.kind == payloadTyped {
-		what = fmt.Sprintf("%s of %d bytes (%d-byte header + %d encoded)", q.typeName, n, headerSize, n-headerSize)
+	if q.w.kind == payloadTyped {
+		what = fmt.Sprintf("%s of %d bytes (%d-byte header + %d encoded)", q.w.typeName, n, headerSize, n-headerSize)
 	}
 	lim := posix.ReadMqLimits()
 	return &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrTooLarge, Detail: fmt.Sprintf(

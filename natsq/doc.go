@@ -1,0 +1,70 @@
+// Package natsq is ipcchan's typed queue over NATS JetStream: the same
+// Sender and Receiver as a POSIX ipcchan.Queue, for workers on other
+// machines. Code written against ipcchan.Sender[T] and ipcchan.Receiver[T]
+// moves from one machine to many by changing its Open call:
+//
+//	q, err := ipcchan.OpenQueue[Job]("/jobs", ipcchan.Create())
+//	q, err := natsq.Open[Job](js, "/jobs", ipcchan.Create())
+//
+// # The stream
+//
+// A queue named "/jobs" is the JetStream stream "jobs" with work-queue
+// retention (a message is removed once a receiver acknowledges it), file
+// storage, and one subject per priority level, "ipcchan.jobs.p0" to
+// "ipcchan.jobs.p3", each read through a durable pull consumer of the same
+// name ("p0" ... "p3") shared by every receiver. Names follow the POSIX
+// rule (one leading slash) and may hold letters, digits, '-' and '_'. A
+// stream made beforehand by an operator (replicas, placement, limits) is
+// used as it is, if it has this shape.
+//
+// Options are ipcchan's: Create, Exclusive, Capacity (the stream's
+// MaxMsgs, with new messages refused while full: Send waits, TrySend
+// returns ErrFull), MsgSize (the stream's MaxMsgSize; without it, the
+// server's max_payload bounds messages), WithCodec and NoEndOfStream. Perm
+// does not apply: NATS accounts and permissions decide who may use a
+// stream.
+//
+// # Messages
+//
+// Values are encoded exactly as a POSIX queue encodes them (ipcchan.Wire):
+// []byte and string as they are, other types behind ipcchan's 12-byte type
+// header. A message therefore crosses from a POSIX queue to NATS and back
+// byte for byte (cmd/ipcchan's bridge), and a receiver of another type gets
+// ErrTypeMismatch. A message of zero bytes ends the stream (CloseSend), as
+// in a POSIX queue: it stays in the stream so that every receiver sees it.
+//
+// # Delivery: at least once
+//
+// A receiver takes a message from JetStream unacknowledged, and
+// acknowledges it when the message is handed to the caller: when Receive
+// returns it, or when the Recv channel delivers it. A receiver that dies
+// (or loses its connection) before that point leaves the message
+// unacknowledged, and JetStream delivers it again to another receiver
+// after the consumer's AckWait (30 s by default). A message that a
+// receiver read but did not hand over (the loser of two levels that
+// answered at once, or the message held by Recv at Close) is given back at
+// once with a negative acknowledgement. The acknowledgement itself is
+// sent without waiting for the server's reply, so a message whose
+// acknowledgement is lost is also delivered again: receivers must
+// tolerate the occasional duplicate. What is handed over is the caller's
+// to finish: a program that crashes after Receive returned loses that
+// message, as with the POSIX queue.
+//
+// # Priorities
+//
+// Priorities are 0 to 32767, as in a POSIX queue, but JetStream has no
+// message priorities, so they are coarsened to four levels, each a
+// subject: 0, 1-9, 10-99 and 100-32767 (see Level). A receiver asks every
+// level at once and takes the message of the highest level that has one;
+// within a level, messages come in the order they were sent, not by their
+// exact priority. ReceivePriority still returns the exact priority a
+// message was sent with (it travels in the Ipcchan-Priority header).
+//
+// # Costs
+//
+// Every Send waits for JetStream's acknowledgement (one round trip), and
+// every receive asks the four levels in parallel (one round trip), then
+// acknowledges. A receiver waiting on an empty queue holds a pull request
+// on each level, renewed every few seconds. See cmd/ipcbench for figures
+// against the POSIX queue.
+package natsq

@@ -1,0 +1,341 @@
+package natsq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Levels is the number of priority levels (subjects) of a NATS queue.
+const Levels = 4
+
+// MaxPriority is the highest priority, as for a POSIX queue.
+const MaxPriority = 32767
+
+// Level returns the level (0 to Levels-1) that carries priority prio:
+// 0 for 0, 1 for 1-9, 2 for 10-99 and 3 for 100 and above. Higher levels
+// are received first.
+func Level(prio uint) int {
+	switch {
+	case prio == 0:
+		return 0
+	case prio < 10:
+		return 1
+	case prio < 100:
+		return 2
+	}
+	return 3
+}
+
+// kind is how errors name the object.
+const kind = "NATS queue"
+
+// priorityHeader carries a message's exact priority.
+const priorityHeader = "Ipcchan-Priority"
+
+// openTimeout bounds the JetStream requests of Open and Unlink.
+const openTimeout = 10 * time.Second
+
+// A Queue is a typed message queue on a NATS JetStream stream. It is an
+// ipcchan.Sender[T] and an ipcchan.Receiver[T]; its methods are safe for
+// concurrent use. See the package documentation for delivery, priorities
+// and costs.
+type Queue[T any] struct {
+	js      jetstream.JetStream
+	name    string // "/jobs"
+	stream  string // "jobs"
+	subject [Levels]string
+	cons    [Levels]jetstream.Consumer
+	w       *ipcchan.Wire[T]
+	noEOF   bool
+	maxSize int // largest message: the stream's MaxMsgSize or the server's max_payload
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+
+	heldMu sync.Mutex
+	held   [Levels][]held // delivered to this handle, not yet handed over, per level
+
+	streamMu sync.Mutex
+	feed     *feed[T]
+}
+
+var (
+	_ ipcchan.Sender[[]byte]   = (*Queue[[]byte])(nil)
+	_ ipcchan.Receiver[[]byte] = (*Queue[[]byte])(nil)
+)
+
+// Open opens the queue name ("/jobs") on the JetStream js. It takes
+// ipcchan's queue options: Create, Exclusive, Capacity, MsgSize, WithCodec
+// and NoEndOfStream (see the package documentation). Without Create the
+// stream must exist. When Capacity or MsgSize is given and the stream
+// exists with other limits, Open fails with ipcchan.ErrExist. The JetStream
+// connection stays the caller's: Close does not close it.
+func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*Queue[T], error) {
+	o, err := ipcchan.ReadQueueOptions(kind, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := streamName(name, "open")
+	if err != nil {
+		return nil, err
+	}
+	if o.HasPerm {
+		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
+			Detail: "option Perm does not apply to a NATS queue: NATS accounts and permissions decide who may use a stream"}
+	}
+	if js == nil {
+		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid, Detail: "nil JetStream"}
+	}
+	w, err := ipcchan.NewWire[T](o.Codec)
+	if err != nil {
+		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid, Detail: strings.TrimPrefix(err.Error(), ipcchan.ErrInvalid.Error()+": ")}
+	}
+	if o.MsgSize > 0 && o.MsgSize <= w.Overhead() {
+		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
+			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", o.MsgSize, w.Overhead())}
+	}
+	q := &Queue[T]{js: js, name: name, stream: stream, w: w, noEOF: o.NoEndOfStream, done: make(chan struct{})}
+	for l := range Levels {
+		q.subject[l] = fmt.Sprintf("ipcchan.%s.p%d", stream, l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	info, err := q.openStream(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	q.maxSize = int(js.Conn().MaxPayload()) - headerRoom
+	if s := msgSize(info.Config); s > 0 && s < q.maxSize {
+		q.maxSize = s
+	}
+	for l := range Levels {
+		if q.cons[l], err = q.consumer(ctx, l); err != nil {
+			return nil, q.natsError("open", err, fmt.Sprintf("cannot create the consumer of level %d", l))
+		}
+	}
+	return q, nil
+}
+
+// consumer creates level l's consumer, or takes the one that exists (with
+// whatever AckWait, MaxDeliver ... an operator gave it).
+func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, error) {
+	name := fmt.Sprintf("p%d", l)
+	c, err := q.js.CreateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		FilterSubject: q.subject[l],
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		Description:   fmt.Sprintf("ipcchan queue %s, priority level %d", q.name, l),
+	})
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return q.js.Consumer(ctx, q.stream, name)
+	}
+	return c, err
+}
+
+// openStream creates or finds the stream and checks its shape.
+func (q *Queue[T]) openStream(ctx context.Context, o ipcchan.QueueOptions) (*jetstream.StreamInfo, error) {
+	if o.Create {
+		cfg := jetstream.StreamConfig{
+			Name:        q.stream,
+			Description: "ipcchan queue " + q.name,
+			Subjects:    q.subject[:],
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Discard:     jetstream.DiscardNew,
+			MaxMsgs:     -1,
+			MaxMsgSize:  -1,
+		}
+		if o.Capacity > 0 {
+			cfg.MaxMsgs = int64(o.Capacity)
+		}
+		if o.MsgSize > 0 {
+			cfg.MaxMsgSize = int32(o.MsgSize + headerRoom)
+			cfg.Metadata = map[string]string{msgSizeKey: strconv.Itoa(o.MsgSize)}
+		}
+		s, err := q.js.CreateStream(ctx, cfg)
+		switch {
+		case err == nil:
+			return s.CachedInfo(), nil
+		case !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			return nil, q.natsError("open", err, "cannot create the stream "+q.stream)
+		case o.Exclusive:
+			return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrExist, Sys: err, Detail: fmt.Sprintf(
+				"the stream %s already exists and Exclusive() was given; open it without Exclusive() to share it, or remove it (natsq.Unlink(js, %q))", q.stream, q.name)}
+		}
+	}
+	s, err := q.js.Stream(ctx, q.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrNotExist, Sys: err, Detail: fmt.Sprintf(
+			"the stream %s does not exist; create it with ipcchan.Create(), or start the program that creates it", q.stream)}
+	}
+	if err != nil {
+		return nil, q.natsError("open", err, "cannot look up the stream "+q.stream)
+	}
+	info := s.CachedInfo()
+	return info, q.checkShape(info.Config, o)
+}
+
+// checkShape refuses a stream that is not an ipcchan queue, or has other
+// limits than those asked for.
+func (q *Queue[T]) checkShape(cfg jetstream.StreamConfig, o ipcchan.QueueOptions) error {
+	has := map[string]bool{}
+	for _, s := range cfg.Subjects {
+		has[s] = true
+	}
+	for _, s := range q.subject {
+		if !has[s] {
+			return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrTypeMismatch, Detail: fmt.Sprintf(
+				"the stream %s exists but is not an ipcchan queue: its subjects %v lack %s", q.stream, cfg.Subjects, s)}
+		}
+	}
+	if cfg.Retention != jetstream.WorkQueuePolicy {
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrTypeMismatch, Detail: fmt.Sprintf(
+			"the stream %s has %s retention; an ipcchan queue needs work-queue retention", q.stream, cfg.Retention)}
+	}
+	capacity, size := int(max(cfg.MaxMsgs, 0)), msgSize(cfg)
+	if (o.Capacity > 0 && o.Capacity != capacity) || (o.MsgSize > 0 && o.MsgSize != size) {
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrExist, Detail: fmt.Sprintf(
+			"the stream %s exists with Capacity %d and MsgSize %d (0: no limit), not those asked for; open it without Capacity/MsgSize, or remove it first (natsq.Unlink(js, %q))",
+			q.stream, capacity, size, q.name)}
+	}
+	return nil
+}
+
+// headerRoom is what a stream's MaxMsgSize allows beyond MsgSize for the
+// headers of a message (JetStream counts them): the priority and the
+// expected stream's name.
+const headerRoom = 512
+
+// msgSizeKey is the stream's metadata entry that records MsgSize.
+const msgSizeKey = "ipcchan-msgsize"
+
+// msgSize is the MsgSize of a stream: as recorded at its creation, or else
+// what its MaxMsgSize leaves beside the headers (0: no limit).
+func msgSize(cfg jetstream.StreamConfig) int {
+	if n, err := strconv.Atoi(cfg.Metadata[msgSizeKey]); err == nil {
+		return n
+	}
+	if cfg.MaxMsgSize <= 0 {
+		return 0
+	}
+	return max(int(cfg.MaxMsgSize)-headerRoom, 1)
+}
+
+// streamName checks name and returns its stream's name.
+func streamName(name, op string) (string, error) {
+	if err := ipcchan.CheckName(name); err != nil {
+		var e *ipcchan.Error
+		if errors.As(err, &e) {
+			e.Kind, e.Op = kind, op
+		}
+		return "", err
+	}
+	base := name[1:]
+	for _, r := range base {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "", &ipcchan.Error{Kind: kind, Name: name, Op: op, Err: ipcchan.ErrInvalidName, Detail: fmt.Sprintf(
+				"invalid name: %q is not allowed in a NATS stream or subject name; use letters, digits, '-' and '_' after the slash", r)}
+		}
+	}
+	return base, nil
+}
+
+// Name returns the queue's name, as given to Open.
+func (q *Queue[T]) Name() string { return q.name }
+
+// Stream returns the name of the JetStream stream behind the queue.
+func (q *Queue[T]) Stream() string { return q.stream }
+
+// Attr describes the queue: Capacity is the stream's MaxMsgs (0: no
+// limit), MsgSize the largest message this handle sends, and Len the
+// messages in the stream, including those delivered but not yet
+// acknowledged.
+func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return ipcchan.QueueAttr{}, q.natsError("attr", err, "cannot read the stream's state")
+	}
+	info := s.CachedInfo()
+	return ipcchan.QueueAttr{Capacity: int(max(info.Config.MaxMsgs, 0)), MsgSize: q.maxSize, Len: int(info.State.Msgs)}, nil
+}
+
+// Close closes this handle: waiting calls return ipcchan.ErrClosed, the
+// Recv channel closes, and a message that Recv had read ahead goes back to
+// the stream. The queue and the JetStream connection stay. Closing twice
+// is harmless.
+func (q *Queue[T]) Close() error {
+	q.closeOnce.Do(func() {
+		q.heldMu.Lock()
+		close(q.done)
+		q.heldMu.Unlock()
+		q.giveBackHeld()
+	})
+	q.streamMu.Lock()
+	f := q.feed
+	q.streamMu.Unlock()
+	if f != nil {
+		<-f.exited
+	}
+	return nil
+}
+
+// Unlink removes the queue's stream, with every message in it.
+func (q *Queue[T]) Unlink() error { return Unlink(q.js, q.name) }
+
+// Unlink removes the queue name's stream, with every message in it.
+func Unlink(js jetstream.JetStream, name string) error {
+	stream, err := streamName(name, "unlink")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	err = js.DeleteStream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return &ipcchan.Error{Kind: kind, Name: name, Op: "unlink", Err: ipcchan.ErrNotExist, Sys: err}
+	}
+	if err != nil {
+		return &ipcchan.Error{Kind: kind, Name: name, Op: "unlink", Sys: err, Detail: "cannot delete the stream " + stream + ": " + err.Error()}
+	}
+	return nil
+}
+
+func (q *Queue[T]) closed() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *Queue[T]) closedError(op string) error {
+	return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: ipcchan.ErrClosed, Detail: "the queue handle is closed"}
+}
+
+// natsError wraps an error of the NATS client, saying what failed.
+func (q *Queue[T]) natsError(op string, err error, what string) error {
+	e := &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		e.Err = err
+	case errors.Is(err, nats.ErrConnectionClosed):
+		e.Err = ipcchan.ErrClosed
+		e.Detail = what + ": the NATS connection is closed"
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
+		e.Detail = what + ": no JetStream answers on this connection (is the server started with JetStream enabled, -js?)"
+	}
+	return e
+}

@@ -1,0 +1,125 @@
+package natsq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Send sends v at priority 0. It returns once JetStream has stored the
+// message; while the stream is full (Capacity), it waits, checking again
+// with a growing pause of up to fullPollMax, until there is room, ctx is
+// done or the handle is closed.
+func (q *Queue[T]) Send(ctx context.Context, v T) error {
+	return q.send(ctx, v, 0, true)
+}
+
+// SendPriority sends v at priority prio (0 to 32767), carried by the
+// subject of its level (see Level).
+func (q *Queue[T]) SendPriority(ctx context.Context, v T, prio uint) error {
+	return q.send(ctx, v, prio, true)
+}
+
+// TrySend sends v at priority 0, or returns ipcchan.ErrFull at once if
+// the stream is full. It still waits for JetStream's acknowledgement.
+func (q *Queue[T]) TrySend(v T) error {
+	return q.send(context.Background(), v, 0, false)
+}
+
+// TrySendPriority is TrySend at priority prio.
+func (q *Queue[T]) TrySendPriority(v T, prio uint) error {
+	return q.send(context.Background(), v, prio, false)
+}
+
+// CloseSend ends the stream: it sends the zero-byte message that makes
+// every receiver's Recv and All end and Receive return io.EOF.
+func (q *Queue[T]) CloseSend(ctx context.Context) error {
+	if q.noEOF {
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "close send", Err: ipcchan.ErrInvalid,
+			Detail: "this handle was opened with NoEndOfStream: a zero-byte message is data, not the end"}
+	}
+	return q.publish(ctx, "close send", &nats.Msg{Subject: q.subject[0]}, true)
+}
+
+func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
+	if prio > MaxPriority {
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
+			Detail: fmt.Sprintf("priority %d is out of range: 0 to %d, as for a POSIX queue", prio, MaxPriority)}
+	}
+	data, err := q.w.Append(nil, v)
+	if err != nil {
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
+			Detail: fmt.Sprintf("cannot encode the %s: %v", q.w.TypeName(), err)}
+	}
+	switch {
+	case len(data) > q.maxSize:
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrTooLarge, Detail: fmt.Sprintf(
+			"message of %d bytes exceeds the largest this stream takes, %d bytes (its MaxMsgSize, or the server's max_payload); send smaller messages",
+			len(data), q.maxSize)}
+	case len(data) == 0 && !q.noEOF:
+		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
+			Detail: "an empty message would end the stream for every receiver; call CloseSend for that"}
+	}
+	msg := &nats.Msg{Subject: q.subject[Level(prio)], Data: data}
+	if prio != 0 {
+		msg.Header = nats.Header{priorityHeader: []string{strconv.FormatUint(uint64(prio), 10)}}
+	}
+	return q.publish(ctx, "send", msg, block)
+}
+
+// fullPollMax is the longest pause between two attempts to send into a
+// full stream: JetStream does not tell a publisher when room appears.
+const fullPollMax = 50 * time.Millisecond
+
+// publish stores msg in the stream, waiting while it is full if block.
+func (q *Queue[T]) publish(ctx context.Context, op string, msg *nats.Msg, block bool) error {
+	pause := time.Millisecond
+	for {
+		if q.closed() {
+			return q.closedError(op)
+		}
+		_, err := q.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(q.stream))
+		if err == nil {
+			return nil
+		}
+		if !isFull(err) {
+			return q.natsError(op, err, "JetStream did not store the message")
+		}
+		if !block {
+			return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: ipcchan.ErrFull, Sys: err, Detail: "the stream is full (its Capacity)"}
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: context.Cause(ctx), Detail: context.Cause(ctx).Error() + " while waiting for room"}
+		case <-q.done:
+			t.Stop()
+			return q.closedError(op)
+		}
+		pause = min(2*pause, fullPollMax)
+	}
+}
+
+// errCodeStoreFailed is JetStream's JSStreamStoreFailedF, which has no
+// constant in nats.go.
+const errCodeStoreFailed jetstream.ErrorCode = 10077
+
+// isFull tells JetStream's refusal of a message because the stream is at
+// its MaxMsgs (or MaxBytes) with the discard-new policy.
+func isFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeStoreFailed {
+		return false
+	}
+	return strings.Contains(apiErr.Description, "maximum messages") || strings.Contains(apiErr.Description, "maximum bytes")
+}
