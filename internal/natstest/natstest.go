@@ -66,3 +66,19 @@ func Connect(t testing.TB, url string) jetstream.JetStream {
 	}
 	return js
 }
+
+// ConnectConn is Connect that also returns the connection, for a test
+// that closes it itself.
+func ConnectConn(t testing.TB, url string) (jetstream.JetStream, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, nc
+}
