@@ -62,8 +62,10 @@ type Queue[T any] struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
-	heldMu sync.Mutex
-	held   [Levels][]held // delivered to this handle, not yet handed over, per level
+	mu     sync.Mutex // guards levels, askErr, wake
+	levels [Levels]level
+	askErr error         // the last failed request's error, for a take to report
+	wake   chan struct{} // closed and replaced when a request brings or ends
 
 	streamMu sync.Mutex
 	feed     *feed[T]
@@ -104,7 +106,7 @@ func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*
 		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
 			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", o.MsgSize, w.Overhead())}
 	}
-	q := &Queue[T]{js: js, name: name, stream: stream, w: w, noEOF: o.NoEndOfStream, done: make(chan struct{})}
+	q := &Queue[T]{js: js, name: name, stream: stream, w: w, noEOF: o.NoEndOfStream, done: make(chan struct{}), wake: make(chan struct{})}
 	for l := range Levels {
 		q.subject[l] = fmt.Sprintf("ipcchan.%s.p%d", stream, l)
 	}
@@ -277,9 +279,9 @@ func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
 // is harmless.
 func (q *Queue[T]) Close() error {
 	q.closeOnce.Do(func() {
-		q.heldMu.Lock()
+		q.mu.Lock()
 		close(q.done)
-		q.heldMu.Unlock()
+		q.mu.Unlock()
 		q.giveBackHeld()
 	})
 	q.streamMu.Lock()

@@ -66,14 +66,14 @@ func (q *Queue[T]) next(ctx context.Context, block bool) (m jetstream.Msg, v T, 
 		if q.closed() {
 			return nil, v, 0, q.closedError("receive")
 		}
-		m, err = q.take(ctx, 0)
-		if err == nil && m == nil && block {
-			wait := pollWindow
+		var wait time.Duration // 0: only what is there now
+		if block {
+			wait = pollWindow
 			if dl, ok := ctx.Deadline(); ok {
 				wait = max(min(wait, time.Until(dl)), 10*time.Millisecond)
 			}
-			m, err = q.take(ctx, wait)
 		}
+		m, err = q.take(ctx, wait)
 		switch {
 		case err != nil:
 			return nil, v, 0, err
@@ -133,122 +133,127 @@ func (q *Queue[T]) ack(m jetstream.Msg) {
 // ackTimeout bounds the wait for an acknowledgement's confirmation.
 const ackTimeout = 5 * time.Second
 
-// take returns the next message of the highest level: one this handle
-// holds already, or one it asks for now. It asks every level it holds
-// nothing of at once; what a level brings beyond the message taken is held
-// for the next receive on this handle (in order within its level), so the
-// stream's order is kept. With wait 0 it takes only what is there now (one
-// round trip); otherwise it waits up to wait for the first message of any
-// level, ctx or Close. It returns nil, nil when nothing came.
+// take returns the next message of the highest level: the oldest one this
+// handle holds, once it has asked the levels it holds nothing of whether
+// they have one now (one round trip, all levels at once). A goroutine per
+// request (pump) holds what the request brings; at most one request per
+// level is outstanding, so a handle holds the messages of a level in the
+// stream's order. If nothing came and wait > 0, take asks again with
+// requests that wait up to wait on the server, and returns the first
+// message held, nil when those requests ended empty, or an error when ctx
+// is done or the handle is closed.
 func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
-	var batches [Levels]jetstream.MessageBatch
-	held := q.heldLevels()
-	for l := range Levels {
-		if held[l] {
-			continue
-		}
-		var err error
-		if wait == 0 {
-			batches[l], err = q.cons[l].FetchNoWait(1)
-		} else {
-			batches[l], err = q.cons[l].Fetch(1, jetstream.FetchMaxWait(wait))
-		}
-		if err != nil {
-			q.holdLater(batches)
-			return nil, q.natsError("receive", err, "cannot ask for a message")
-		}
-	}
-	if wait == 0 {
-		err := q.collect(batches)
-		if m := q.pop(); m != nil {
-			return m, nil
-		}
+	asked, err := q.ask(0)
+	if err != nil {
 		return nil, err
 	}
-	return q.first(ctx, batches)
-}
-
-// collect waits for every level's answer to a no-wait request and holds
-// what they bring.
-func (q *Queue[T]) collect(batches [Levels]jetstream.MessageBatch) error {
-	var firstErr error
-	for l, b := range batches {
-		if b == nil {
-			continue
-		}
-		for m := range b.Messages() {
-			q.hold(l, m)
-		}
-		if err := b.Error(); err != nil && firstErr == nil {
-			firstErr = q.natsError("receive", err, "cannot receive")
-		}
+	for _, done := range asked {
+		<-done
 	}
-	return firstErr
-}
-
-// The select in first has one case per level.
-var _ = [1]int{}[Levels-4]
-
-// first waits for the first message of any level; the requests still
-// pending go on in the background, and what they bring is held.
-func (q *Queue[T]) first(ctx context.Context, batches [Levels]jetstream.MessageBatch) (jetstream.Msg, error) {
-	if m := q.pop(); m != nil { // another receive on this handle held one meanwhile
-		q.holdLater(batches)
-		return m, nil
+	m, err := q.popOrErr()
+	if m != nil || err != nil || wait == 0 {
+		return m, err
 	}
-	var ch [Levels]<-chan jetstream.Msg
-	open := 0
-	for l, b := range batches {
-		if b != nil {
-			ch[l] = b.Messages()
-			open++
+	for {
+		q.mu.Lock()
+		woken := q.wake
+		q.mu.Unlock()
+		if _, err := q.ask(wait); err != nil {
+			return nil, err
 		}
-	}
-	defer q.holdLater(batches)
-	for open > 0 {
-		var m jetstream.Msg
-		var ok bool
-		var l int
 		select {
-		case m, ok = <-ch[3]:
-			l = 3
-		case m, ok = <-ch[2]:
-			l = 2
-		case m, ok = <-ch[1]:
-			l = 1
-		case m, ok = <-ch[0]:
-			l = 0
+		case <-woken:
 		case <-ctx.Done():
 			return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "receive", Err: context.Cause(ctx),
 				Detail: context.Cause(ctx).Error() + " while waiting for a message"}
 		case <-q.done:
 			return nil, q.closedError("receive")
 		}
-		if ok {
-			return m, nil
+		m, err := q.popOrErr()
+		if m != nil || err != nil {
+			return m, err
 		}
-		ch[l] = nil
-		open--
-		if err := batches[l].Error(); err != nil {
-			return nil, q.natsError("receive", err, "cannot receive")
+		q.mu.Lock()
+		idle := !q.anyAskingLocked()
+		q.mu.Unlock()
+		if idle {
+			return nil, nil // every request ended empty
 		}
+	}
+}
+
+// ask sends a request for one message to every level that this handle
+// holds nothing of and has no request outstanding on; wait 0 asks for
+// what is there now. It returns a channel per request, closed when the
+// request has ended.
+func (q *Queue[T]) ask(wait time.Duration) ([]chan struct{}, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var asked []chan struct{}
+	for l := range Levels {
+		if q.levels[l].asking || len(q.levels[l].held) > 0 {
+			continue
+		}
+		var b jetstream.MessageBatch
+		var err error
+		if wait == 0 {
+			b, err = q.cons[l].FetchNoWait(1)
+		} else {
+			b, err = q.cons[l].Fetch(1, jetstream.FetchMaxWait(wait))
+		}
+		if err != nil {
+			return asked, q.natsError("receive", err, "cannot ask for a message")
+		}
+		done := make(chan struct{})
+		q.levels[l].asking = true
+		go q.pump(l, b, done)
+		asked = append(asked, done)
+	}
+	return asked, nil
+}
+
+// popOrErr takes the best held message, or else the error of a failed
+// request.
+func (q *Queue[T]) popOrErr() (jetstream.Msg, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if m := q.popLocked(); m != nil {
+		return m, nil
+	}
+	if err := q.askErr; err != nil {
+		q.askErr = nil
+		return nil, q.natsError("receive", err, "cannot receive")
 	}
 	return nil, nil
 }
 
-// holdLater holds, in the background, whatever the batches still bring: a
-// request nobody waits for any more may still deliver a message.
-func (q *Queue[T]) holdLater(batches [Levels]jetstream.MessageBatch) {
-	go func() {
-		for l, b := range batches {
-			if b == nil {
-				continue
-			}
-			for m := range b.Messages() {
-				q.hold(l, m)
-			}
+// pump holds what one request of level l brings, and marks the level free
+// for the next request when the request ends.
+func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, done chan struct{}) {
+	for m := range b.Messages() {
+		q.mu.Lock()
+		if q.closed() {
+			m.Nak() // nobody will take it: back to the stream
+		} else {
+			q.levels[l].held = append(q.levels[l].held, held{m, time.Now()})
+			q.wakeLocked()
 		}
-	}()
+		q.mu.Unlock()
+	}
+	q.mu.Lock()
+	if err := b.Error(); err != nil {
+		q.askErr = err
+	}
+	q.levels[l].asking = false
+	q.wakeLocked()
+	q.mu.Unlock()
+	close(done)
+}
+
+// level is what a handle knows of one priority level.
+type level struct {
+	held   []held // delivered to this handle, not yet handed over, oldest first
+	asking bool   // a request for a message is outstanding
 }
 
 // A held message was delivered to this handle but not handed over yet.
@@ -262,33 +267,27 @@ type held struct {
 // given it to another receiver after AckWait (30 s by default).
 const holdMax = 10 * time.Second
 
-func (q *Queue[T]) hold(l int, m jetstream.Msg) {
-	q.heldMu.Lock()
-	defer q.heldMu.Unlock()
-	if q.closed() {
-		m.Nak()
-		return
-	}
-	q.held[l] = append(q.held[l], held{m, time.Now()})
+// wakeLocked tells the waiting takes that something changed.
+func (q *Queue[T]) wakeLocked() {
+	close(q.wake)
+	q.wake = make(chan struct{})
 }
 
-func (q *Queue[T]) heldLevels() (levels [Levels]bool) {
-	q.heldMu.Lock()
-	defer q.heldMu.Unlock()
+func (q *Queue[T]) anyAskingLocked() bool {
 	for l := range Levels {
-		levels[l] = len(q.held[l]) > 0
+		if q.levels[l].asking {
+			return true
+		}
 	}
-	return levels
+	return false
 }
 
-// pop takes the oldest held message of the highest level.
-func (q *Queue[T]) pop() jetstream.Msg {
-	q.heldMu.Lock()
-	defer q.heldMu.Unlock()
+// popLocked takes the oldest held message of the highest level.
+func (q *Queue[T]) popLocked() jetstream.Msg {
 	for l := Levels - 1; l >= 0; l-- {
-		for len(q.held[l]) > 0 {
-			h := q.held[l][0]
-			q.held[l] = q.held[l][1:]
+		for len(q.levels[l].held) > 0 {
+			h := q.levels[l].held[0]
+			q.levels[l].held = q.levels[l].held[1:]
 			if time.Since(h.when) < holdMax {
 				return h.m
 			}
@@ -298,14 +297,15 @@ func (q *Queue[T]) pop() jetstream.Msg {
 	return nil
 }
 
-// giveBackHeld returns every held message to the stream (Close).
+// giveBackHeld returns every held message to the stream (Close); the
+// requests still outstanding give back what they bring (pump).
 func (q *Queue[T]) giveBackHeld() {
-	q.heldMu.Lock()
-	defer q.heldMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	for l := range Levels {
-		for _, h := range q.held[l] {
+		for _, h := range q.levels[l].held {
 			h.m.Nak()
 		}
-		q.held[l] = nil
+		q.levels[l].held = nil
 	}
 }

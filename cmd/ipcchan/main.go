@@ -11,6 +11,7 @@
 //	ipcchan wait SEM [--timeout D]
 //	ipcchan rm NAME... [--kind KIND]
 //	ipcchan rm --stale [--dry-run]
+//	ipcchan bridge QUEUE NATS_URL [--from-nats] [--stream NAME] [-n N]
 //
 // Exit status: 0 done; 1 failed; 2 bad usage; 3 no such object; 4 timed
 // out. "ipcchan help COMMAND" or "ipcchan COMMAND --help" explains each.
@@ -40,7 +41,7 @@ type command struct {
 	run                        func(c *cli, cmd *command, args []string) int
 }
 
-var commands = []*command{cmdLs, cmdStat, cmdMk, cmdSend, cmdRecv, cmdPost, cmdWait, cmdRm}
+var commands = []*command{cmdLs, cmdStat, cmdMk, cmdSend, cmdRecv, cmdPost, cmdWait, cmdRm, cmdBridge}
 
 // cli holds the streams of one run, so that tests can run it in-process.
 type cli struct {

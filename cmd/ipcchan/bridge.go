@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/natsq"
+)
+
+var cmdBridge = &command{
+	name:  "bridge",
+	usage: "bridge QUEUE NATS_URL [--from-nats] [--stream NAME] [-n N]",
+	help:  "forward a local queue to a NATS JetStream queue (natsq), or back with --from-nats",
+	example: `  host A $ ipcchan bridge /jobs nats://hub:4222               # C and Go senders on A ...
+  host B $ ipcchan bridge /jobs nats://hub:4222 --from-nats   # ... reach receivers of /jobs on B
+  $ ipcchan bridge /jobs nats://127.0.0.1:4222 -n 100         # forward 100 messages, then exit`,
+	run: runBridge,
+}
+
+// endpoint is a queue the bridge reads from or writes to: the local
+// *ipcchan.Queue[[]byte] or a *natsq.Queue[[]byte].
+type endpoint interface {
+	ReceivePriority(ctx context.Context) ([]byte, uint, error)
+	SendPriority(ctx context.Context, v []byte, prio uint) error
+	CloseSend(ctx context.Context) error
+	Close() error
+}
+
+func runBridge(c *cli, cmd *command, args []string) int {
+	fs := c.flags(cmd)
+	fromNATS := fs.Bool("from-nats", false, "forward from the NATS queue to the local one (default: local to NATS)")
+	stream := fs.String("stream", "", "name of the NATS queue, /NAME (default: the local queue's name)")
+	n := fs.Int("n", 0, "stop after forwarding this many messages (0: until the end of the stream or Ctrl-C)")
+	rest, code, ok := c.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) != 2 {
+		return c.usageErr(cmd, "want a QUEUE and a NATS URL")
+	}
+	name, url := rest[0], rest[1]
+	if !strings.Contains(url, "://") {
+		return c.usageErr(cmd, "%q is not a URL; want nats://HOST:PORT", url)
+	}
+	if *stream == "" {
+		*stream = name
+	}
+	if *n < 0 {
+		return c.usageErr(cmd, "-n %d: want 0 or more", *n)
+	}
+	local, err := ipcchan.OpenQueue[[]byte](name)
+	if err != nil {
+		return c.fail(err)
+	}
+	defer local.Close()
+	nc, err := nats.Connect(url, nats.Name("ipcchan bridge "+name), nats.MaxReconnects(-1), nats.Timeout(5*time.Second))
+	if err != nil {
+		return c.fail(fmt.Errorf("bridge: cannot connect to %s: %w", url, err))
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return c.fail(err)
+	}
+	remote, err := natsq.Open[[]byte](js, *stream, ipcchan.Create())
+	if err != nil {
+		return c.fail(err)
+	}
+	defer remote.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bridge{c: c, from: endpoint(local), to: endpoint(remote), limit: *n,
+		route: fmt.Sprintf("queue %s -> NATS %s (stream %s)", name, url, remote.Stream())}
+	if *fromNATS {
+		b.from, b.to = remote, local
+		b.route = fmt.Sprintf("NATS %s (stream %s) -> queue %s", url, remote.Stream(), name)
+	}
+	return b.run(ctx)
+}
+
+// A bridge forwards messages, byte for byte and with their priority, from
+// one endpoint to the other. A message is taken from the source only when
+// the previous one is in the destination, and a message it cannot deliver
+// goes back to the source: nothing is lost but to SIGKILL in the instant
+// between the two (and then only that one message).
+type bridge struct {
+	c        *cli
+	from, to endpoint
+	route    string
+	limit    int
+	count    int
+}
+
+// progressEvery is how often a running bridge reports its count.
+var progressEvery = 10 * time.Second
+
+func (b *bridge) run(ctx context.Context) int {
+	fmt.Fprintf(b.c.stderr, "bridge: %s; Ctrl-C to stop\n", b.route)
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	reported := 0
+	for b.limit == 0 || b.count < b.limit {
+		select {
+		case <-tick.C:
+			if b.count != reported {
+				fmt.Fprintf(b.c.stderr, "bridge: %s forwarded\n", plural(b.count, "message", "messages"))
+				reported = b.count
+			}
+		default:
+		}
+		msg, prio, err := b.from.ReceivePriority(ctx)
+		switch {
+		case err == io.EOF:
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := b.to.CloseSend(cctx)
+			cancel()
+			if err != nil {
+				return b.c.fail(fmt.Errorf("bridge: the end of the stream could not be forwarded: %w", err))
+			}
+			fmt.Fprintf(b.c.stderr, "bridge: %s forwarded, and the end of the stream\n", plural(b.count, "message", "messages"))
+			return exitOK
+		case ctx.Err() != nil:
+			return b.done()
+		case err != nil:
+			return b.c.fail(err)
+		}
+		if err := b.deliver(ctx, msg, prio); err != nil {
+			return b.putBack(msg, prio, err)
+		}
+		b.count++
+	}
+	return b.done()
+}
+
+func (b *bridge) done() int {
+	fmt.Fprintf(b.c.stderr, "bridge: %s forwarded\n", plural(b.count, "message", "messages"))
+	return exitOK
+}
+
+// deliver sends msg, retrying while the destination is unreachable (a
+// NATS server restarting): only ctx or a permanent error stops it.
+func (b *bridge) deliver(ctx context.Context, msg []byte, prio uint) error {
+	pause := 100 * time.Millisecond
+	for warned := false; ; {
+		err := b.to.SendPriority(ctx, msg, prio)
+		if err == nil || ctx.Err() != nil || permanent(err) {
+			if warned && err == nil {
+				fmt.Fprintln(b.c.stderr, "bridge: delivering again")
+			}
+			return err
+		}
+		if !warned {
+			fmt.Fprintf(b.c.stderr, "bridge: cannot deliver (%v); retrying until it works or Ctrl-C\n", err)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+func permanent(err error) bool {
+	return errors.Is(err, ipcchan.ErrTooLarge) || errors.Is(err, ipcchan.ErrInvalid) || errors.Is(err, ipcchan.ErrClosed)
+}
+
+// putBack returns a message that could not be delivered to its source.
+func (b *bridge) putBack(msg []byte, prio uint, why error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.from.SendPriority(ctx, msg, prio); err != nil {
+		fmt.Fprintf(b.c.stderr, "bridge: a message of %d bytes at priority %d could neither be delivered (%v) nor put back (%v); its bytes: %x\n",
+			len(msg), prio, why, err, msg)
+		return exitFailed
+	}
+	if errors.Is(why, context.Canceled) {
+		return b.done() // interrupted while delivering: the message is back where it was
+	}
+	fmt.Fprintf(b.c.stderr, "bridge: stopped after %s: %v (that message is back in its source)\n", plural(b.count, "message", "messages"), why)
+	return status(why)
+}
