@@ -25,8 +25,9 @@ type dispatcher struct {
 	on           names
 	l            *loop.Loop
 
-	jobs    *ipcchan.Queue[Job]
-	results *ipcchan.Queue[Result]
+	tr      *transport
+	jobs    queue[Job]
+	results queue[Result]
 	wg      *ipcchan.WaitGroup
 	stats   *ipcchan.Shm[Stats]
 	disk    *ipcchan.Semaphore
@@ -57,17 +58,21 @@ type proc struct {
 	fate        string
 }
 
-func runDispatcher(nWorkers, nJobs, slots int, killOne bool) error {
+func runDispatcher(nWorkers, nJobs, slots int, killOne bool, natsURL string) error {
 	if nWorkers < 1 || nWorkers > maxWorkers/2 || nJobs < 1 || slots < 1 {
 		return fmt.Errorf("-workers must be 1 to %d, -jobs and -slots at least 1", maxWorkers/2)
 	}
-	d := &dispatcher{nJobs: nJobs, slots: slots, killOne: killOne, workers: map[int]*proc{}, got: make([]bool, nJobs)}
+	tr, err := connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	d := &dispatcher{tr: tr, nJobs: nJobs, slots: slots, killOne: killOne, workers: map[int]*proc{}, got: make([]bool, nJobs)}
 	d.on = namesFor(fmt.Sprintf("/ipcchan-workerpool-%d", os.Getpid()))
 	defer d.removeAll()
 	if err := d.create(); err != nil {
 		return err
 	}
-	var err error
 	if d.exe, err = os.Executable(); err != nil {
 		return err
 	}
@@ -79,8 +84,8 @@ func runDispatcher(nWorkers, nJobs, slots int, killOne bool) error {
 	stopSignals := d.l.Signal(func(os.Signal) { d.stopped = true; d.l.Stop() }, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 
-	fmt.Printf("dispatcher %d: %d jobs, %d worker processes, %d disk slots; objects %s-*\n",
-		os.Getpid(), nJobs, nWorkers, slots, d.on.jobs[:len(d.on.jobs)-5])
+	fmt.Printf("dispatcher %d: %d jobs, %d worker processes, %d disk slots; objects %s-*; jobs and results on %v\n",
+		os.Getpid(), nJobs, nWorkers, slots, d.on.jobs[:len(d.on.jobs)-5], tr)
 	d.start, d.lastResult = time.Now(), time.Now()
 	d.progress = newProgress(nJobs)
 	for range nWorkers {
@@ -114,10 +119,10 @@ func runDispatcher(nWorkers, nJobs, slots int, killOne bool) error {
 // create makes the five objects of the run, exclusively.
 func (d *dispatcher) create() (err error) {
 	excl := []ipcchan.Option{ipcchan.Create(), ipcchan.Exclusive()}
-	if d.jobs, err = ipcchan.OpenQueue[Job](d.on.jobs, excl...); err != nil {
+	if d.jobs, err = openQueue[Job](d.tr, d.on.jobs, excl...); err != nil {
 		return err
 	}
-	if d.results, err = ipcchan.OpenQueue[Result](d.on.results, excl...); err != nil {
+	if d.results, err = openQueue[Result](d.tr, d.on.results, excl...); err != nil {
 		return err
 	}
 	if d.wg, err = ipcchan.OpenWaitGroup(d.on.workers, excl...); err != nil {
@@ -137,8 +142,8 @@ func (d *dispatcher) removeAll() {
 			c.Close()
 		}
 	}
-	ipcchan.UnlinkQueue(d.on.jobs)
-	ipcchan.UnlinkQueue(d.on.results)
+	d.tr.unlink(d.on.jobs)
+	d.tr.unlink(d.on.results)
 	ipcchan.UnlinkWaitGroup(d.on.workers)
 	ipcchan.UnlinkShm(d.on.stats)
 	ipcchan.UnlinkSemaphore(d.on.disk)
@@ -146,9 +151,9 @@ func (d *dispatcher) removeAll() {
 
 func isNil(c any) bool {
 	switch x := c.(type) {
-	case *ipcchan.Queue[Job]:
+	case queue[Job]:
 		return x == nil
-	case *ipcchan.Queue[Result]:
+	case queue[Result]:
 		return x == nil
 	case *ipcchan.WaitGroup:
 		return x == nil
@@ -160,18 +165,46 @@ func isNil(c any) bool {
 	return false
 }
 
+// fder is a queue with a descriptor the reactor can watch: a POSIX queue.
+type fder interface{ Fd() int }
+
 // watch registers the reactor's sources: the results queue, room in the
-// jobs queue, a timer, and the stop signals.
+// jobs queue, a timer, and the stop signals. A POSIX queue's descriptor
+// goes into the reactor; a NATS queue has none, so a goroutine receives
+// its results and posts each to the reactor, and jobs are sent at once
+// (the stream holds them all).
 func (d *dispatcher) watch() error {
-	if err := d.l.Add(d.results.Fd(), loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
-		return err
-	}
-	if err := d.l.Add(d.jobs.Fd(), loop.Writable, func(loop.Events) { d.sendJobs() }); err != nil {
-		return err
+	if r, ok := d.results.(fder); ok {
+		if err := d.l.Add(r.Fd(), loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
+			return err
+		}
+	} else {
+		go d.pullResults()
 	}
 	d.sending = true
+	if j, ok := d.jobs.(fder); ok {
+		if err := d.l.Add(j.Fd(), loop.Writable, func(loop.Events) { d.sendJobs() }); err != nil {
+			return err
+		}
+	} else {
+		d.l.Post(d.sendJobs)
+	}
 	_, err := d.l.Every(100*time.Millisecond, d.tick)
 	return err
+}
+
+// pullResults receives results from a queue without a descriptor and
+// hands each to the reactor, until the queue is closed.
+func (d *dispatcher) pullResults() {
+	for {
+		r, err := d.results.Receive(context.Background())
+		if errors.Is(err, ipcchan.ErrClosed) {
+			return
+		}
+		if !d.l.Post(func() { d.gotResult(r, err) }) || err != nil {
+			return
+		}
+	}
 }
 
 // startWorker starts a worker process, watched through a pidfd.
@@ -185,7 +218,7 @@ func (d *dispatcher) startWorker(replaces int) error {
 	if err := d.wg.Add(1); err != nil {
 		return err
 	}
-	cmd := exec.Command(d.exe, "-worker", strconv.Itoa(n), "-prefix", d.on.jobs[:len(d.on.jobs)-5])
+	cmd := exec.Command(d.exe, "-worker", strconv.Itoa(n), "-prefix", d.on.jobs[:len(d.on.jobs)-5], "-nats", d.tr.url)
 	cmd.Stderr = os.Stderr
 	// A worker must not outlive a dispatcher that dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -233,11 +266,18 @@ func (d *dispatcher) setSending(on bool) {
 		return
 	}
 	d.sending = on
+	j, ok := d.jobs.(fder)
+	if !ok {
+		if on {
+			d.l.Post(d.sendJobs)
+		}
+		return
+	}
 	ev := loop.Events(0)
 	if on {
 		ev = loop.Writable
 	}
-	d.l.Modify(d.jobs.Fd(), ev)
+	d.l.Modify(j.Fd(), ev)
 }
 
 // readResults takes the results that have arrived.
@@ -245,33 +285,43 @@ func (d *dispatcher) readResults() {
 	for {
 		r, err := d.results.TryReceive()
 		if errors.Is(err, ipcchan.ErrEmpty) {
-			break
-		}
-		if err != nil {
-			d.fail(err)
 			return
 		}
-		if r.JobID < 0 || r.JobID >= d.nJobs {
-			d.fail(fmt.Errorf("result for unknown job %d", r.JobID))
+		if !d.gotResult(r, err) {
 			return
 		}
-		if d.got[r.JobID] {
-			d.fail(fmt.Errorf("job %d done twice", r.JobID))
-			return
-		}
-		d.got[r.JobID] = true
-		d.done++
-		d.lastResult = time.Now()
-		if d.killOne && d.killed == "" && d.done >= d.nJobs/3 {
-			d.killBusyWorker()
-		}
+	}
+}
+
+// gotResult counts one result, and ends the stream of jobs after the
+// last; it reports whether the run goes on.
+func (d *dispatcher) gotResult(r Result, err error) bool {
+	if err != nil {
+		d.fail(err)
+		return false
+	}
+	if r.JobID < 0 || r.JobID >= d.nJobs {
+		d.fail(fmt.Errorf("result for unknown job %d", r.JobID))
+		return false
+	}
+	if d.got[r.JobID] {
+		d.fail(fmt.Errorf("job %d done twice", r.JobID))
+		return false
+	}
+	d.got[r.JobID] = true
+	d.done++
+	d.lastResult = time.Now()
+	if d.killOne && d.killed == "" && d.done >= d.nJobs/3 {
+		d.killBusyWorker()
 	}
 	if d.done == d.nJobs && !d.ended {
 		d.ended = true
 		if err := d.jobs.CloseSend(context.Background()); err != nil { // the workers' loops end
 			d.fail(err)
+			return false
 		}
 	}
+	return true
 }
 
 // killBusyWorker kills a worker that holds a job, for -kill-one.

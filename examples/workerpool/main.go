@@ -14,7 +14,12 @@
 // semaphore token and WaitGroup count are given back, and a replacement
 // starts; every job is still done exactly once.
 //
-//	go run ./examples/workerpool [-workers 4] [-jobs 400] [-slots 2] [-kill-one]
+//	go run ./examples/workerpool [-workers 4] [-jobs 400] [-slots 2] [-kill-one] [-nats URL]
+//
+// With -nats nats://host:4222, the jobs and results travel on a NATS
+// JetStream server (package natsq) instead of POSIX queues: the workers'
+// code is the same, written against ipcchan.Sender and ipcchan.Receiver;
+// only the Open call differs (transport.go).
 //
 // Everything it creates is removed at the end, and on Ctrl-C.
 package main
@@ -76,14 +81,15 @@ func main() {
 	slots := flag.Int("slots", 2, "how many workers may use the disk at once (the semaphore's count)")
 	killOne := flag.Bool("kill-one", false, "kill a busy worker with SIGKILL mid-run, and show the recovery")
 	worker := flag.Int("worker", 0, "internal: run as worker number N")
+	natsURL := flag.String("nats", "", "carry jobs and results on the NATS JetStream server at this URL (nats://host:4222) instead of POSIX queues")
 	prefix := flag.String("prefix", "", "internal: the names' prefix")
 	flag.Parse()
 
 	var err error
 	if *worker > 0 {
-		err = runWorker(*worker, namesFor(*prefix))
+		err = runWorker(*worker, namesFor(*prefix), *natsURL)
 	} else {
-		err = runDispatcher(*workers, *jobs, *slots, *killOne)
+		err = runDispatcher(*workers, *jobs, *slots, *killOne, *natsURL)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workerpool:", err)

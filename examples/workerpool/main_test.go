@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipcchan/ipcchan/internal/natstest"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 )
 
@@ -134,5 +135,30 @@ func TestWorkerPoolInterrupted(t *testing.T) {
 	}
 	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
 		t.Errorf("objects left behind after Ctrl-C: %v", left)
+	}
+}
+
+// TestWorkerPoolOverNATS: the same run with the jobs and results on an
+// embedded NATS JetStream server; one worker is killed mid-run too.
+func TestWorkerPoolOverNATS(t *testing.T) {
+	url := natstest.Server(t)
+	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "60", "-kill-one", "-nats", url)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("workerpool -nats: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"jobs and results on NATS JetStream queues at " + url, "all 60 jobs done exactly once", "wait group: 0 workers left", "was killed with SIGKILL"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("objects left behind: %v", left)
+	}
+	// The run removed its two streams.
+	js := natstest.Connect(t, url)
+	for name := range js.StreamNames(t.Context()).Name() {
+		t.Errorf("stream %s left behind", name)
 	}
 }

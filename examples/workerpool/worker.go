@@ -11,15 +11,20 @@ import (
 )
 
 // runWorker takes jobs until the end of the stream.
-func runWorker(n int, on names) error {
+func runWorker(n int, on names, natsURL string) error {
 	signal.Ignore(os.Interrupt) // Ctrl-C is the dispatcher's to handle
 	ctx := context.Background()
-	jobs, err := ipcchan.OpenQueue[Job](on.jobs)
+	tr, err := connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	jobs, err := openQueue[Job](tr, on.jobs)
 	if err != nil {
 		return err
 	}
 	defer jobs.Close()
-	results, err := ipcchan.OpenQueue[Result](on.results)
+	results, err := openQueue[Result](tr, on.results)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/natsq"
+)
+
+// queue is what the workerpool uses of a queue: ipcchan's Sender and
+// Receiver, which POSIX queues and NATS queues both are, and Attr.
+type queue[T any] interface {
+	ipcchan.Sender[T]
+	ipcchan.Receiver[T]
+	Attr() (ipcchan.QueueAttr, error)
+}
+
+// transport carries the two queues of a run: POSIX queues on this machine,
+// or, with -nats, queues on a NATS JetStream server (package natsq). The
+// rest of the program is the same either way.
+type transport struct {
+	url string // "" for POSIX
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func connect(url string) (*transport, error) {
+	if url == "" {
+		return &transport{}, nil
+	}
+	nc, err := nats.Connect(url, nats.Name("ipcchan workerpool"))
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &transport{url: url, nc: nc, js: js}, nil
+}
+
+func (tr *transport) String() string {
+	if tr.url == "" {
+		return "POSIX queues"
+	}
+	return "NATS JetStream queues at " + tr.url
+}
+
+// openQueue is the one line that differs between the transports.
+func openQueue[T any](tr *transport, name string, opts ...ipcchan.Option) (queue[T], error) {
+	if tr.js == nil {
+		q, err := ipcchan.OpenQueue[T](name, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return q, nil
+	}
+	q, err := natsq.Open[T](tr.js, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+func (tr *transport) unlink(name string) {
+	if tr.js == nil {
+		ipcchan.UnlinkQueue(name)
+		return
+	}
+	natsq.Unlink(tr.js, name)
+}
+
+func (tr *transport) close() {
+	if tr.nc != nil {
+		tr.nc.Close()
+	}
+}
