@@ -125,6 +125,7 @@ var behaviour = []struct {
 				t.Fatal(err)
 			}
 		}
+		settle(t, tr, q, len(sends))
 		var got []string
 		for range sends {
 			v, prio, err := q.ReceivePriority(t.Context())
@@ -143,6 +144,7 @@ var behaviour = []struct {
 			t.Fatalf("TryReceive = %v, want ErrEmpty", err)
 		}
 		q.Send(t.Context(), "x")
+		settle(t, tr, q, 1)
 		if v, err := q.TryReceive(); v != "x" || err != nil {
 			t.Fatalf("TryReceive = %q, %v", v, err)
 		}
@@ -377,5 +379,40 @@ func TestBehaviour(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) { c.run(t, tr) })
 			}
 		})
+	}
+}
+
+// settle waits until a NATS queue's consumers have seen n messages.
+// JetStream tells its consumers of a stored message asynchronously, so a
+// receive in the instant after a Send may not see it yet on its level
+// (and take a lower level's message first); the POSIX queue has no such
+// instant.
+func settle[T any](t *testing.T, tr transport, q queue[T], n int) {
+	t.Helper()
+	nq, ok := q.(*natsq.Queue[T])
+	if !ok {
+		return
+	}
+	for {
+		pending := 0
+		for l := range natsq.Levels {
+			c, err := tr.js.Consumer(t.Context(), nq.Stream(), fmt.Sprintf("p%d", l))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := c.Info(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending += int(info.NumPending)
+		}
+		if pending == n {
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("the consumers see %d messages, not %d", pending, n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }

@@ -35,6 +35,7 @@ func TestLevels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	settle(t, tr, q, 7)
 	var got []string
 	for range 7 {
 		v, prio, err := q.ReceivePriority(t.Context())

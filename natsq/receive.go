@@ -143,6 +143,10 @@ const ackTimeout = 5 * time.Second
 // message held, nil when those requests ended empty, or an error when ctx
 // is done or the handle is closed.
 func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
+	q.mu.Lock()
+	q.takers++
+	q.mu.Unlock()
+	defer q.doneTaking()
 	asked, err := q.ask(0)
 	if err != nil {
 		return nil, err
@@ -227,13 +231,24 @@ func (q *Queue[T]) popOrErr() (jetstream.Msg, error) {
 	return nil, nil
 }
 
+// doneTaking ends a take. When no take is left on this handle, what it
+// holds goes back to the stream: a handle that is not receiving (a worker
+// busy with its job) keeps nothing from the others.
+func (q *Queue[T]) doneTaking() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.takers--; q.takers == 0 {
+		q.giveBackHeldLocked()
+	}
+}
+
 // pump holds what one request of level l brings, and marks the level free
 // for the next request when the request ends.
 func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, done chan struct{}) {
 	for m := range b.Messages() {
 		q.mu.Lock()
-		if q.closed() {
-			m.Nak() // nobody will take it: back to the stream
+		if q.closed() || q.takers == 0 {
+			m.Nak() // nobody here is waiting for it: back to the stream, for others
 		} else {
 			q.levels[l].held = append(q.levels[l].held, held{m, time.Now()})
 			q.wakeLocked()
@@ -262,9 +277,10 @@ type held struct {
 	when time.Time
 }
 
-// holdMax is how long a handle keeps a message it holds; one older than
-// that is given back rather than handed over, since JetStream may have
-// given it to another receiver after AckWait (30 s by default).
+// holdMax is how long a handle keeps a message it holds while a receive
+// goes on; one older than that is given back rather than handed over,
+// since JetStream may have given it to another receiver after AckWait
+// (30 s by default).
 const holdMax = 10 * time.Second
 
 // wakeLocked tells the waiting takes that something changed.
@@ -297,11 +313,9 @@ func (q *Queue[T]) popLocked() jetstream.Msg {
 	return nil
 }
 
-// giveBackHeld returns every held message to the stream (Close); the
+// giveBackHeldLocked returns every held message to the stream; the
 // requests still outstanding give back what they bring (pump).
-func (q *Queue[T]) giveBackHeld() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+func (q *Queue[T]) giveBackHeldLocked() {
 	for l := range Levels {
 		for _, h := range q.levels[l].held {
 			h.m.Nak()

@@ -24,6 +24,8 @@ type bench struct {
 	seq   int
 	made  []string // queue names to remove at the end, in case a run fails
 	notes []string
+
+	natsSrv *natsSide // the embedded NATS server, once started
 }
 
 func newBench(cfg config) (*bench, error) {
@@ -53,6 +55,7 @@ func newBench(cfg config) (*bench, error) {
 }
 
 func (b *bench) cleanup() {
+	b.stopNATS()
 	for _, n := range b.made {
 		ipcchan.UnlinkQueue(n)
 	}

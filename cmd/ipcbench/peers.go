@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/natsq"
 )
 
 // Order is the "10-field struct" of the typed-message scenario.
@@ -45,17 +46,27 @@ func runPeer(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		for {
-			m, err := in.Receive(ctx)
-			if err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if err := out.Send(ctx, m); err != nil {
-				return err
-			}
+		return echo(in, out)
+	case "nats-echo": // URL IN OUT: echo over NATS JetStream until the end of the stream
+		js, err := natsConnect(args[0])
+		if err != nil {
+			return err
 		}
+		in, out, err := natsOpen2(js, args[1], args[2])
+		if err != nil {
+			return err
+		}
+		return echo(in, out)
+	case "nats-flood": // URL NAME N SIZE: send N+1 messages over NATS, then the end
+		js, err := natsConnect(args[0])
+		if err != nil {
+			return err
+		}
+		q, err := natsq.Open[[]byte](js, args[1])
+		if err != nil {
+			return err
+		}
+		return flood(q, atoi(2), atoi(3))
 	case "raw-echo": // IN OUT: echo with blocking mq syscalls until a zero-byte message
 		in, out, err := rawOpen2(args[0], args[1])
 		if err != nil {
@@ -90,13 +101,7 @@ func runPeer(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		msg := make([]byte, atoi(2))
-		for range atoi(1) + 1 {
-			if err := q.Send(ctx, msg); err != nil {
-				return err
-			}
-		}
-		return q.CloseSend(ctx)
+		return flood(q, atoi(1), atoi(2))
 	case "raw-flood": // NAME N SIZE
 		fd, err := rawOpen(args[0], unix.O_WRONLY)
 		if err != nil {
@@ -286,4 +291,31 @@ func (tc *typedConn) read(o *Order) error {
 		return err
 	}
 	return codec.Msgpack.Decode(tc.frame, o)
+}
+
+// echo sends back every message until the end of the stream.
+func echo(in ipcchan.Receiver[[]byte], out ipcchan.Sender[[]byte]) error {
+	for {
+		m, err := in.Receive(ctx)
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := out.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+}
+
+// flood sends n+1 messages of size bytes (the first starts the clock),
+// then the end of the stream.
+func flood(q ipcchan.Sender[[]byte], n, size int) error {
+	msg := make([]byte, size)
+	for range n + 1 {
+		if err := q.Send(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return q.CloseSend(ctx)
 }

@@ -34,6 +34,7 @@ func scenarios(b *bench) []scenario {
 			{name: "C, glibc mq_send/mq_receive", n: cfg.n(4000), skip: noC, run: func(n int) (float64, error) { return b.c("mq-pingpong", strconv.Itoa(n), "64") }},
 			{name: "Go net, Unix socket", n: cfg.n(4000), run: b.unixPingPong},
 			{name: "Go channel, one process", n: cfg.n(200000), run: chanPingPong},
+			{name: "natsq Queue[[]byte], NATS JetStream on loopback", n: cfg.n(1000), run: b.natsPingPong},
 		},
 	}}
 	for _, size := range sizes {
@@ -46,6 +47,7 @@ func scenarios(b *bench) []scenario {
 				{name: "C, glibc mq_send/mq_receive", n: cfg.n(20000), skip: noC, run: func(n int) (float64, error) { return b.c("mq-stream", strconv.Itoa(n), strconv.Itoa(size)) }},
 				{name: "Go net, Unix socket", n: cfg.n(20000), run: func(n int) (float64, error) { return b.unixStream(n, size) }},
 				{name: "Go channel, one process", n: cfg.n(200000), run: func(n int) (float64, error) { return chanStream(n, size) }},
+				{name: "natsq Queue[[]byte], NATS JetStream on loopback", n: cfg.n(2000), run: func(n int) (float64, error) { return b.natsStream(n, size) }},
 			},
 		})
 	}

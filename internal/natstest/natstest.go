@@ -5,6 +5,7 @@ package natstest
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -23,10 +24,13 @@ func Start(dir string) (*server.Server, error) {
 		JetStream: true,
 		StoreDir:  dir,
 		NoSigs:    true,
-		NoLog:     true,
+		NoLog:     os.Getenv("NATSTEST_LOG") == "",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if os.Getenv("NATSTEST_LOG") != "" {
+		s.ConfigureLogger()
 	}
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
