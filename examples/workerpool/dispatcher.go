@@ -324,10 +324,12 @@ func (d *dispatcher) gotResult(r Result, err error) bool {
 	return true
 }
 
-// killBusyWorker kills a worker that holds a job, for -kill-one.
+// killBusyWorker kills a worker that holds a job whose result has not
+// come yet, for -kill-one. (A worker that has sent its result but not
+// yet cleared Current is not "busy": killing it would show no recovery.)
 func (d *dispatcher) killBusyWorker() {
 	for _, p := range d.workers {
-		if job := d.stats.Ptr().Workers[p.num].Current.Load(); job >= 0 && p.fate == "" {
+		if job := d.stats.Ptr().Workers[p.num].Current.Load(); job >= 0 && !d.got[job] && p.fate == "" {
 			p.cmd.Process.Signal(syscall.SIGKILL)
 			d.killed = fmt.Sprintf("worker %d (pid %d) was killed with SIGKILL while working on job %d", p.num, p.cmd.Process.Pid, job)
 			return
