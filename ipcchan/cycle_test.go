@@ -1,6 +1,7 @@
 package ipcchan_test
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -159,7 +160,11 @@ func snapshot(t *testing.T) resources {
 	}
 	var names []string
 	for _, e := range shm {
-		names = append(names, e.Name())
+		// Only this process's objects: other packages' tests (go test ./...
+		// runs them in parallel) create and remove their own meanwhile.
+		if strings.Contains(e.Name(), testutil.Prefix) || strings.Contains(e.Name(), fmt.Sprintf(".ipcchan-tmp-%d-", os.Getpid())) {
+			names = append(names, e.Name())
+		}
 	}
 	return resources{len(fds), runtime.NumGoroutine(), strings.Count(string(maps), " /dev/shm/"), names}
 }
