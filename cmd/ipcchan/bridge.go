@@ -59,6 +59,9 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if *n < 0 {
 		return c.usageErr(cmd, "-n %d: want 0 or more", *n)
 	}
+	// Signals first: a Ctrl-C while connecting stops the bridge cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	local, err := ipcchan.OpenQueue[[]byte](name)
 	if err != nil {
 		return c.fail(err)
@@ -79,8 +82,6 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	}
 	defer remote.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	b := &bridge{c: c, from: endpoint(local), to: endpoint(remote), limit: *n,
 		route: fmt.Sprintf("queue %s -> NATS %s (stream %s)", name, url, remote.Stream())}
 	if *fromNATS {
