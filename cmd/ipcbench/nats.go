@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -25,7 +24,6 @@ type natsSide struct {
 	srv *server.Server
 	url string
 	js  jetstream.JetStream
-	nc  *nats.Conn
 }
 
 // nats starts the embedded server on first use.
@@ -42,13 +40,13 @@ func (b *bench) nats() (*natsSide, error) {
 		srv.Shutdown()
 		return nil, err
 	}
-	b.natsSrv = &natsSide{srv: srv, url: srv.ClientURL(), js: js, nc: js.Conn()}
+	b.natsSrv = &natsSide{srv: srv, url: srv.ClientURL(), js: js}
 	return b.natsSrv, nil
 }
 
 func (b *bench) stopNATS() {
 	if s := b.natsSrv; s != nil {
-		s.nc.Close()
+		s.js.Conn().Close()
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
@@ -90,20 +88,10 @@ func (b *bench) natsPingPong(n int) (float64, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	msg := make([]byte, 64)
-	out.Send(ctx, msg) // warm-up: the peer runs once it answers
-	in.Receive(ctx)
-	start := time.Now()
-	for range n {
-		if err := out.Send(ctx, msg); err != nil {
-			return 0, err
-		}
-		if _, err := in.Receive(ctx); err != nil {
-			return 0, err
-		}
+	ns, err := pingPong(out, in, make([]byte, 64), n, nil)
+	if err != nil {
+		return 0, err
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(n) / 2
-	out.CloseSend(ctx)
 	return ns, cmd.Wait()
 }
 
@@ -124,18 +112,9 @@ func (b *bench) natsStream(n, size int) (float64, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	q.Receive(ctx) // the clock starts at the first message
-	start := time.Now()
-	got := 0
-	for {
-		_, err := q.Receive(ctx)
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			return 0, err
-		}
-		got++
+	ns, err := drain(q, nil)
+	if err != nil {
+		return 0, err
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(got)
 	return ns, cmd.Wait()
 }

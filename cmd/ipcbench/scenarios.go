@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -144,21 +143,10 @@ func (b *bench) queuePingPong(n int) (float64, error) {
 	in, _ := ipcchan.OpenQueue[[]byte](pong)
 	defer out.Close()
 	defer in.Close()
-	msg := make([]byte, 64)
-	buf := make([]byte, 0, 64)
-	out.Send(ctx, msg) // warm-up: the peer runs once it answers
-	in.ReceiveAppend(ctx, buf)
-	start := time.Now()
-	for range n {
-		if err := out.Send(ctx, msg); err != nil {
-			return 0, err
-		}
-		if _, err := in.Receive(ctx); err != nil {
-			return 0, err
-		}
+	ns, err := pingPong(out, in, make([]byte, 64), n, nil)
+	if err != nil {
+		return 0, err
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(n) / 2
-	out.CloseSend(ctx)
 	return ns, b.unpair(ping, pong, cmd)
 }
 
@@ -378,23 +366,19 @@ func (b *bench) typedQueue(n int) (float64, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	q.Receive(ctx)
-	start := time.Now()
-	got := 0
-	for {
-		o, err := q.Receive(ctx)
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			return 0, err
-		}
-		if o.ID != sampleOrder.ID {
-			return 0, errors.New("bad order")
-		}
-		got++
+	ns, err := drain(q, checkOrder)
+	if err != nil {
+		return 0, err
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(got)
 	return ns, cmd.Wait()
+}
+
+// checkOrder tells a typed reply that is not sampleOrder.
+func checkOrder(o Order) error {
+	if o.ID != sampleOrder.ID {
+		return fmt.Errorf("bad order %d", o.ID)
+	}
+	return nil
 }
 
 func (b *bench) typedSocket(n int, role string) (float64, error) {
@@ -448,19 +432,10 @@ func (b *bench) typedQueuePingPong(n int) (float64, error) {
 	in, _ := ipcchan.OpenQueue[Order](pong)
 	defer out.Close()
 	defer in.Close()
-	out.Send(ctx, sampleOrder)
-	in.Receive(ctx)
-	start := time.Now()
-	for range n {
-		if err := out.Send(ctx, sampleOrder); err != nil {
-			return 0, err
-		}
-		if o, err := in.Receive(ctx); err != nil || o.ID != sampleOrder.ID {
-			return 0, fmt.Errorf("reply %v, %v", o.ID, err)
-		}
+	ns, err := pingPong(out, in, sampleOrder, n, checkOrder)
+	if err != nil {
+		return 0, err
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(n) / 2
-	out.CloseSend(ctx)
 	return ns, b.unpair(ping, pong, cmd)
 }
 
