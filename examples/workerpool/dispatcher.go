@@ -151,10 +151,6 @@ func (d *dispatcher) removeAll() {
 
 func isNil(c any) bool {
 	switch x := c.(type) {
-	case queue[Job]:
-		return x == nil
-	case queue[Result]:
-		return x == nil
 	case *ipcchan.WaitGroup:
 		return x == nil
 	case *ipcchan.Shm[Stats]:

@@ -59,15 +59,7 @@ func Server(t testing.TB) string {
 // the JetStream of the connection.
 func Connect(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, _ := ConnectConn(t, url)
 	return js
 }
 
