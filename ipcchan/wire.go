@@ -25,11 +25,12 @@ type Wire[T any] struct {
 
 // NewWire returns the format of values of T encoded with cd, or with the
 // default codec when cd is nil: codec.Raw for []byte and string types,
-// codec.Msgpack for every other type.
+// codec.Msgpack for every other type. A codec that cannot carry T is an
+// *Error (ErrInvalid) whose Detail says why.
 func NewWire[T any](cd codec.Codec) (*Wire[T], error) {
 	w, detail := makeWire[T](cd)
 	if detail != "" {
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, detail)
+		return nil, &Error{Kind: "wire", Op: "new", Err: ErrInvalid, Detail: detail}
 	}
 	return &w, nil
 }

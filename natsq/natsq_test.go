@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/natstest"
 	"github.com/ipcchan/ipcchan/ipcchan"
 	"github.com/ipcchan/ipcchan/natsq"
@@ -161,4 +162,14 @@ func TestClosedConnection(t *testing.T) {
 
 func contains(err error, s string) bool {
 	return err != nil && strings.Contains(err.Error(), s)
+}
+
+// TestRawCodecOnStruct: a codec that cannot carry T is refused at Open,
+// naming the queue and the reason.
+func TestRawCodecOnStruct(t *testing.T) {
+	js := natstest.Connect(t, natstest.Server(t))
+	_, err := natsq.Open[Job](js, "/raw-job", ipcchan.Create(), ipcchan.WithCodec(codec.Raw))
+	if !errors.Is(err, ipcchan.ErrInvalid) || !contains(err, "NATS queue /raw-job: open: codec.Raw carries only []byte and string") {
+		t.Errorf("Open with codec.Raw for a struct = %v", err)
+	}
 }

@@ -100,8 +100,9 @@ func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*
 		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid, Detail: "nil JetStream"}
 	}
 	w, err := ipcchan.NewWire[T](o.Codec)
-	if err != nil {
-		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid, Detail: strings.TrimPrefix(err.Error(), ipcchan.ErrInvalid.Error()+": ")}
+	if e := (*ipcchan.Error)(nil); errors.As(err, &e) {
+		e.Kind, e.Name, e.Op = kind, name, "open"
+		return nil, e
 	}
 	if o.MsgSize > 0 && o.MsgSize <= w.Overhead() {
 		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
