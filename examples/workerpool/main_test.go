@@ -143,9 +143,11 @@ func TestWorkerPoolInterrupted(t *testing.T) {
 func TestWorkerPoolOverNATS(t *testing.T) {
 	url := natstest.Server(t)
 	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "60", "-kill-one", "-nats", url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("workerpool -nats: %v\n%s", err, out)
+		t.Fatalf("workerpool -nats: %v\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	s := string(out)
 	for _, want := range []string{"jobs and results on NATS JetStream queues at " + url, "all 60 jobs done exactly once", "wait group: 0 workers left", "was killed with SIGKILL"} {
