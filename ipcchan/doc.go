@@ -87,13 +87,26 @@
 // costs two more system calls than a blocking mq_receive would (the failed
 // attempt and epoll_wait): the price of waits that can be cancelled.
 //
+// # Transports
+//
+// Sender[T] and Receiver[T] hold what every transport of typed messages
+// does: a Queue, and natsq.Queue on NATS JetStream for more than one
+// machine. Code written against them moves between transports by
+// changing its Open call. Priorities are a promise of their own,
+// PrioritySender[T] and PriorityReceiver[T], kept differently by each
+// transport (see PrioritySender).
+//
 // # Errors
 //
-// Errors are *Error values that name the object and the operation and say
-// what to do, and wrap a sentinel for errors.Is: ErrNotExist, ErrExist and
-// ErrPermission (which are also their io/fs counterparts), ErrInvalidName,
-// ErrInvalid, ErrTooLarge, ErrLimit, ErrFull, ErrEmpty, ErrClosed,
-// ErrTypeMismatch, ErrCorrupt. For example:
+// Errors are *Error values that name the object and the operation, say
+// what happened and what to do, and wrap a sentinel for errors.Is:
+// ErrNotExist, ErrExist, ErrPermission and ErrClosed (which are also their
+// io/fs counterparts), ErrInvalidName, ErrInvalid, ErrTooLarge, ErrLimit,
+// ErrFull, ErrEmpty, ErrTypeMismatch, ErrCorrupt, ErrOwnerDead and
+// ErrNotRecoverable. The error beneath stays reachable: errors.Is finds a
+// syscall.Errno or a context's error, and errors.As a *codec.Error. A
+// message that left its queue but cannot be handed over as a value is a
+// *MessageError, which holds its bytes. For example:
 //
 //	queue /jobs: send: Job of 9000 bytes (12-byte header + 8988 encoded) exceeds its
 //	MsgSize of 8192; send smaller messages, or recreate the queue with a larger MsgSize

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -16,25 +17,25 @@ func init() {
 	}
 }
 
-func infoOf(t *testing.T, kind, name string) ipcchan.Info {
+func infoOf(t *testing.T, kind, name string) inventory.Info {
 	t.Helper()
-	infos, _ := ipcchan.List()
+	infos, _ := inventory.List()
 	for _, in := range infos {
 		if in.Kind == kind && in.Name == name {
 			return in
 		}
 	}
 	t.Fatalf("List has no %s %s", kind, name)
-	return ipcchan.Info{}
+	return inventory.Info{}
 }
 
 func isStale(t *testing.T, name string) bool {
 	t.Helper()
-	stale, err := ipcchan.Stale()
+	stale, err := inventory.Stale()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return slices.ContainsFunc(stale, func(in ipcchan.Info) bool { return in.Name == name })
+	return slices.ContainsFunc(stale, func(in inventory.Info) bool { return in.Name == name })
 }
 
 // TestObjectUsersTable: handles register in the object's users table and

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -302,12 +303,12 @@ func TestKillCreatorBeforeLink(t *testing.T) {
 			}
 			// Its half-built file is stale, and only it (the new object is
 			// in use by this test's cleanup... or unused, which is fine).
-			stale, _ := ipcchan.Stale()
+			stale, _ := inventory.Stale()
 			found := false
 			for _, in := range stale {
 				if in.Path == tmp {
 					found = true
-					if err := ipcchan.Remove(in); err != nil {
+					if err := inventory.Remove(in); err != nil {
 						t.Fatal(err)
 					}
 				}

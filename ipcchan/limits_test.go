@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -62,9 +63,21 @@ func helperFillQueues(args []string) error {
 	return errors.New("no limit reached")
 }
 
-// helperRlimitQueue: NAME — with RLIMIT_MSGQUEUE at 1000 bytes, creates a
-// queue of 10 x 8192 bytes.
+// helperRlimitQueue: NAME BIG SMALL — in an IPC namespace of its own
+// (where no other test's queue is), creates BIG (10 x 8192 bytes) and SMALL
+// (1 x 100), then with RLIMIT_MSGQUEUE at 1000 bytes, creates NAME (10 x
+// 8192 bytes). The namespace, and its queues, go with the process.
 func helperRlimitQueue(args []string) error {
+	for _, q := range []struct {
+		name           string
+		capacity, size int
+	}{{args[1], 10, 8192}, {args[2], 1, 100}} {
+		h, err := ipcchan.OpenQueue[[]byte](q.name, ipcchan.Create(), ipcchan.Capacity(q.capacity), ipcchan.MsgSize(q.size))
+		if err != nil {
+			return err
+		}
+		h.Close()
+	}
 	if err := unix.Setrlimit(unix.RLIMIT_MSGQUEUE, &unix.Rlimit{Cur: 1000, Max: 1000}); err != nil {
 		return err
 	}
@@ -161,16 +174,22 @@ func TestLimitQueuesMax(t *testing.T) {
 }
 
 // TestLimitRlimitMsgqueue: a queue beyond RLIMIT_MSGQUEUE is refused with
-// the limit, what the queue needs, and how to raise it.
+// the limit, what the queue needs, how to raise it, and the largest queues
+// the user already has, which are what uses the budget up.
 func TestLimitRlimitMsgqueue(t *testing.T) {
 	name := queueName(t)
-	out, err := helperCmd(t, "rlimit-queue", name).Output()
+	cmd := helperCmd(t, "rlimit-queue", name, "/big", "/small")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWIPC}
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(out)
 	if !strings.Contains(s, "is ErrLimit") || !strings.Contains(s, "RLIMIT_MSGQUEUE (1000 bytes") || !strings.Contains(s, "this one needs 82880") || !strings.Contains(s, "ulimit -q") {
 		t.Errorf("creating beyond RLIMIT_MSGQUEUE said:\n%s", s)
+	}
+	if want := "its 2 queues hold 83076 bytes; the largest: /big (82880 bytes, 0 of 10 messages), /small (196 bytes, 0 of 1 messages)"; !strings.Contains(s, want) {
+		t.Errorf("the error does not name the user's queues, largest first (%q):\n%s", want, s)
 	}
 	if _, err := ipcchan.OpenQueue[[]byte](name); !errors.Is(err, ipcchan.ErrNotExist) {
 		t.Errorf("the refused queue exists: %v", err)

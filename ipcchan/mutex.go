@@ -6,10 +6,12 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
@@ -22,7 +24,7 @@ import (
 // The lock is a futex word in an ipcchan object (/dev/shm/ipcchan.mutex.NAME,
 // after the 192-byte header): 0 when free, else the holder's pid, with bit 31
 // set when someone may be sleeping. A second word records whether the
-// protected state is consistent. A goroutine that waits for a holder in
+// protected state is consistent (package objfmt has the layout). A goroutine that waits for a holder in
 // another process watches that process through a pidfd on the reactor, so
 // its death is seen at once, not by polling; a blocked Lock holds its
 // goroutine's thread in futex_waitv, plus one goroutine for the watch.
@@ -35,41 +37,37 @@ type Mutex struct {
 	name    string
 	m       mapping
 	word    *uint32 // 0, or holder pid | mutexWaiters
-	state   *uint32 // mutexConsistent, mutexOwnerDied, mutexNotRecoverable
+	state   *uint32 // objfmt.MutexConsistent, MutexOwnerDied, MutexNotRecoverable
 	pid     uint32
 	waiters waiterSet
 }
 
 const (
-	mutexWaiters = 1 << 31
-	mutexPidMask = 1<<30 - 1
-
-	mutexConsistent     = 0
-	mutexOwnerDied      = 1 // the holder took it over from a dead one and has not repaired yet
-	mutexNotRecoverable = 2
-
-	mutexPayload = 8
+	mutexWaiters        = objfmt.MutexWaiters
+	mutexPidMask        = objfmt.MutexPidMask
+	mutexConsistent     = objfmt.MutexConsistent
+	mutexOwnerDied      = objfmt.MutexOwnerDied
+	mutexNotRecoverable = objfmt.MutexNotRecoverable
 )
 
 // OpenMutex opens the mutex name ("/lock"). It takes the options Create,
 // Exclusive and Perm.
 func OpenMutex(name string, opts ...Option) (*Mutex, error) {
-	cfg, err := apply("mutex", name, optCreate|optExclusive|optPerm, opts)
+	cfg, err := options.Apply(ipcerr.Object{Kind: "mutex", Name: name}, options.Create|options.Exclusive|options.Perm, opts)
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("mutex", "open", name, kindMutex.prefix())
+	path, err := objPath("mutex", "open", name, objfmt.Mutex.Prefix())
 	if err != nil {
 		return nil, err
 	}
-	spec := objSpec{kind: kindMutex, size: mutexPayload, align: 4, typeName: "ipcchan.Mutex"}
+	spec := objSpec{kind: objfmt.Mutex, size: objfmt.MutexPayload, align: 4, typeName: "ipcchan.Mutex"}
 	mem, _, err := openObject("mutex", name, path, cfg, spec, func([]byte) {})
 	if err != nil {
 		return nil, err
 	}
-	m := &Mutex{name: name, pid: uint32(os.Getpid()),
-		word:  (*uint32)(unsafe.Pointer(&mem[objHeaderSize])),
-		state: (*uint32)(unsafe.Pointer(&mem[objHeaderSize+4]))}
+	m := &Mutex{name: name, pid: uint32(os.Getpid())}
+	m.word, m.state = objfmt.MutexWords(objfmt.Payload(mem))
 	attach(m, &m.m, mem, addUser(mem))
 	return m, nil
 }
@@ -269,7 +267,7 @@ func (m *Mutex) Unlink() error { return UnlinkMutex(m.name) }
 
 // UnlinkMutex removes the mutex name.
 func UnlinkMutex(name string) error {
-	return unlinkObject("mutex", name, kindMutex.prefix())
+	return unlinkObject("mutex", name, objfmt.Mutex.Prefix())
 }
 
 func (m *Mutex) closedError(op string) error {

@@ -1,83 +1,21 @@
 package ipcchan
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
-// Objects of ipcchan's own format (Mutex, WaitGroup, Shm) live in a file in
-// /dev/shm that starts with a 192-byte header, little endian:
-//
-//	offset   0  magic        "ipcchan\x00"
-//	offset   8  version      uint32, objVersion
-//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup
-//	offset  16  size         uint64, bytes of payload after the header
-//	offset  24  align        uint32, alignment of the payload's type
-//	offset  28  elemSize     uint32, size of one element (shm) or 0
-//	offset  32  fingerprint  uint64, of the payload type's layout (shm) or 0
-//	offset  40  creator      uint32, pid of the creating process
-//	offset  44  overflow     uint32, 1 once more handles were open than users has slots
-//	offset  48  reserved     16 bytes
-//	offset  64  type         64 bytes: the payload's Go type, NUL-padded
-//	offset 128  users        16 x uint32: pids of the open handles, 0 for a free slot
-//	offset 192  payload
-//
-// The file is built under a temporary name and linked under its real name
-// only when complete, so an opener never sees it half-built. The users table
-// tells who uses the object without reading other processes' /proc files:
-// an object whose users are all dead is stale (ipcchan rm --stale).
-const (
-	objHeaderSize     = 192
-	objVersion        = 1
-	objTypeOffset     = 64
-	objOverflowOffset = 44
-	objUsersOffset    = 128
-	objUserSlots      = 16
-)
-
-var objMagic = [8]byte{'i', 'p', 'c', 'c', 'h', 'a', 'n', 0}
-
-type objKind uint32
-
-const (
-	kindShm       objKind = 1
-	kindMutex     objKind = 2
-	kindWaitGroup objKind = 3
-)
-
-func (k objKind) String() string {
-	switch k {
-	case kindShm:
-		return "shm"
-	case kindMutex:
-		return "mutex"
-	case kindWaitGroup:
-		return "waitgroup"
-	}
-	return fmt.Sprintf("kind %d", uint32(k))
-}
-
-// objPrefix is the file-name prefix of each kind in /dev/shm. Shm objects
-// have none, so that C's shm_open reaches them by the same name.
-func (k objKind) prefix() string {
-	switch k {
-	case kindMutex:
-		return "ipcchan.mutex."
-	case kindWaitGroup:
-		return "ipcchan.wg."
-	}
-	return ""
-}
+// Objects of ipcchan's own format (Mutex, WaitGroup, Shm) live in a file
+// in /dev/shm that starts with the header of package objfmt, which tells
+// their kind and payload type, and who uses them.
 
 // objPath checks name for kind and returns its file in /dev/shm.
 func objPath(kind, op, name, prefix string) (string, error) {
@@ -89,7 +27,7 @@ func objPath(kind, op, name, prefix string) (string, error) {
 
 // objSpec says what an object's file must hold.
 type objSpec struct {
-	kind        objKind
+	kind        objfmt.Kind
 	size        uint64 // payload bytes; for a slice of unknown length, 0 and anySize
 	anySize     bool   // a slice opened without a length: any multiple of elemSize
 	align       uint32
@@ -98,53 +36,31 @@ type objSpec struct {
 	typeName    string // the payload's Go type, for the header and messages
 }
 
-func (s *objSpec) header() [objHeaderSize]byte {
-	var h [objHeaderSize]byte
-	copy(h[0:8], objMagic[:])
-	binary.LittleEndian.PutUint32(h[8:], objVersion)
-	binary.LittleEndian.PutUint32(h[12:], uint32(s.kind))
-	binary.LittleEndian.PutUint64(h[16:], s.size)
-	binary.LittleEndian.PutUint32(h[24:], s.align)
-	binary.LittleEndian.PutUint32(h[28:], s.elemSize)
-	binary.LittleEndian.PutUint64(h[32:], s.fingerprint)
-	binary.LittleEndian.PutUint32(h[40:], uint32(os.Getpid()))
-	copy(h[objTypeOffset:objUsersOffset], s.typeName)
-	return h
+func (s *objSpec) header() [objfmt.HeaderSize]byte {
+	h := objfmt.Header{Kind: s.kind, Size: s.size, Align: s.align, ElemSize: s.elemSize, Fingerprint: s.fingerprint,
+		Creator: uint32(os.Getpid()), Type: s.typeName}
+	return h.Marshal()
 }
 
-// describe tells what a header says its payload is.
-func describe(h []byte) string {
-	name := string(bytes.TrimRight(h[objTypeOffset:objUsersOffset], "\x00"))
-	size, align := binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint32(h[24:])
-	if elem := binary.LittleEndian.Uint32(h[28:]); elem > 0 && uint64(elem) != size {
-		return fmt.Sprintf("%s (%d elements of %d bytes, alignment %d)", name, size/uint64(elem), elem, align)
+// check explains how the object whose first bytes are b, in a file of
+// fileSize bytes, differs from the spec, or returns "".
+func (s *objSpec) check(b []byte, fileSize int64) string {
+	h, err := objfmt.Parse(b)
+	if err != nil {
+		return err.Error()
 	}
-	return fmt.Sprintf("%s (%d bytes, alignment %d)", name, size, align)
-}
-
-// check explains how the header h differs from the spec, or returns "".
-func (s *objSpec) check(h []byte, fileSize int64) string {
-	if len(h) < objHeaderSize || [8]byte(h[0:8]) != objMagic {
-		return fmt.Sprintf("it is not an ipcchan object (no ipcchan header in its first %d bytes)", objHeaderSize)
+	if h.Kind != s.kind {
+		return fmt.Sprintf("it is an ipcchan %v, not a %v", h.Kind, s.kind)
 	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != objVersion {
-		return fmt.Sprintf("it has format version %d; this library reads version %d", v, objVersion)
+	if fileSize < objfmt.HeaderSize || h.Size > uint64(fileSize-objfmt.HeaderSize) {
+		return fmt.Sprintf("its header says %d bytes of payload but the file has %d; it is damaged", h.Size, fileSize-objfmt.HeaderSize)
 	}
-	if k := objKind(binary.LittleEndian.Uint32(h[12:])); k != s.kind {
-		return fmt.Sprintf("it is an ipcchan %v, not a %v", k, s.kind)
-	}
-	size := binary.LittleEndian.Uint64(h[16:])
-	if size > uint64(fileSize-objHeaderSize) || fileSize < objHeaderSize {
-		return fmt.Sprintf("its header says %d bytes of payload but the file has %d; it is damaged", size, fileSize-objHeaderSize)
-	}
-	fp, align, elem := binary.LittleEndian.Uint64(h[32:]), binary.LittleEndian.Uint32(h[24:]), binary.LittleEndian.Uint32(h[28:])
-	sameType := fp == s.fingerprint && align == s.align && elem == s.elemSize
-	if !sameType || (!s.anySize && size != s.size) || (s.anySize && (elem == 0 || size%uint64(elem) != 0)) {
-		want := s.spec()
+	sameType := h.Fingerprint == s.fingerprint && h.Align == s.align && h.ElemSize == s.elemSize
+	if !sameType || (!s.anySize && h.Size != s.size) || (s.anySize && (h.ElemSize == 0 || h.Size%uint64(h.ElemSize) != 0)) {
 		if sameType && !s.anySize {
-			return fmt.Sprintf("it holds %s, not %s: the same type, another length", describe(h), want)
+			return fmt.Sprintf("it holds %s, not %s: the same type, another length", h.Describe(), s.spec())
 		}
-		return fmt.Sprintf("it holds %s, not %s", describe(h), want)
+		return fmt.Sprintf("it holds %s, not %s", h.Describe(), s.spec())
 	}
 	return ""
 }
@@ -163,11 +79,11 @@ func (s *objSpec) spec() string {
 // openObject opens or creates the object file path, and returns its mapping
 // (header and payload) and whether this call created it. init fills the
 // payload of a new object.
-func openObject(kindName, name, path string, cfg *config, spec objSpec, init func(payload []byte)) (mem []byte, created bool, err error) {
+func openObject(kindName, name, path string, cfg *options.Config, spec objSpec, init func(payload []byte)) (mem []byte, created bool, err error) {
 	fail := func(sentinel, sys error, detail string) ([]byte, bool, error) {
 		return nil, false, &Error{Kind: kindName, Name: name, Op: "open", Err: sentinel, Sys: sys, Detail: detail}
 	}
-	total := objHeaderSize + int(spec.size)
+	total := objfmt.HeaderSize + int(spec.size)
 	for range 100 {
 		fd, err := posix.OpenShm(path)
 		if err == nil {
@@ -176,30 +92,28 @@ func openObject(kindName, name, path string, cfg *config, spec objSpec, init fun
 			if err != "" {
 				return fail(ErrTypeMismatch, nil, fmt.Sprintf("%s: %s; remove it (ipcchan.Unlink%s(%q)) if it is left over", path, err, unlinkFunc(spec.kind), name))
 			}
-			if cfg.has(optExclusive) {
+			if cfg.Has(options.Exclusive) {
 				unix.Munmap(mem)
-				return fail(ErrExist, syscall.EEXIST, fmt.Sprintf("already exists and Exclusive() was given; remove it (ipcchan.Unlink%s(%q)) or open it without Exclusive()", unlinkFunc(spec.kind), name))
+				return nil, false, existError(kindName, name, "Unlink"+unlinkFunc(spec.kind))
 			}
 			return mem, false, nil
 		}
 		if err != syscall.ENOENT {
-			detail, sentinel := shmOpenError(err)
-			return fail(sentinel, err, detail)
+			return nil, false, shmOpenError(kindName, name, err)
 		}
-		if !cfg.has(optCreate) {
-			return fail(ErrNotExist, err, "does not exist; create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)")
+		if !cfg.Has(options.Create) {
+			return nil, false, notExistError(kindName, name, err)
 		}
 		h := spec.header()
-		fd, mem, err = posix.CreateShm(path, uint32(cfg.perm), total, func(m []byte) {
+		fd, mem, err = posix.CreateShm(path, uint32(cfg.Perm), total, func(m []byte) {
 			copy(m, h[:])
-			init(m[objHeaderSize:])
+			init(objfmt.Payload(m))
 		})
 		if err == syscall.EEXIST {
 			continue // another process created it first: open theirs
 		}
 		if err != nil {
-			detail, sentinel := shmOpenError(err)
-			return fail(sentinel, err, detail)
+			return nil, false, shmOpenError(kindName, name, err)
 		}
 		unix.Close(fd)
 		return mem, true, nil
@@ -212,7 +126,7 @@ func mapExisting(fd int, spec objSpec) ([]byte, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	if size < objHeaderSize {
+	if size < objfmt.HeaderSize {
 		return nil, fmt.Sprintf("it has %d bytes, less than an ipcchan header", size)
 	}
 	mem, err := posix.Mmap(fd, int(size))
@@ -226,69 +140,58 @@ func mapExisting(fd int, spec objSpec) ([]byte, string) {
 	return mem, ""
 }
 
-// shmOpenError maps the errors of opening or creating files in /dev/shm:
-// the ipcchan error and what to do.
-func shmOpenError(err error) (detail string, sentinel error) {
+// shmOpenError turns a failure to open or create a file in /dev/shm into
+// the object's error, saying what to do.
+func shmOpenError(kind, name string, err error) error {
+	e := &Error{Kind: kind, Name: name, Op: "open", Sys: err}
 	switch err {
 	case syscall.EACCES, syscall.EPERM:
-		return "permission denied: its mode does not let this user read and write it; the creator can grant access with Perm(0o660) or Perm(0o666)", ErrPermission
+		e.Err, e.Detail, e.Hint = ErrPermission, detailPermission, hintPermission
 	case syscall.ENOSPC:
-		return "/dev/shm is full; remove unused objects from it, or make it larger (mount -o remount,size=N /dev/shm)", ErrLimit
+		e.Err, e.Detail = ErrLimit, "/dev/shm is full; remove unused objects from it, or make it larger (mount -o remount,size=N /dev/shm)"
 	case syscall.EROFS:
-		return "/dev/shm is mounted read-only", ErrLimit
+		e.Err, e.Detail = ErrLimit, "/dev/shm is mounted read-only"
 	case syscall.EMFILE:
-		return "this process has too many descriptors open (RLIMIT_NOFILE); close some or raise ulimit -n", ErrLimit
+		e.Err, e.Detail = ErrLimit, "this process has too many descriptors open (RLIMIT_NOFILE); close some or raise ulimit -n"
 	case syscall.ENFILE:
-		return "the system's table of open files is full (/proc/sys/fs/file-max)", ErrLimit
+		e.Err, e.Detail = ErrLimit, "the system's table of open files is full (/proc/sys/fs/file-max)"
 	case syscall.ELOOP:
-		return "it is a symbolic link, which ipcchan does not follow", ErrInvalid
+		e.Err, e.Detail = ErrInvalid, "it is a symbolic link, which ipcchan does not follow"
 	case syscall.ENOENT:
-		return "/dev/shm does not exist: mount a tmpfs there (mount -t tmpfs tmpfs /dev/shm)", ErrNotExist
+		e.Err, e.Detail = ErrNotExist, "/dev/shm does not exist: mount a tmpfs there (mount -t tmpfs tmpfs /dev/shm)"
 	}
-	return "", nil
+	return e
 }
 
-func unlinkFunc(k objKind) string {
+// notExistError is the error of opening, without Create, an object that
+// does not exist.
+func notExistError(kind, name string, sys error) error {
+	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrNotExist, Sys: sys, Detail: "does not exist", Hint: hintCreate}
+}
+
+// existError is the error of creating with Exclusive an object that
+// exists; unlink names the function that removes it ("UnlinkMutex").
+func existError(kind, name, unlink string) error {
+	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrExist, Sys: syscall.EEXIST, Detail: "already exists",
+		Hint: fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.%s(%q))", unlink, name)}
+}
+
+func unlinkFunc(k objfmt.Kind) string {
 	switch k {
-	case kindMutex:
+	case objfmt.Mutex:
 		return "Mutex"
-	case kindWaitGroup:
+	case objfmt.WaitGroup:
 		return "WaitGroup"
 	}
 	return "Shm"
 }
 
-// objUsers returns the users table of the object in mem.
-func objUsers(mem []byte) *[objUserSlots]uint32 {
-	return (*[objUserSlots]uint32)(unsafe.Pointer(&mem[objUsersOffset]))
-}
-
-// addUser records this process as a user of the object in mem, taking a
-// free slot, or else the slot of a dead process. It returns the slot, or
-// -1 when all are taken by live processes; the object is then marked so
-// that it is never judged stale.
-func addUser(mem []byte) int {
-	users, pid := objUsers(mem), uint32(os.Getpid())
-	for i := range users {
-		if atomic.CompareAndSwapUint32(&users[i], 0, pid) {
-			return i
-		}
-	}
-	for i := range users {
-		if p := atomic.LoadUint32(&users[i]); p != pid && !posix.Alive(int(p)) && atomic.CompareAndSwapUint32(&users[i], p, pid) {
-			return i
-		}
-	}
-	atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[objOverflowOffset])), 1)
-	return -1
-}
+// addUser records this process as a user of the object in mem; see
+// objfmt.AddUser.
+func addUser(mem []byte) int { return objfmt.AddUser(mem, uint32(os.Getpid()), posix.Alive) }
 
 // dropUser frees the slot addUser returned.
-func dropUser(mem []byte, slot int) {
-	if slot >= 0 {
-		atomic.CompareAndSwapUint32(&objUsers(mem)[slot], uint32(os.Getpid()), 0)
-	}
-}
+func dropUser(mem []byte, slot int) { objfmt.DropUser(mem, slot, uint32(os.Getpid())) }
 
 // unlinkObject removes an object's file.
 func unlinkObject(kind, name, prefix string) error {

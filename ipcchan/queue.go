@@ -1,16 +1,17 @@
 package ipcchan
 
 import (
-	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/options"
+	"github.com/ipcchan/ipcchan/internal/poll"
 	"github.com/ipcchan/ipcchan/internal/posix"
-	"github.com/ipcchan/ipcchan/loop"
+	"github.com/ipcchan/ipcchan/internal/typed"
 )
 
 // A Queue is a POSIX message queue that carries values of type T between
@@ -27,35 +28,14 @@ import (
 // queue is full or empty, park the goroutine on the shared epoll reactor
 // (package loop): no goroutine or thread is kept per queue.
 type Queue[T any] struct {
-	name     string
-	fd       int
+	obj      ipcerr.Object
+	fd       *poll.FD
 	capacity int
 	msgSize  int
-	w        Wire[T] // the message format
-	noEOF    bool    // NoEndOfStream: zero-byte messages are data
-	wait     *loop.FD
-
-	mu        sync.RWMutex // held shared around system calls on fd, exclusively to close it
-	fdClosed  bool
-	closing   atomic.Bool
-	done      chan struct{} // closed when Close begins
-	closeOnce sync.Once
-	closeErr  error
-
-	bufs sync.Pool // *[]byte with len msgSize
-
-	streamMu sync.Mutex
-	stream   atomic.Pointer[stream[T]]
+	w        *typed.Wire[T]     // the message format
+	rx       typed.Receiving[T] // Recv
+	bufs     sync.Pool          // *[]byte with len msgSize
 }
-
-// payload says how values of T become message bytes.
-type payload uint8
-
-const (
-	payloadBytes  payload = iota // T is a []byte type: the bytes themselves
-	payloadString                // T is a string type: its bytes
-	payloadTyped                 // header + codec encoding
-)
 
 // QueueAttr describes a queue.
 type QueueAttr struct {
@@ -72,24 +52,23 @@ type QueueAttr struct {
 // already exists with other values, OpenQueue fails with ErrExist rather
 // than hand back a queue of another shape.
 func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
-	const allowed = optCreate | optExclusive | optPerm | optCapacity | optMsgSize | optCodec | optNoEOF
-	cfg, err := apply("queue", name, allowed, opts)
+	obj := ipcerr.Object{Kind: "queue", Name: name}
+	cfg, err := options.Apply(obj, options.Queue, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := posix.CheckName(name, posix.NameMax); err != nil {
 		return nil, nameError("queue", name, "open", err)
 	}
-	w, detail := makeWire[T](cfg.codec)
-	if detail != "" {
-		return nil, &Error{Kind: "queue", Name: name, Op: "open", Err: ErrInvalid, Detail: detail}
+	w, err := typed.NewWire[T](obj, cfg.Codec, cfg.Has(options.NoEOF))
+	if err != nil {
+		return nil, err
 	}
-	q := &Queue[T]{name: name, w: w, noEOF: cfg.has(optNoEOF), done: make(chan struct{})}
-	if q.w.kind == payloadTyped && cfg.has(optMsgSize) && cfg.msgSize <= headerSize {
-		return nil, &Error{Kind: "queue", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", cfg.msgSize, headerSize)}
+	if cfg.Has(options.MsgSize) {
+		if err := w.CheckMsgSize(cfg.MsgSize, fmt.Sprintf("MsgSize(%d)", cfg.MsgSize)); err != nil {
+			return nil, err
+		}
 	}
-
 	fd, created, shape, err := openQueueFd(name, cfg)
 	if err != nil {
 		return nil, openError(name, cfg, err)
@@ -108,15 +87,18 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 		}
 		shape = &a
 	}
-	q.fd, q.capacity, q.msgSize = fd, int(shape.MaxMsg), int(shape.MsgSize)
+	q := &Queue[T]{obj: obj, w: w, capacity: int(shape.MaxMsg), msgSize: int(shape.MsgSize)}
+	q.rx.Obj = obj
 	if e := q.checkShape(cfg); e != nil {
 		return fail(e)
 	}
-	l, err := loop.Default()
-	if err != nil {
+	if q.fd, err = poll.New(fd); err != nil {
 		return fail(&Error{Kind: "queue", Name: name, Op: "open", Err: err, Detail: "cannot start the event loop: " + err.Error()})
 	}
-	q.wait = l.Watch(fd)
+	w.SetLimit(q.msgSize, fmt.Sprintf("its MsgSize of %d", q.msgSize), func() string {
+		return fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
+			posix.ReadMqLimits().MsgSizeMax, posix.MqSysctlDir)
+	})
 	q.bufs.New = func() any {
 		b := make([]byte, q.msgSize)
 		return &b
@@ -127,15 +109,15 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 // openQueueFd opens or creates the queue and reports whether it created
 // it, and with what attributes when it asked for them (the kernel gives
 // exactly those).
-func openQueueFd(name string, cfg *config) (fd int, created bool, shape *posix.MqAttr, err error) {
+func openQueueFd(name string, cfg *options.Config) (fd int, created bool, shape *posix.MqAttr, err error) {
 	const flags = unix.O_RDWR | unix.O_NONBLOCK | unix.O_CLOEXEC
-	if !cfg.has(optCreate) {
+	if !cfg.Has(options.Create) {
 		fd, err = posix.MqOpen(name, flags, 0, nil)
 		return fd, false, nil, err
 	}
 	var attr *posix.MqAttr // nil: the kernel's defaults
-	if cfg.has(optCapacity) || cfg.has(optMsgSize) {
-		capacity, size := cfg.queueShape()
+	if cfg.Has(options.Capacity) || cfg.Has(options.MsgSize) {
+		capacity, size := queueShape(cfg)
 		attr = &posix.MqAttr{MaxMsg: int64(capacity), MsgSize: int64(size)}
 	}
 	// Create exclusively first, so that we know whether the queue is ours
@@ -143,17 +125,17 @@ func openQueueFd(name string, cfg *config) (fd int, created bool, shape *posix.M
 	// process created it, open theirs. The loop only repeats when the queue
 	// is removed between the two calls.
 	for range 100 {
-		fd, err = posix.MqOpen(name, flags|unix.O_CREAT|unix.O_EXCL, uint32(cfg.perm), attr)
+		fd, err = posix.MqOpen(name, flags|unix.O_CREAT|unix.O_EXCL, uint32(cfg.Perm), attr)
 		if err == nil {
 			// The umask has narrowed the mode; set exactly what was asked.
-			if err := unix.Fchmod(fd, uint32(cfg.perm)); err != nil {
+			if err := unix.Fchmod(fd, uint32(cfg.Perm)); err != nil {
 				unix.Close(fd)
 				posix.MqUnlink(name)
 				return -1, false, nil, err
 			}
 			return fd, true, attr, nil
 		}
-		if err != syscall.EEXIST || cfg.has(optExclusive) {
+		if err != syscall.EEXIST || cfg.Has(options.Exclusive) {
 			return -1, false, nil, err
 		}
 		fd, err = posix.MqOpen(name, flags, 0, nil)
@@ -165,31 +147,28 @@ func openQueueFd(name string, cfg *config) (fd int, created bool, shape *posix.M
 }
 
 // checkShape compares the queue's attributes with the options.
-func (q *Queue[T]) checkShape(cfg *config) error {
-	if (cfg.has(optCapacity) && cfg.capacity != q.capacity) || (cfg.has(optMsgSize) && cfg.msgSize != q.msgSize) {
-		return &Error{Kind: "queue", Name: q.name, Op: "open", Err: ErrExist, Detail: fmt.Sprintf(
-			"it exists with Capacity %d and MsgSize %d, not the %s asked for; open it without Capacity/MsgSize, or remove it first (ipcchan.UnlinkQueue(%q))",
-			q.capacity, q.msgSize, askedShape(cfg), q.name)}
+func (q *Queue[T]) checkShape(cfg *options.Config) error {
+	if (cfg.Has(options.Capacity) && cfg.Capacity != q.capacity) || (cfg.Has(options.MsgSize) && cfg.MsgSize != q.msgSize) {
+		e := q.obj.Err("open", ErrExist, fmt.Sprintf("it exists with Capacity %d and MsgSize %d, not the %s asked for",
+			q.capacity, q.msgSize, askedShape(cfg)))
+		e.Hint = fmt.Sprintf("open it without Capacity/MsgSize, or remove it first (ipcchan.UnlinkQueue(%q))", q.obj.Name)
+		return e
 	}
-	if q.w.kind == payloadTyped && q.msgSize <= headerSize {
-		return &Error{Kind: "queue", Name: q.name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf(
-			"its MsgSize %d leaves no room for typed messages (%d-byte header plus the value); use Queue[[]byte], or recreate it larger", q.msgSize, headerSize)}
-	}
-	return nil
+	return q.w.CheckMsgSize(q.msgSize, fmt.Sprintf("its MsgSize %d", q.msgSize))
 }
 
 // queueShape is the capacity and message size a created queue gets: the
 // options, or else the machine's defaults, read once per process: reading
 // /proc each time cost more than creating the queue. (A default changed
 // while the process runs is seen by the next process.)
-func (c *config) queueShape() (capacity, size int) {
-	capacity, size = c.capacity, c.msgSize
-	if !c.has(optCapacity) || !c.has(optMsgSize) {
+func queueShape(c *options.Config) (capacity, size int) {
+	capacity, size = c.Capacity, c.MsgSize
+	if !c.Has(options.Capacity) || !c.Has(options.MsgSize) {
 		d := queueDefaults()
-		if !c.has(optCapacity) {
+		if !c.Has(options.Capacity) {
 			capacity = d.capacity
 		}
-		if !c.has(optMsgSize) {
+		if !c.Has(options.MsgSize) {
 			size = d.size
 		}
 	}
@@ -200,42 +179,31 @@ var queueDefaults = sync.OnceValue(func() struct{ capacity, size int } {
 	return struct{ capacity, size int }{posix.ReadSysctl("msg_default", 10), posix.ReadSysctl("msgsize_default", 8192)}
 })
 
-func askedShape(cfg *config) string {
+func askedShape(cfg *options.Config) string {
 	switch {
-	case cfg.has(optCapacity) && cfg.has(optMsgSize):
-		return fmt.Sprintf("Capacity %d and MsgSize %d", cfg.capacity, cfg.msgSize)
-	case cfg.has(optCapacity):
-		return fmt.Sprintf("Capacity %d", cfg.capacity)
+	case cfg.Has(options.Capacity) && cfg.Has(options.MsgSize):
+		return fmt.Sprintf("Capacity %d and MsgSize %d", cfg.Capacity, cfg.MsgSize)
+	case cfg.Has(options.Capacity):
+		return fmt.Sprintf("Capacity %d", cfg.Capacity)
 	}
-	return fmt.Sprintf("MsgSize %d", cfg.msgSize)
+	return fmt.Sprintf("MsgSize %d", cfg.MsgSize)
 }
 
 // Name returns the queue's name, as given to OpenQueue.
-func (q *Queue[T]) Name() string { return q.name }
+func (q *Queue[T]) Name() string { return q.obj.Name }
 
 // Fd returns the queue's descriptor (non-blocking, close-on-exec), for use
 // with epoll or poll: it is readable when the queue holds a message and
 // writable when it has room. It returns -1 after Close. The descriptor
 // belongs to the Queue: do not close it or read from it behind its back.
-func (q *Queue[T]) Fd() int {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.fdClosed {
-		return -1
-	}
-	return q.fd
-}
+func (q *Queue[T]) Fd() int { return q.fd.Sysfd() }
 
 // Attr returns the queue's capacity, message size and current length.
 func (q *Queue[T]) Attr() (QueueAttr, error) {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closing.Load() {
-		return QueueAttr{}, q.closedError("attr")
-	}
-	a, err := posix.MqGetAttr(q.fd)
+	var a posix.MqAttr
+	err := q.fd.Do(func(fd int) (err error) { a, err = posix.MqGetAttr(fd); return err })
 	if err != nil {
-		return QueueAttr{}, q.sysError("attr", err)
+		return QueueAttr{}, q.err("attr", err, "")
 	}
 	return QueueAttr{Capacity: int(a.MaxMsg), MsgSize: int(a.MsgSize), Len: int(a.CurMsgs)}, nil
 }
@@ -248,28 +216,16 @@ func (q *Queue[T]) Attr() (QueueAttr, error) {
 // the queue stays full for a second, Close returns it in a *MessageError
 // (Value holds it) rather than drop it. Calling Close twice is harmless.
 func (q *Queue[T]) Close() error {
-	q.closeOnce.Do(func() {
-		q.closing.Store(true)
-		close(q.done)
-		q.wait.Close()
-		if s := q.stream.Load(); s != nil {
-			<-s.exited
-			q.closeErr = s.putBackErr
-		}
-		q.mu.Lock()
-		q.fdClosed = true
-		err := unix.Close(q.fd)
-		q.mu.Unlock()
-		if err != nil && q.closeErr == nil {
-			q.closeErr = q.sysError("close", err)
-		}
-	})
-	return q.closeErr
+	err := q.fd.Close(q.rx.Close)
+	if _, ok := err.(syscall.Errno); ok {
+		return q.err("close", err, "")
+	}
+	return err
 }
 
 // Unlink removes the queue's name. Handles already open keep working;
 // the queue disappears when the last one is closed.
-func (q *Queue[T]) Unlink() error { return UnlinkQueue(q.name) }
+func (q *Queue[T]) Unlink() error { return UnlinkQueue(q.obj.Name) }
 
 // UnlinkQueue removes the message queue name.
 func UnlinkQueue(name string) error {
@@ -287,12 +243,4 @@ func UnlinkQueue(name string) error {
 			Detail: "permission denied: only the queue's owner (or root) can remove it"}
 	}
 	return &Error{Kind: "queue", Name: name, Op: "unlink", Sys: err}
-}
-
-func nameError(kind, name, op string, err error) error {
-	var ne *posix.NameError
-	if errors.As(err, &ne) {
-		return &Error{Kind: kind, Name: name, Op: op, Err: ErrInvalidName, Detail: "invalid name: " + ne.Reason}
-	}
-	return &Error{Kind: kind, Name: name, Op: op, Err: ErrInvalidName, Sys: err}
 }

@@ -1,31 +1,31 @@
 package ipcchan
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/options"
+	"github.com/ipcchan/ipcchan/internal/poll"
 	"github.com/ipcchan/ipcchan/internal/posix"
-	"github.com/ipcchan/ipcchan/loop"
 )
 
 // openError turns a failed mq_open into an error that says what to do.
-func openError(name string, cfg *config, err error) error {
+func openError(name string, cfg *options.Config, err error) error {
 	e := &Error{Kind: "queue", Name: name, Op: "open", Sys: err}
-	creating := cfg.has(optCreate)
+	creating := cfg.Has(options.Create)
 	switch err {
 	case syscall.ENOENT:
-		e.Err = ErrNotExist
-		e.Detail = "does not exist; create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)"
+		e.Err, e.Detail, e.Hint = ErrNotExist, "does not exist", hintCreate
 	case syscall.EEXIST:
-		e.Err = ErrExist
-		e.Detail = fmt.Sprintf("already exists and Exclusive() was given; open it without Exclusive() to share it, or remove it (ipcchan.UnlinkQueue(%q))", name)
+		e.Err, e.Detail = ErrExist, "already exists"
+		e.Hint = fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.UnlinkQueue(%q))", name)
 	case syscall.EACCES, syscall.EPERM:
-		e.Err = ErrPermission
-		e.Detail = "permission denied: its mode does not let this user read and write it; the creator can grant access with Perm(0o660) or Perm(0o666)"
+		e.Err, e.Detail, e.Hint = ErrPermission, detailPermission, hintPermission
 	case syscall.EINVAL:
 		if creating {
 			e.Err, e.Detail = ErrLimit, attrLimitDetail(cfg)
@@ -50,10 +50,18 @@ func openError(name string, cfg *config, err error) error {
 	return e
 }
 
+// What every kind of object says when opening it fails for want of it,
+// or of permission.
+const (
+	hintCreate       = "create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)"
+	detailPermission = "permission denied: its mode does not let this user read and write it"
+	hintPermission   = "the creator can grant access with Perm(0o660) or Perm(0o666)"
+)
+
 // attrLimitDetail explains why the kernel refused Capacity or MsgSize.
-func attrLimitDetail(cfg *config) string {
+func attrLimitDetail(cfg *options.Config) string {
 	lim := posix.ReadMqLimits()
-	capacity, size := cfg.queueShape()
+	capacity, size := queueShape(cfg)
 	switch {
 	case capacity > posix.HardMsgMax:
 		return fmt.Sprintf("Capacity %d exceeds the kernel's hard limit of %d messages per queue", capacity, posix.HardMsgMax)
@@ -69,7 +77,7 @@ func attrLimitDetail(cfg *config) string {
 
 // emfileDetail tells the two causes of EMFILE apart: the descriptor limit,
 // and the per-user byte allowance for queues (RLIMIT_MSGQUEUE).
-func emfileDetail(cfg *config) string {
+func emfileDetail(cfg *options.Config) string {
 	var nofile unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil {
 		if ents, err := os.ReadDir("/proc/self/fd"); err == nil && uint64(len(ents))+1 >= nofile.Cur {
@@ -78,34 +86,53 @@ func emfileDetail(cfg *config) string {
 	}
 	var mq unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &mq)
-	capacity, size := cfg.queueShape()
-	return fmt.Sprintf("this user's queues would exceed RLIMIT_MSGQUEUE (%d bytes for all their queues together; this one needs %d); remove unused queues, ask for a smaller Capacity or MsgSize, or raise the limit (ulimit -q, or LimitMSGQUEUE= in a systemd unit)",
-		mq.Cur, posix.MqBytes(capacity, size))
+	capacity, size := queueShape(cfg)
+	return fmt.Sprintf("this user's queues would exceed RLIMIT_MSGQUEUE (%d bytes for all their queues together; this one needs %d); %s; remove unused queues (ipcchan.UnlinkQueue, or ipcchan rm NAME in a shell), ask for a smaller Capacity or MsgSize, or raise the limit (ulimit -q, or LimitMSGQUEUE= in a systemd unit)",
+		mq.Cur, posix.MqBytes(capacity, size), largestQueues(os.Getuid(), 3))
 }
 
-// sysError wraps an unexpected system error of an operation.
-func (q *Queue[T]) sysError(op string, err error) error {
-	if err == errClosed {
-		return q.closedError(op)
+// largestQueues names the n queues of the user uid that cost the most of
+// RLIMIT_MSGQUEUE: often queues that crashed programs left behind.
+func largestQueues(uid, n int) string {
+	qs, err := posix.ListQueues()
+	if err != nil {
+		return "ipcchan ls lists this user's queues (" + err.Error() + ")"
 	}
-	e := &Error{Kind: "queue", Name: q.name, Op: op, Sys: err}
-	if err == syscall.EBADF {
-		e.Detail = "bad descriptor: the queue's descriptor was closed behind its back"
+	var mine []posix.QueueEntry
+	var total int64
+	for _, q := range qs {
+		if q.UID == uid && q.AttrErr == nil {
+			mine = append(mine, q)
+			total += q.Charge()
+		}
 	}
-	return e
-}
-
-func (q *Queue[T]) closedError(op string) error {
-	return &Error{Kind: "queue", Name: q.name, Op: op, Err: ErrClosed, Detail: "the queue handle is closed"}
-}
-
-// waitError wraps the end of a wait for the reactor.
-func (q *Queue[T]) waitError(op string, err error, waitingFor string) error {
-	if errors.Is(err, loop.ErrClosed) {
-		return q.closedError(op)
+	if len(mine) == 0 {
+		return "this user has no queue left that this process can see: another IPC namespace, or queues being removed, may hold the rest"
 	}
-	return &Error{Kind: "queue", Name: q.name, Op: op, Err: err, Detail: err.Error() + " while waiting for " + waitingFor}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].Charge() > mine[j].Charge() })
+	var b strings.Builder
+	fmt.Fprintf(&b, "its %d queues hold %d bytes; the largest: ", len(mine), total)
+	for i, q := range mine[:min(n, len(mine))] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%d bytes, %d of %d messages)", q.Name, q.Charge(), q.Attr.CurMsgs, q.Attr.MaxMsg)
+	}
+	return b.String()
 }
 
-// errClosed is what the low-level helpers return when the handle is closed.
-var errClosed = errors.New("closed")
+// err turns what an operation of the descriptor layer returned into the
+// queue's error: a closed handle, the end of a wait for waitingFor (the
+// context's cause), or an unexpected system error.
+func (q *Queue[T]) err(op string, err error, waitingFor string) error {
+	errno, isErrno := err.(syscall.Errno)
+	switch {
+	case err == poll.ErrClosing:
+		return q.obj.Closed(op)
+	case !isErrno:
+		return q.obj.Ended(op, err, waitingFor)
+	case errno == syscall.EBADF:
+		return &Error{Kind: "queue", Name: q.obj.Name, Op: op, Sys: err, Detail: "bad descriptor: the queue's descriptor was closed behind its back"}
+	}
+	return &Error{Kind: "queue", Name: q.obj.Name, Op: op, Sys: err}
+}

@@ -19,25 +19,20 @@ import (
 // os/signal.Notify. A real-time signal (34 to 64) is queued rather than
 // merged with another arrival.
 func (q *Queue[T]) Notify(sig syscall.Signal) error {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closing.Load() {
-		return q.closedError("notify")
-	}
 	var ev *posix.Sigevent
 	if sig != 0 {
 		ev = &posix.Sigevent{Signo: int32(sig), Notify: posix.SigevSignal}
 	}
-	err := posix.MqNotify(q.fd, ev)
+	err := q.fd.Do(func(fd int) error { return posix.MqNotify(fd, ev) })
 	switch err {
 	case nil:
 		return nil
 	case syscall.EBUSY:
-		return &Error{Kind: "queue", Name: q.name, Op: "notify", Err: ErrExist, Sys: err,
+		return &Error{Kind: "queue", Name: q.obj.Name, Op: "notify", Err: ErrExist, Sys: err,
 			Detail: "a process (this one too, through any handle) is already registered for notification on this queue, and only one registration may exist; Notify(0) removes this process's"}
 	case syscall.EINVAL:
-		return &Error{Kind: "queue", Name: q.name, Op: "notify", Err: ErrInvalid, Sys: err,
+		return &Error{Kind: "queue", Name: q.obj.Name, Op: "notify", Err: ErrInvalid, Sys: err,
 			Detail: fmt.Sprintf("signal %d is not a valid signal number", int(sig))}
 	}
-	return q.sysError("notify", err)
+	return q.err("notify", err, "")
 }

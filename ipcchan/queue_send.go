@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"syscall"
-	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/posix"
+	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
 )
 
@@ -41,92 +41,39 @@ func (q *Queue[T]) TrySendPriority(v T, prio uint) error {
 // also how a C program ends a stream) stays in the queue. It waits for room
 // like Send.
 func (q *Queue[T]) CloseSend(ctx context.Context) error {
-	if q.noEOF {
-		return &Error{Kind: "queue", Name: q.name, Op: "close send", Err: ErrInvalid,
-			Detail: "the handle was opened with NoEndOfStream, so a zero-byte message would not end anything"}
+	if q.w.NoEOF() {
+		return q.obj.Err("close send", ErrInvalid,
+			"the handle was opened with NoEndOfStream, so a zero-byte message would not end anything")
 	}
 	return q.sendBytes(ctx, nil, 0, true, "close send")
 }
 
 func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	if prio >= posix.MqPrioMax {
-		return &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrInvalid,
-			Detail: fmt.Sprintf("priority %d is out of range: Linux allows 0 to %d", prio, posix.MqPrioMax-1)}
+		return q.obj.Err("send", ErrInvalid, fmt.Sprintf("priority %d is out of range: Linux allows 0 to %d", prio, posix.MqPrioMax-1))
 	}
-	msg, bp, err := q.encode(v)
-	if bp != nil {
+	var buf []byte
+	if q.w.Kind() == typed.Typed { // encoded into a pooled buffer; raw values are sent as they are
+		bp := q.bufs.Get().(*[]byte)
 		defer q.bufs.Put(bp)
+		buf = (*bp)[:0]
 	}
+	msg, err := q.w.Encode(buf, v)
 	if err != nil {
 		return err
 	}
 	return q.sendBytes(ctx, msg, prio, block, "send")
 }
 
-// encode turns v into message bytes, checking the size before any system
-// call. Raw payloads are not copied; typed ones are built in a pooled
-// buffer bp that the caller returns to q.bufs.
-func (q *Queue[T]) encode(v T) (msg []byte, bp *[]byte, err error) {
-	switch q.w.kind {
-	case payloadBytes:
-		msg = *(*[]byte)(unsafe.Pointer(&v))
-	case payloadString:
-		s := *(*string)(unsafe.Pointer(&v))
-		msg = unsafe.Slice(unsafe.StringData(s), len(s)) // only read by the kernel
-	default:
-		bp = q.bufs.Get().(*[]byte)
-		msg = append((*bp)[:0], q.w.header[:]...)
-		if msg, err = q.w.codec.Append(msg, v); err != nil {
-			return nil, bp, &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrInvalid,
-				Detail: fmt.Sprintf("cannot encode the %s: %v", q.w.typeName, err)}
-		}
-	}
-	switch {
-	case len(msg) > q.msgSize:
-		return nil, bp, q.tooLarge(len(msg))
-	case len(msg) == 0 && !q.noEOF:
-		return nil, bp, &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrInvalid,
-			Detail: "an empty message would end the stream for every receiver; call CloseSend for that"}
-	}
-	return msg, bp, nil
-}
-
-func (q *Queue[T]) tooLarge(n int) error {
-	what := fmt.Sprintf("message of %d bytes", n)
-	if q.w.kind == payloadTyped {
-		what = fmt.Sprintf("%s of %d bytes (%d-byte header + %d encoded)", q.w.typeName, n, headerSize, n-headerSize)
-	}
-	lim := posix.ReadMqLimits()
-	return &Error{Kind: "queue", Name: q.name, Op: "send", Err: ErrTooLarge, Detail: fmt.Sprintf(
-		"%s exceeds its MsgSize of %d; send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
-		what, q.msgSize, lim.MsgSizeMax, posix.MqSysctlDir)}
-}
-
-// sendBytes sends msg, waiting on the reactor while the queue is full.
+// sendBytes sends msg, waiting on the reactor while the queue is full if
+// block.
 func (q *Queue[T]) sendBytes(ctx context.Context, msg []byte, prio uint, block bool, op string) error {
-	for {
-		tok := q.wait.Token()
-		err := q.trySend(msg, prio)
-		switch {
-		case err == nil:
-			return nil
-		case err != syscall.EAGAIN:
-			return q.sysError(op, err)
-		case !block:
-			return &Error{Kind: "queue", Name: q.name, Op: op, Err: ErrFull,
-				Detail: fmt.Sprintf("the queue is full (%d messages)", q.capacity)}
-		}
-		if err := q.wait.Wait(ctx, loop.Writable, tok); err != nil {
-			return q.waitError(op, err, "room in the queue")
-		}
+	err := q.fd.Run(ctx, loop.Writable, block, func(fd int) error { return posix.MqSend(fd, msg, prio) })
+	switch err {
+	case nil:
+		return nil
+	case syscall.EAGAIN:
+		return q.obj.Err(op, ErrFull, fmt.Sprintf("the queue is full (%d messages)", q.capacity))
 	}
-}
-
-func (q *Queue[T]) trySend(msg []byte, prio uint) error {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closing.Load() {
-		return errClosed
-	}
-	return posix.MqSend(q.fd, msg, prio)
+	return q.err(op, err, "room in the queue")
 }

@@ -394,7 +394,7 @@ func TestQueueCloseWakesWaiters(t *testing.T) {
 	// Close must wake goroutines that are parked on the reactor, not only
 	// refuse new calls: wait until all 2n+1 (with Recv's) are parked.
 	testutil.WaitBlocked(t, "TestQueueCloseWakesWaiters", 2*n)
-	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
+	testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
 	q.Close()
 	fullHandle.Close()
 	for range 2 * n {
@@ -558,7 +558,7 @@ func TestQueueReceiveAppend(t *testing.T) {
 	if v := <-q.Recv(); string(v) != "held" {
 		t.Fatalf("Recv = %q", v)
 	}
-	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
+	testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
 	if b, _, err := q.ReceiveAppend(t.Context(), nil); err != nil || string(b) != "next" {
 		t.Errorf("ReceiveAppend beside a stream = %q, %v", b, err)
 	}

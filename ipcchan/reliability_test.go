@@ -172,7 +172,7 @@ func TestQueueRecvPutBackOnClose(t *testing.T) {
 		t.Fatalf("first = %q", s)
 	}
 	// The stream goroutine now holds "two", offered to the channel.
-	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
+	testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
 	if a, _ := q.Attr(); a.Len != 1 {
 		t.Fatalf("kernel queue holds %d messages, want 1 (three) while Recv holds two", a.Len)
 	}
@@ -204,7 +204,7 @@ func TestQueueReceiveTakesRecvHeldMessage(t *testing.T) {
 	if v := <-q.Recv(); v != 1 { // and then stop ranging, as a break would
 		t.Fatalf("first = %d", v)
 	}
-	testutil.WaitBlocked(t, "(*Queue[...]).Recv", 1)
+	testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
 	if a, _ := q.Attr(); a.Len != 0 {
 		t.Fatalf("kernel queue holds %d, want 0", a.Len)
 	}

@@ -2,15 +2,16 @@ package ipcchan
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
@@ -18,15 +19,8 @@ import (
 // it: the file /dev/shm/sem.NAME holding a 32-byte sem_t, driven by
 // futexes. A C program's sem_post wakes a Go Acquire and the reverse, and
 // the count is the one sem_getvalue reports. Its methods are safe for
-// concurrent use.
-//
-// The sem_t of 64-bit glibc (since 2.21), little endian:
-//
-//	offset  0  data     uint64: the count in the low 32 bits, the number of
-//	                    possibly sleeping waiters in the high 32
-//	offset  8  private  int32, 128 (FUTEX_SHARED: the futex is not private)
-//	offset 12  pad      int32, 0
-//	offset 16  zeros    16 bytes
+// concurrent use. The sem_t holds the count and the number of possibly
+// sleeping waiters in one 64-bit word (package objfmt has its layout).
 //
 // Acquire takes a token with one compare-and-swap when the count is not
 // zero. Otherwise it counts itself as a waiter and sleeps on the count's
@@ -41,80 +35,68 @@ type Semaphore struct {
 	waiters waiterSet
 }
 
-const (
-	semSize        = 32
-	semValueMax    = math.MaxInt32 // SEM_VALUE_MAX
-	semWaiterShift = 32
-	semValueMask   = 1<<32 - 1
-	semPrefix      = "sem."
-	futexShared    = 128
-)
-
 // OpenSemaphore opens the named semaphore name ("/slots"). It takes the
 // options Create, Exclusive, Perm and Value (the initial count of a created
 // semaphore, at most 2147483647; default 0).
 func OpenSemaphore(name string, opts ...Option) (*Semaphore, error) {
-	const allowed = optCreate | optExclusive | optPerm | optValue
-	cfg, err := apply("semaphore", name, allowed, opts)
+	const allowed = options.Create | options.Exclusive | options.Perm | options.Value
+	cfg, err := options.Apply(ipcerr.Object{Kind: "semaphore", Name: name}, allowed, opts)
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("semaphore", "open", name, semPrefix)
+	path, err := objPath("semaphore", "open", name, objfmt.SemPrefix)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.value > semValueMax {
+	if cfg.Value > objfmt.SemValueMax {
 		return nil, &Error{Kind: "semaphore", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: fmt.Sprintf("Value(%d) exceeds SEM_VALUE_MAX (%d)", cfg.value, semValueMax)}
+			Detail: fmt.Sprintf("Value(%d) exceeds SEM_VALUE_MAX (%d)", cfg.Value, objfmt.SemValueMax)}
 	}
 	mem, err := openSemFile(name, path, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Semaphore{name: name, data: (*uint64)(unsafe.Pointer(&mem[0]))}
+	s := &Semaphore{name: name, data: objfmt.SemData(mem)}
 	attach(s, &s.m, mem, -1) // glibc's sem_t has no users table
 	return s, nil
 }
 
-func openSemFile(name, path string, cfg *config) ([]byte, error) {
+func openSemFile(name, path string, cfg *options.Config) ([]byte, error) {
 	fail := func(sentinel, sys error, detail string) ([]byte, error) {
 		return nil, &Error{Kind: "semaphore", Name: name, Op: "open", Err: sentinel, Sys: sys, Detail: detail}
 	}
 	for range 100 {
-		if !cfg.has(optExclusive) {
+		if !cfg.Has(options.Exclusive) {
 			fd, err := posix.OpenShm(path)
 			if err == nil {
 				defer unix.Close(fd)
-				if size, err := posix.FileSize(fd); err != nil || size < semSize {
-					return fail(ErrTypeMismatch, err, fmt.Sprintf("%s has %d bytes, not a %d-byte sem_t; remove it (ipcchan.UnlinkSemaphore(%q)) if it is left over", path, size, semSize, name))
+				if size, err := posix.FileSize(fd); err != nil || size < objfmt.SemSize {
+					return fail(ErrTypeMismatch, err, fmt.Sprintf("%s has %d bytes, not a %d-byte sem_t; remove it (ipcchan.UnlinkSemaphore(%q)) if it is left over", path, size, objfmt.SemSize, name))
 				}
-				mem, err := posix.Mmap(fd, semSize)
+				mem, err := posix.Mmap(fd, objfmt.SemSize)
 				if err != nil {
 					return fail(nil, err, "")
 				}
 				return mem, nil
 			}
 			if err != syscall.ENOENT {
-				detail, sentinel := shmOpenError(err)
-				return fail(sentinel, err, detail)
+				return nil, shmOpenError("semaphore", name, err)
 			}
-			if !cfg.has(optCreate) {
-				return fail(ErrNotExist, err, "does not exist; create it with ipcchan.Create(), or start the program that creates it (names are global to the machine)")
+			if !cfg.Has(options.Create) {
+				return nil, notExistError("semaphore", name, err)
 			}
 		}
-		fd, mem, err := posix.CreateShm(path, uint32(cfg.perm), semSize, func(m []byte) {
-			binary.LittleEndian.PutUint64(m[0:], uint64(cfg.value))
-			binary.LittleEndian.PutUint32(m[8:], futexShared)
+		fd, mem, err := posix.CreateShm(path, uint32(cfg.Perm), objfmt.SemSize, func(m []byte) {
+			objfmt.SemInit(m, uint32(cfg.Value))
 		})
 		if err == syscall.EEXIST {
-			if cfg.has(optExclusive) {
-				return fail(ErrExist, err, fmt.Sprintf("already exists and Exclusive() was given; open it without Exclusive() to share it, or remove it (ipcchan.UnlinkSemaphore(%q))", name))
+			if cfg.Has(options.Exclusive) {
+				return nil, existError("semaphore", name, "UnlinkSemaphore")
 			}
 			continue // another process created it first: open theirs
 		}
 		if err != nil {
-			detail, sentinel := shmOpenError(err)
-			return fail(sentinel, err, detail)
+			return nil, shmOpenError("semaphore", name, err)
 		}
 		unix.Close(fd)
 		return mem, nil
@@ -137,7 +119,7 @@ func (s *Semaphore) TryAcquire() bool {
 }
 
 func (s *Semaphore) tryAcquire() bool {
-	for d := atomic.LoadUint64(s.data); d&semValueMask > 0; d = atomic.LoadUint64(s.data) {
+	for d := atomic.LoadUint64(s.data); d&objfmt.SemValueMask > 0; d = atomic.LoadUint64(s.data) {
 		if atomic.CompareAndSwapUint64(s.data, d, d-1) {
 			return true
 		}
@@ -156,9 +138,9 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	}
 	// Count this goroutine as a possible sleeper, as glibc's sem_wait does,
 	// so that Release (in any process) knows to wake someone.
-	d := atomic.AddUint64(s.data, 1<<semWaiterShift)
+	d := atomic.AddUint64(s.data, objfmt.SemWaiter)
 	for {
-		if d&semValueMask == 0 {
+		if d&objfmt.SemValueMask == 0 {
 			switch s.waiters.wait(ctx, s.word(), 0, -1) {
 			case byContext:
 				return s.giveUp("acquire", &Error{Kind: "semaphore", Name: s.name, Op: "acquire", Err: context.Cause(ctx),
@@ -170,7 +152,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 			continue
 		}
 		// Take a token and stop being a waiter in one step.
-		if atomic.CompareAndSwapUint64(s.data, d, d-1-1<<semWaiterShift) {
+		if atomic.CompareAndSwapUint64(s.data, d, d-1-objfmt.SemWaiter) {
 			return nil
 		}
 		d = atomic.LoadUint64(s.data)
@@ -181,8 +163,8 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 // Release meant to wake it, and tokens and other waiters remain, it passes
 // the wake-up on, so that no other waiter sleeps beside a free token.
 func (s *Semaphore) giveUp(op string, err error) error {
-	d := atomic.AddUint64(s.data, ^uint64(1<<semWaiterShift-1))
-	if d&semValueMask > 0 && d>>semWaiterShift > 0 {
+	d := atomic.AddUint64(s.data, ^uint64(objfmt.SemWaiter-1)) // minus one waiter
+	if d&objfmt.SemValueMask > 0 && d>>objfmt.SemWaiterShift > 0 {
 		posix.FutexWake(s.word(), 1, true)
 	}
 	return err
@@ -196,12 +178,12 @@ func (s *Semaphore) Release() error {
 	}
 	for {
 		d := atomic.LoadUint64(s.data)
-		if d&semValueMask == semValueMax {
+		if d&objfmt.SemValueMask == objfmt.SemValueMax {
 			return &Error{Kind: "semaphore", Name: s.name, Op: "release", Err: ErrLimit, Sys: syscall.EOVERFLOW,
-				Detail: fmt.Sprintf("the count is already SEM_VALUE_MAX (%d)", semValueMax)}
+				Detail: fmt.Sprintf("the count is already SEM_VALUE_MAX (%d)", objfmt.SemValueMax)}
 		}
 		if atomic.CompareAndSwapUint64(s.data, d, d+1) {
-			if d>>semWaiterShift > 0 {
+			if d>>objfmt.SemWaiterShift > 0 {
 				posix.FutexWake(s.word(), 1, true)
 			}
 			return nil
@@ -214,7 +196,7 @@ func (s *Semaphore) Value() (int, error) {
 	if s.m.closed() {
 		return 0, s.closedError("value")
 	}
-	return int(atomic.LoadUint64(s.data) & semValueMask), nil
+	return int(atomic.LoadUint64(s.data) & objfmt.SemValueMask), nil
 }
 
 // Close releases this process's handle; the semaphore stays until Unlink.
@@ -232,7 +214,7 @@ func (s *Semaphore) Unlink() error { return UnlinkSemaphore(s.name) }
 
 // UnlinkSemaphore removes the named semaphore name (like sem_unlink).
 func UnlinkSemaphore(name string) error {
-	return unlinkObject("semaphore", name, semPrefix)
+	return unlinkObject("semaphore", name, objfmt.SemPrefix)
 }
 
 func (s *Semaphore) closedError(op string) error {

@@ -1,13 +1,16 @@
 package ipcchan
 
 import (
-	"encoding/binary"
 	"fmt"
 	"reflect"
 	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
 )
 
 // Shm is a value of type T in POSIX shared memory (shm_open + mmap): every
@@ -60,7 +63,7 @@ func OpenShm[T any](name string, opts ...Option) (*Shm[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	sh := &Shm[T]{ptr: (*T)(unsafe.Pointer(&mem[objHeaderSize]))}
+	sh := &Shm[T]{ptr: (*T)(unsafe.Pointer(&objfmt.Payload(mem)[0]))}
 	sh.obj.name, sh.obj.mem, sh.obj.slot = name, mem, addUser(mem)
 	return sh, nil
 }
@@ -76,22 +79,23 @@ func OpenShmSlice[T any](name string, n int, opts ...Option) (*ShmSlice[T], erro
 	if err != nil {
 		return nil, err
 	}
-	var zero T
-	count := int(binary.LittleEndian.Uint64(mem[16:]) / uint64(unsafe.Sizeof(zero))) // the header's size
-	if n > 0 {
-		count = n
+	count := n
+	if n == 0 { // the length the header says
+		h, _ := objfmt.Parse(mem)
+		var zero T
+		count = int(h.Size / uint64(unsafe.Sizeof(zero)))
 	}
-	ss := &ShmSlice[T]{slice: unsafe.Slice((*T)(unsafe.Pointer(&mem[objHeaderSize])), count)}
+	ss := &ShmSlice[T]{slice: unsafe.Slice((*T)(unsafe.Pointer(&objfmt.Payload(mem)[0])), count)}
 	ss.obj.name, ss.obj.mem, ss.obj.slot = name, mem, addUser(mem)
 	return ss, nil
 }
 
 func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([]byte, error) {
-	cfg, err := apply("shm", name, optCreate|optExclusive|optPerm, opts)
+	cfg, err := options.Apply(ipcerr.Object{Kind: "shm", Name: name}, options.Create|options.Exclusive|options.Perm, opts)
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("shm", "open", name, kindShm.prefix())
+	path, err := objPath("shm", "open", name, objfmt.Shm.Prefix())
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +107,7 @@ func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([
 	if t.Size() == 0 {
 		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf("%s has no size", t)}
 	}
-	if n == 0 && cfg.has(optCreate) {
+	if n == 0 && cfg.Has(options.Create) {
 		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid,
 			Detail: "a slice of 0 elements cannot be created; give its length (0 means \"whatever it has\" only when opening)"}
 	}
@@ -111,7 +115,7 @@ func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([
 	if isSlice {
 		typeName = "[]" + typeName
 	}
-	spec := objSpec{kind: kindShm, size: uint64(n) * uint64(t.Size()), anySize: n == 0, align: uint32(t.Align()),
+	spec := objSpec{kind: objfmt.Shm, size: uint64(n) * uint64(t.Size()), anySize: n == 0, align: uint32(t.Align()),
 		elemSize: uint32(t.Size()), fingerprint: st.fingerprint, typeName: typeName}
 	mem, _, err := openObject("shm", name, path, cfg, spec, func([]byte) {}) // a new file is zeroed
 	return mem, err
@@ -159,5 +163,5 @@ func (o *shmObject) close() error {
 
 // UnlinkShm removes the shared memory object name (like shm_unlink).
 func UnlinkShm(name string) error {
-	return unlinkObject("shm", name, kindShm.prefix())
+	return unlinkObject("shm", name, objfmt.Shm.Prefix())
 }

@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
@@ -19,8 +22,8 @@ import (
 //
 // It lives in an ipcchan object, /dev/shm/ipcchan.wg.NAME: after the
 // 192-byte header, the count (int32, also the futex word Wait sleeps on)
-// and the number of sleeping waiters (uint32), so that Done makes a system
-// call only when someone waits.
+// and the number of sleeping waiters, so that Done makes a system call
+// only when someone waits (package objfmt has the layout).
 type WaitGroup struct {
 	name    string
 	m       mapping
@@ -29,27 +32,24 @@ type WaitGroup struct {
 	waiters waiterSet
 }
 
-const waitGroupPayload = 8
-
 // OpenWaitGroup opens the wait group name ("/batch"). It takes the options
 // Create, Exclusive and Perm; a new group counts zero.
 func OpenWaitGroup(name string, opts ...Option) (*WaitGroup, error) {
-	cfg, err := apply("waitgroup", name, optCreate|optExclusive|optPerm, opts)
+	cfg, err := options.Apply(ipcerr.Object{Kind: "waitgroup", Name: name}, options.Create|options.Exclusive|options.Perm, opts)
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("waitgroup", "open", name, kindWaitGroup.prefix())
+	path, err := objPath("waitgroup", "open", name, objfmt.WaitGroup.Prefix())
 	if err != nil {
 		return nil, err
 	}
-	spec := objSpec{kind: kindWaitGroup, size: waitGroupPayload, align: 4, typeName: "ipcchan.WaitGroup"}
+	spec := objSpec{kind: objfmt.WaitGroup, size: objfmt.WaitGroupPayload, align: 4, typeName: "ipcchan.WaitGroup"}
 	mem, _, err := openObject("waitgroup", name, path, cfg, spec, func([]byte) {})
 	if err != nil {
 		return nil, err
 	}
-	wg := &WaitGroup{name: name,
-		count: (*int32)(unsafe.Pointer(&mem[objHeaderSize])),
-		sleep: (*uint32)(unsafe.Pointer(&mem[objHeaderSize+4]))}
+	wg := &WaitGroup{name: name}
+	wg.count, wg.sleep = objfmt.WaitGroupWords(objfmt.Payload(mem))
 	attach(wg, &wg.m, mem, addUser(mem))
 	return wg, nil
 }
@@ -130,7 +130,7 @@ func (wg *WaitGroup) Unlink() error { return UnlinkWaitGroup(wg.name) }
 
 // UnlinkWaitGroup removes the wait group name.
 func UnlinkWaitGroup(name string) error {
-	return unlinkObject("waitgroup", name, kindWaitGroup.prefix())
+	return unlinkObject("waitgroup", name, objfmt.WaitGroup.Prefix())
 }
 
 func (wg *WaitGroup) closedError(op string) error {

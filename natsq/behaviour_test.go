@@ -19,12 +19,10 @@ import (
 )
 
 // queue is what the behavioural tests use of a queue: the Sender and
-// Receiver interfaces, and the priority calls both implementations have.
+// Receiver interfaces with priorities, which both implementations have.
 type queue[T any] interface {
-	ipcchan.Sender[T]
-	ipcchan.Receiver[T]
-	ReceivePriority(ctx context.Context) (T, uint, error)
-	TrySendPriority(v T, prio uint) error
+	ipcchan.PrioritySender[T]
+	ipcchan.PriorityReceiver[T]
 	Attr() (ipcchan.QueueAttr, error)
 }
 
@@ -38,7 +36,7 @@ func (tr transport) newName(t *testing.T) string {
 	if tr.js == nil {
 		return testutil.Name(t, ipcchan.UnlinkQueue)
 	}
-	return testutil.Name(t, func(n string) error { return natsq.Unlink(tr.js, n) })
+	return testutil.Name(t, func(n string) error { return natsq.Unlink(context.Background(), tr.js, n) })
 }
 
 // open opens a queue of T on tr, closed at the end of the test.
@@ -53,7 +51,7 @@ func open[T any](t *testing.T, tr transport, name string, opts ...ipcchan.Option
 		}
 	} else {
 		var nq *natsq.Queue[T]
-		if nq, err = natsq.Open[T](tr.js, name, opts...); err == nil {
+		if nq, err = natsq.Open[T](t.Context(), tr.js, name, opts...); err == nil {
 			q = nq
 		}
 	}

@@ -4,7 +4,7 @@
 // moves from one machine to many by changing its Open call:
 //
 //	q, err := ipcchan.OpenQueue[Job]("/jobs", ipcchan.Create())
-//	q, err := natsq.Open[Job](js, "/jobs", ipcchan.Create())
+//	q, err := natsq.Open[Job](ctx, js, "/jobs", ipcchan.Create())
 //
 // # The stream
 //
@@ -26,9 +26,9 @@
 //
 // # Messages
 //
-// Values are encoded exactly as a POSIX queue encodes them (ipcchan.Wire):
-// []byte and string as they are, other types behind ipcchan's 12-byte type
-// header. A message therefore crosses from a POSIX queue to NATS and back
+// Values are encoded exactly as a POSIX queue encodes them (one message
+// format serves every transport): []byte and string as they are, other
+// types behind ipcchan's 12-byte type header. A message therefore crosses from a POSIX queue to NATS and back
 // byte for byte (cmd/ipcchan's bridge), and a receiver of another type gets
 // ErrTypeMismatch. A message of zero bytes ends the stream (CloseSend), as
 // in a POSIX queue: it stays in the stream so that every receiver sees it.
@@ -52,7 +52,8 @@
 //
 // # Priorities
 //
-// Priorities are 0 to 32767, as in a POSIX queue, but JetStream has no
+// A Queue is an ipcchan.PrioritySender and PriorityReceiver, with this
+// promise. Priorities are 0 to 32767, as in a POSIX queue, but JetStream has no
 // message priorities, so they are coarsened to four levels, each a
 // subject: 0, 1-9, 10-99 and 100-32767 (see Level). A receiver asks every
 // level at once and takes the message of the highest level that has one;

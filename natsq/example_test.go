@@ -28,16 +28,16 @@ func Example() {
 	js, _ := jetstream.New(nc)
 
 	type Job struct{ ID int }
-	q, err := natsq.Open[Job](js, "/example-jobs", ipcchan.Create())
+	ctx := context.Background()
+	q, err := natsq.Open[Job](ctx, js, "/example-jobs", ipcchan.Create())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer q.Unlink()
+	defer q.Unlink(ctx)
 	defer q.Close()
 	var s ipcchan.Sender[Job] = q
 	var r ipcchan.Receiver[Job] = q
-	ctx := context.Background()
 	for i := range 3 {
 		s.Send(ctx, Job{ID: i})
 	}

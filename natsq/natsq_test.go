@@ -73,7 +73,7 @@ func TestRedeliveredAfterReceiverDies(t *testing.T) {
 	s.Send(ctx, "precious")
 
 	dyingJS, dyingConn := natstest.ConnectConn(t, url)
-	dying, err := natsq.Open[string](dyingJS, name)
+	dying, err := natsq.Open[string](t.Context(), dyingJS, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,23 +119,32 @@ func TestOpenErrors(t *testing.T) {
 		{"/ok", []ipcchan.Option{ipcchan.Create(), ipcchan.Perm(0o600)}, ipcchan.ErrInvalid, "Perm does not apply"},
 		{"/ok", []ipcchan.Option{ipcchan.Create(), ipcchan.MsgSize(12)}, ipcchan.ErrInvalid, "leaves no room"},
 	} {
-		_, err := natsq.Open[int](js, c.name, c.opts...)
+		_, err := natsq.Open[int](t.Context(), js, c.name, c.opts...)
 		if !errors.Is(err, c.want) || !contains(err, c.says) {
 			t.Errorf("Open(%q) = %v, want %v saying %q", c.name, err, c.want, c.says)
 		}
 	}
-	if _, err := natsq.Open[int](nil, "/x"); !errors.Is(err, ipcchan.ErrInvalid) {
+	if _, err := natsq.Open[int](t.Context(), nil, "/x"); !errors.Is(err, ipcchan.ErrInvalid) {
 		t.Errorf("Open(nil) = %v", err)
+	}
+	// The requests of Open and Unlink are the caller's context's.
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := natsq.Open[int](done, js, "/ctx", ipcchan.Create()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a cancelled context = %v", err)
+	}
+	if err := natsq.Unlink(done, js, "/ctx"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Unlink with a cancelled context = %v", err)
 	}
 	// A stream of the same name that is not an ipcchan queue is refused.
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "orders", Subjects: []string{"orders.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := natsq.Open[int](js, "/orders", ipcchan.Create())
+	_, err := natsq.Open[int](t.Context(), js, "/orders", ipcchan.Create())
 	if !errors.Is(err, ipcchan.ErrTypeMismatch) || !contains(err, "not an ipcchan queue") {
 		t.Errorf("Open over a foreign stream = %v", err)
 	}
-	if err := natsq.Unlink(js, "/nothing"); !errors.Is(err, ipcchan.ErrNotExist) {
+	if err := natsq.Unlink(context.Background(), js, "/nothing"); !errors.Is(err, ipcchan.ErrNotExist) {
 		t.Errorf("Unlink of a missing queue = %v", err)
 	}
 }
@@ -144,11 +153,11 @@ func TestOpenErrors(t *testing.T) {
 func TestClosedConnection(t *testing.T) {
 	url := natstest.Server(t)
 	js, nc := natstest.ConnectConn(t, url)
-	q, err := natsq.Open[string](js, "/closing", ipcchan.Create())
+	q, err := natsq.Open[string](t.Context(), js, "/closing", ipcchan.Create())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer natsq.Unlink(natstest.Connect(t, url), "/closing")
+	defer natsq.Unlink(context.Background(), natstest.Connect(t, url), "/closing")
 	nc.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -168,7 +177,7 @@ func contains(err error, s string) bool {
 // naming the queue and the reason.
 func TestRawCodecOnStruct(t *testing.T) {
 	js := natstest.Connect(t, natstest.Server(t))
-	_, err := natsq.Open[Job](js, "/raw-job", ipcchan.Create(), ipcchan.WithCodec(codec.Raw))
+	_, err := natsq.Open[Job](t.Context(), js, "/raw-job", ipcchan.Create(), ipcchan.WithCodec(codec.Raw))
 	if !errors.Is(err, ipcchan.ErrInvalid) || !contains(err, "NATS queue /raw-job: open: codec.Raw carries only []byte and string") {
 		t.Errorf("Open with codec.Raw for a struct = %v", err)
 	}

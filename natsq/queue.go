@@ -12,6 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/options"
+	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -42,8 +45,8 @@ const kind = "NATS queue"
 // priorityHeader carries a message's exact priority.
 const priorityHeader = "Ipcchan-Priority"
 
-// openTimeout bounds the JetStream requests of Open and Unlink.
-const openTimeout = 10 * time.Second
+// attrTimeout bounds the JetStream request of Attr.
+const attrTimeout = 10 * time.Second
 
 // A Queue is a typed message queue on a NATS JetStream stream. It is an
 // ipcchan.Sender[T] and an ipcchan.Receiver[T]; its methods are safe for
@@ -51,13 +54,13 @@ const openTimeout = 10 * time.Second
 // and costs.
 type Queue[T any] struct {
 	js      jetstream.JetStream
-	name    string // "/jobs"
-	stream  string // "jobs"
+	obj     ipcerr.Object // "NATS queue", "/jobs"
+	stream  string        // "jobs"
 	subject [Levels]string
 	cons    [Levels]jetstream.Consumer
-	w       *ipcchan.Wire[T]
-	noEOF   bool
-	maxSize int // largest message: the stream's MaxMsgSize or the server's max_payload
+	w       *typed.Wire[T]
+	rx      typed.Receiving[T] // Recv
+	maxSize int                // largest message: the stream's MaxMsgSize or the server's max_payload
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -67,24 +70,23 @@ type Queue[T any] struct {
 	levels [Levels]level
 	askErr error         // the last failed request's error, for a take to report
 	wake   chan struct{} // closed and replaced when a request brings or ends
-
-	streamMu sync.Mutex
-	feed     *feed[T]
 }
 
 var (
-	_ ipcchan.Sender[[]byte]   = (*Queue[[]byte])(nil)
-	_ ipcchan.Receiver[[]byte] = (*Queue[[]byte])(nil)
+	_ ipcchan.PrioritySender[[]byte]   = (*Queue[[]byte])(nil)
+	_ ipcchan.PriorityReceiver[[]byte] = (*Queue[[]byte])(nil)
 )
 
-// Open opens the queue name ("/jobs") on the JetStream js. It takes
-// ipcchan's queue options: Create, Exclusive, Capacity, MsgSize, WithCodec
-// and NoEndOfStream (see the package documentation). Without Create the
-// stream must exist. When Capacity or MsgSize is given and the stream
-// exists with other limits, Open fails with ipcchan.ErrExist. The JetStream
-// connection stays the caller's: Close does not close it.
-func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*Queue[T], error) {
-	o, err := ipcchan.ReadQueueOptions(kind, name, opts...)
+// Open opens the queue name ("/jobs") on the JetStream js, making its
+// requests to the server within ctx. It takes ipcchan's queue options:
+// Create, Exclusive, Capacity, MsgSize, WithCodec and NoEndOfStream (see
+// the package documentation). Without Create the stream must exist. When
+// Capacity or MsgSize is given and the stream exists with other limits,
+// Open fails with ipcchan.ErrExist. The JetStream connection stays the
+// caller's: Close does not close it.
+func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts ...ipcchan.Option) (*Queue[T], error) {
+	obj := ipcerr.Object{Kind: kind, Name: name}
+	o, err := options.Apply(obj, options.Queue, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -92,28 +94,26 @@ func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*
 	if err != nil {
 		return nil, err
 	}
-	if o.HasPerm {
-		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
-			Detail: "option Perm does not apply to a NATS queue: NATS accounts and permissions decide who may use a stream"}
+	if o.Has(options.Perm) {
+		return nil, obj.Err("open", ipcchan.ErrInvalid, "option Perm does not apply to a NATS queue: NATS accounts and permissions decide who may use a stream")
 	}
 	if js == nil {
-		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid, Detail: "nil JetStream"}
+		return nil, obj.Err("open", ipcchan.ErrInvalid, "nil JetStream")
 	}
-	w, err := ipcchan.NewWire[T](o.Codec)
-	if e := (*ipcchan.Error)(nil); errors.As(err, &e) {
-		e.Kind, e.Name, e.Op = kind, name, "open"
-		return nil, e
+	w, err := typed.NewWire[T](obj, o.Codec, o.Has(options.NoEOF))
+	if err != nil {
+		return nil, err
 	}
-	if o.MsgSize > 0 && o.MsgSize <= w.Overhead() {
-		return nil, &ipcchan.Error{Kind: kind, Name: name, Op: "open", Err: ipcchan.ErrInvalid,
-			Detail: fmt.Sprintf("MsgSize(%d) leaves no room: typed messages need a %d-byte header plus the encoded value", o.MsgSize, w.Overhead())}
+	if o.Has(options.MsgSize) {
+		if err := w.CheckMsgSize(o.MsgSize, fmt.Sprintf("MsgSize(%d)", o.MsgSize)); err != nil {
+			return nil, err
+		}
 	}
-	q := &Queue[T]{js: js, name: name, stream: stream, w: w, noEOF: o.NoEndOfStream, done: make(chan struct{}), wake: make(chan struct{})}
+	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{}), wake: make(chan struct{})}
+	q.rx.Obj, q.rx.RenewEvery = obj, holdRenew
 	for l := range Levels {
 		q.subject[l] = fmt.Sprintf("ipcchan.%s.p%d", stream, l)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
 	info, err := q.openStream(ctx, o)
 	if err != nil {
 		return nil, err
@@ -122,6 +122,8 @@ func Open[T any](js jetstream.JetStream, name string, opts ...ipcchan.Option) (*
 	if s := msgSize(info.Config); s > 0 && s < q.maxSize {
 		q.maxSize = s
 	}
+	w.SetLimit(q.maxSize, fmt.Sprintf("the largest message the stream takes, %d bytes (its MaxMsgSize, or the server's max_payload)", q.maxSize),
+		func() string { return "send smaller messages" })
 	for l := range Levels {
 		if q.cons[l], err = q.consumer(ctx, l); err != nil {
 			return nil, q.natsError("open", err, fmt.Sprintf("cannot create the consumer of level %d", l))
@@ -138,7 +140,7 @@ func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, err
 		Durable:       name,
 		FilterSubject: q.subject[l],
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		Description:   fmt.Sprintf("ipcchan queue %s, priority level %d", q.name, l),
+		Description:   fmt.Sprintf("ipcchan queue %s, priority level %d", q.obj.Name, l),
 	})
 	if errors.Is(err, jetstream.ErrConsumerExists) {
 		return q.js.Consumer(ctx, q.stream, name)
@@ -147,11 +149,11 @@ func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, err
 }
 
 // openStream creates or finds the stream and checks its shape.
-func (q *Queue[T]) openStream(ctx context.Context, o ipcchan.QueueOptions) (*jetstream.StreamInfo, error) {
-	if o.Create {
+func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstream.StreamInfo, error) {
+	if o.Has(options.Create) {
 		cfg := jetstream.StreamConfig{
 			Name:        q.stream,
-			Description: "ipcchan queue " + q.name,
+			Description: "ipcchan queue " + q.obj.Name,
 			Subjects:    q.subject[:],
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
@@ -179,15 +181,17 @@ func (q *Queue[T]) openStream(ctx context.Context, o ipcchan.QueueOptions) (*jet
 			return s.CachedInfo(), nil
 		case !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 			return nil, q.natsError("open", err, "cannot create the stream "+q.stream)
-		case o.Exclusive:
-			return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrExist, Sys: err, Detail: fmt.Sprintf(
-				"the stream %s already exists and Exclusive() was given; open it without Exclusive() to share it, or remove it (natsq.Unlink(js, %q))", q.stream, q.name)}
+		case o.Has(options.Exclusive):
+			return nil, &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: "open", Err: ipcchan.ErrExist, Sys: err,
+				Detail: fmt.Sprintf("the stream %s already exists", q.stream),
+				Hint:   fmt.Sprintf("open it without Exclusive() to share it, or remove it (natsq.Unlink(ctx, js, %q))", q.obj.Name)}
 		}
 	}
 	s, err := q.js.Stream(ctx, q.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrNotExist, Sys: err, Detail: fmt.Sprintf(
-			"the stream %s does not exist; create it with ipcchan.Create(), or start the program that creates it", q.stream)}
+		return nil, &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: "open", Err: ipcchan.ErrNotExist, Sys: err,
+			Detail: fmt.Sprintf("the stream %s does not exist", q.stream),
+			Hint:   "create it with ipcchan.Create(), or start the program that creates it"}
 	}
 	if err != nil {
 		return nil, q.natsError("open", err, "cannot look up the stream "+q.stream)
@@ -198,26 +202,27 @@ func (q *Queue[T]) openStream(ctx context.Context, o ipcchan.QueueOptions) (*jet
 
 // checkShape refuses a stream that is not an ipcchan queue, or has other
 // limits than those asked for.
-func (q *Queue[T]) checkShape(cfg jetstream.StreamConfig, o ipcchan.QueueOptions) error {
+func (q *Queue[T]) checkShape(cfg jetstream.StreamConfig, o *options.Config) error {
 	has := map[string]bool{}
 	for _, s := range cfg.Subjects {
 		has[s] = true
 	}
 	for _, s := range q.subject {
 		if !has[s] {
-			return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrTypeMismatch, Detail: fmt.Sprintf(
-				"the stream %s exists but is not an ipcchan queue: its subjects %v lack %s", q.stream, cfg.Subjects, s)}
+			return q.obj.Err("open", ipcchan.ErrTypeMismatch, fmt.Sprintf(
+				"the stream %s exists but is not an ipcchan queue: its subjects %v lack %s", q.stream, cfg.Subjects, s))
 		}
 	}
 	if cfg.Retention != jetstream.WorkQueuePolicy {
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrTypeMismatch, Detail: fmt.Sprintf(
-			"the stream %s has %s retention; an ipcchan queue needs work-queue retention", q.stream, cfg.Retention)}
+		return q.obj.Err("open", ipcchan.ErrTypeMismatch, fmt.Sprintf(
+			"the stream %s has %s retention; an ipcchan queue needs work-queue retention", q.stream, cfg.Retention))
 	}
 	capacity, size := int(max(cfg.MaxMsgs, 0)), msgSize(cfg)
-	if (o.Capacity > 0 && o.Capacity != capacity) || (o.MsgSize > 0 && o.MsgSize != size) {
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "open", Err: ipcchan.ErrExist, Detail: fmt.Sprintf(
-			"the stream %s exists with Capacity %d and MsgSize %d (0: no limit), not those asked for; open it without Capacity/MsgSize, or remove it first (natsq.Unlink(js, %q))",
-			q.stream, capacity, size, q.name)}
+	if (o.Has(options.Capacity) && o.Capacity != capacity) || (o.Has(options.MsgSize) && o.MsgSize != size) {
+		e := q.obj.Err("open", ipcchan.ErrExist, fmt.Sprintf(
+			"the stream %s exists with Capacity %d and MsgSize %d (0: no limit), not those asked for", q.stream, capacity, size))
+		e.Hint = fmt.Sprintf("open it without Capacity/MsgSize, or remove it first (natsq.Unlink(ctx, js, %q))", q.obj.Name)
+		return e
 	}
 	return nil
 }
@@ -268,7 +273,7 @@ func streamName(name, op string) (string, error) {
 }
 
 // Name returns the queue's name, as given to Open.
-func (q *Queue[T]) Name() string { return q.name }
+func (q *Queue[T]) Name() string { return q.obj.Name }
 
 // Stream returns the name of the JetStream stream behind the queue.
 func (q *Queue[T]) Stream() string { return q.stream }
@@ -276,9 +281,9 @@ func (q *Queue[T]) Stream() string { return q.stream }
 // Attr describes the queue: Capacity is the stream's MaxMsgs (0: no
 // limit), MsgSize the largest message this handle sends, and Len the
 // messages in the stream, including those delivered but not yet
-// acknowledged.
+// acknowledged. It asks the server, waiting at most 10 seconds.
 func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), attrTimeout)
 	defer cancel()
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
@@ -299,26 +304,19 @@ func (q *Queue[T]) Close() error {
 		q.giveBackHeldLocked()
 		q.mu.Unlock()
 	})
-	q.streamMu.Lock()
-	f := q.feed
-	q.streamMu.Unlock()
-	if f != nil {
-		<-f.exited
-	}
-	return nil
+	return q.rx.Close()
 }
 
 // Unlink removes the queue's stream, with every message in it.
-func (q *Queue[T]) Unlink() error { return Unlink(q.js, q.name) }
+func (q *Queue[T]) Unlink(ctx context.Context) error { return Unlink(ctx, q.js, q.obj.Name) }
 
-// Unlink removes the queue name's stream, with every message in it.
-func Unlink(js jetstream.JetStream, name string) error {
+// Unlink removes the queue name's stream, with every message in it,
+// making its request to the server within ctx.
+func Unlink(ctx context.Context, js jetstream.JetStream, name string) error {
 	stream, err := streamName(name, "unlink")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
 	err = js.DeleteStream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return &ipcchan.Error{Kind: kind, Name: name, Op: "unlink", Err: ipcchan.ErrNotExist, Sys: err}
@@ -338,13 +336,9 @@ func (q *Queue[T]) closed() bool {
 	}
 }
 
-func (q *Queue[T]) closedError(op string) error {
-	return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: ipcchan.ErrClosed, Detail: "the queue handle is closed"}
-}
-
 // natsError wraps an error of the NATS client, saying what failed.
 func (q *Queue[T]) natsError(op string, err error, what string) error {
-	e := &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
+	e := &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		e.Err = err

@@ -2,7 +2,6 @@ package natsq
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -45,12 +44,16 @@ func (q *Queue[T]) TryReceivePriority() (T, uint, error) {
 	return q.receive(context.Background(), false)
 }
 
+// receive gets the next message for a caller: the one a Recv stream of
+// this handle holds, if any, or else one from the stream.
 func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
-	m, v, prio, err := q.next(ctx, block)
-	if m != nil {
-		q.ack(m)
-	}
-	return v, prio, err
+	return q.rx.Receive(ctx, block, func() (T, uint, error) {
+		m, v, prio, err := q.next(ctx, block)
+		if m != nil {
+			q.ack(m)
+		}
+		return v, prio, err
+	})
 }
 
 // pollWindow is how long a waiting receiver's pull requests wait on an
@@ -64,7 +67,7 @@ const pollWindow = 5 * time.Second
 func (q *Queue[T]) next(ctx context.Context, block bool) (m jetstream.Msg, v T, prio uint, err error) {
 	for {
 		if q.closed() {
-			return nil, v, 0, q.closedError("receive")
+			return nil, v, 0, q.obj.Closed("receive")
 		}
 		var wait time.Duration // 0: only what is there now
 		if block {
@@ -80,7 +83,7 @@ func (q *Queue[T]) next(ctx context.Context, block bool) (m jetstream.Msg, v T, 
 		case m != nil:
 			return q.decode(m)
 		case !block:
-			return nil, v, 0, &ipcchan.Error{Kind: kind, Name: q.name, Op: "receive", Err: ipcchan.ErrEmpty, Detail: "the queue is empty"}
+			return nil, v, 0, q.obj.Err("receive", ipcchan.ErrEmpty, "the queue is empty")
 		}
 	}
 }
@@ -91,15 +94,11 @@ func (q *Queue[T]) decode(m jetstream.Msg) (jetstream.Msg, T, uint, error) {
 	var zero T
 	prio := q.priority(m)
 	data := m.Data()
-	if len(data) == 0 && !q.noEOF {
+	if q.w.IsEOF(data) {
 		m.Nak()
 		return nil, zero, prio, io.EOF
 	}
-	v, err := q.w.Decode(data)
-	var me *ipcchan.MessageError
-	if errors.As(err, &me) {
-		me.Queue, me.Op, me.Priority = q.name, "receive", prio
-	}
+	v, err := q.w.Decode(data, prio)
 	return m, v, prio, err
 }
 
@@ -168,10 +167,9 @@ func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg,
 		select {
 		case <-woken:
 		case <-ctx.Done():
-			return nil, &ipcchan.Error{Kind: kind, Name: q.name, Op: "receive", Err: context.Cause(ctx),
-				Detail: context.Cause(ctx).Error() + " while waiting for a message"}
+			return nil, q.obj.Ended("receive", context.Cause(ctx), "a message")
 		case <-q.done:
-			return nil, q.closedError("receive")
+			return nil, q.obj.Closed("receive")
 		}
 		m, err := q.popOrErr()
 		if m != nil || err != nil {

@@ -42,31 +42,19 @@ func (q *Queue[T]) TrySendPriority(v T, prio uint) error {
 // CloseSend ends the stream: it sends the zero-byte message that makes
 // every receiver's Recv and All end and Receive return io.EOF.
 func (q *Queue[T]) CloseSend(ctx context.Context) error {
-	if q.noEOF {
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "close send", Err: ipcchan.ErrInvalid,
-			Detail: "this handle was opened with NoEndOfStream: a zero-byte message is data, not the end"}
+	if q.w.NoEOF() {
+		return q.obj.Err("close send", ipcchan.ErrInvalid, "this handle was opened with NoEndOfStream: a zero-byte message is data, not the end")
 	}
 	return q.publish(ctx, "close send", &nats.Msg{Subject: q.subject[0]}, true)
 }
 
 func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	if prio > MaxPriority {
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
-			Detail: fmt.Sprintf("priority %d is out of range: 0 to %d, as for a POSIX queue", prio, MaxPriority)}
+		return q.obj.Err("send", ipcchan.ErrInvalid, fmt.Sprintf("priority %d is out of range: 0 to %d, as for a POSIX queue", prio, MaxPriority))
 	}
-	data, err := q.w.Append(nil, v)
+	data, err := q.w.Encode(nil, v)
 	if err != nil {
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
-			Detail: fmt.Sprintf("cannot encode the %s: %v", q.w.TypeName(), err)}
-	}
-	switch {
-	case len(data) > q.maxSize:
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrTooLarge, Detail: fmt.Sprintf(
-			"message of %d bytes exceeds the largest this stream takes, %d bytes (its MaxMsgSize, or the server's max_payload); send smaller messages",
-			len(data), q.maxSize)}
-	case len(data) == 0 && !q.noEOF:
-		return &ipcchan.Error{Kind: kind, Name: q.name, Op: "send", Err: ipcchan.ErrInvalid,
-			Detail: "an empty message would end the stream for every receiver; call CloseSend for that"}
+		return err
 	}
 	msg := &nats.Msg{Subject: q.subject[Level(prio)], Data: data}
 	if prio != 0 {
@@ -84,7 +72,7 @@ func (q *Queue[T]) publish(ctx context.Context, op string, msg *nats.Msg, block 
 	pause := time.Millisecond
 	for {
 		if q.closed() {
-			return q.closedError(op)
+			return q.obj.Closed(op)
 		}
 		_, err := q.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(q.stream))
 		if err == nil {
@@ -94,17 +82,17 @@ func (q *Queue[T]) publish(ctx context.Context, op string, msg *nats.Msg, block 
 			return q.natsError(op, err, "JetStream did not store the message")
 		}
 		if !block {
-			return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: ipcchan.ErrFull, Sys: err, Detail: "the stream is full (its Capacity)"}
+			return &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: op, Err: ipcchan.ErrFull, Sys: err, Detail: "the stream is full (its Capacity)"}
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return &ipcchan.Error{Kind: kind, Name: q.name, Op: op, Err: context.Cause(ctx), Detail: context.Cause(ctx).Error() + " while waiting for room"}
+			return q.obj.Ended(op, context.Cause(ctx), "room")
 		case <-q.done:
 			t.Stop()
-			return q.closedError(op)
+			return q.obj.Closed(op)
 		}
 		pause = min(2*pause, fullPollMax)
 	}

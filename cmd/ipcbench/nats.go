@@ -61,11 +61,11 @@ func natsConnect(url string) (jetstream.JetStream, error) {
 }
 
 func natsOpen2(js jetstream.JetStream, a, b string) (*natsq.Queue[[]byte], *natsq.Queue[[]byte], error) {
-	qa, err := natsq.Open[[]byte](js, a, ipcchan.Create())
+	qa, err := natsq.Open[[]byte](ctx, js, a, ipcchan.Create())
 	if err != nil {
 		return nil, nil, err
 	}
-	qb, err := natsq.Open[[]byte](js, b, ipcchan.Create())
+	qb, err := natsq.Open[[]byte](ctx, js, b, ipcchan.Create())
 	return qa, qb, err
 }
 
@@ -80,8 +80,8 @@ func (b *bench) natsPingPong(n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer natsq.Unlink(s.js, ping)
-	defer natsq.Unlink(s.js, pong)
+	defer natsq.Unlink(ctx, s.js, ping)
+	defer natsq.Unlink(ctx, s.js, pong)
 	defer out.Close()
 	defer in.Close()
 	cmd := b.peer("nats-echo", s.url, ping, pong)
@@ -102,11 +102,11 @@ func (b *bench) natsStream(n, size int) (float64, error) {
 		return 0, err
 	}
 	name := b.name("stream")
-	q, err := natsq.Open[[]byte](s.js, name, ipcchan.Create())
+	q, err := natsq.Open[[]byte](ctx, s.js, name, ipcchan.Create())
 	if err != nil {
 		return 0, err
 	}
-	defer natsq.Unlink(s.js, name)
+	defer natsq.Unlink(ctx, s.js, name)
 	defer q.Close()
 	cmd := b.peer("nats-flood", s.url, name, strconv.Itoa(n), strconv.Itoa(size))
 	if err := cmd.Start(); err != nil {

@@ -62,7 +62,7 @@ func runPeer(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		q, err := natsq.Open[[]byte](js, args[1])
+		q, err := natsq.Open[[]byte](ctx, js, args[1])
 		if err != nil {
 			return err
 		}

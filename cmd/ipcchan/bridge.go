@@ -76,7 +76,7 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	remote, err := natsq.Open[[]byte](js, *stream, ipcchan.Create())
+	remote, err := natsq.Open[[]byte](ctx, js, *stream, ipcchan.Create())
 	if err != nil {
 		return c.fail(err)
 	}

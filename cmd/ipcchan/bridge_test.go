@@ -62,7 +62,7 @@ func TestBridgeCToNATSToGo(t *testing.T) {
 		t.Fatalf("mqpeer send: %v\n%s", err, out)
 	}
 
-	r, err := natsq.Open[[]byte](js, q, ipcchan.Create()) // the bridge may not have created it yet
+	r, err := natsq.Open[[]byte](t.Context(), js, q, ipcchan.Create()) // the bridge may not have created it yet
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestBridgeTyped(t *testing.T) {
 	if errs, code := wait(); code != 0 || !strings.Contains(errs, "1 message forwarded") {
 		t.Fatalf("bridge -n 1: status %d\n%s", code, errs)
 	}
-	r, err := natsq.Open[Job](js, q)
+	r, err := natsq.Open[Job](t.Context(), js, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestBridgeFromNATSToC(t *testing.T) {
 	if out, err := exec.Command(mqpeer, "create", q, "10", "128").CombinedOutput(); err != nil {
 		t.Fatalf("mqpeer create: %v\n%s", err, out)
 	}
-	s, err := natsq.Open[[]byte](js, q, ipcchan.Create())
+	s, err := natsq.Open[[]byte](t.Context(), js, q, ipcchan.Create())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestBridgeInterruptAndErrors(t *testing.T) {
 	js := natstest.Connect(t, url)
 	// The bridge is running once its NATS queue exists.
 	for {
-		if _, err := natsq.Open[[]byte](js, q); err == nil {
+		if _, err := natsq.Open[[]byte](t.Context(), js, q); err == nil {
 			break
 		}
 		select {

@@ -4,23 +4,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 var cmdLs = &command{
 	name:  "ls",
 	usage: "ls [--json]",
-	help:  "list every queue, semaphore, shm object, mutex and wait group",
+	help:  "list every queue, semaphore, shm object, mutex and wait group, and what the user's queues cost of ulimit -q",
 	example: `  $ ipcchan ls
   KIND       NAME     OWNER  MODE  SIZE  DETAILS
   queue      /jobs    root   0600  128   2/10 messages of at most 8192 bytes
   semaphore  /slots   root   0600  32    value 3
   shm        /stats   root   0600  304   ipcchan main.Stats, mapped by 4121 4125
-  mutex      /lock    root   0600  136   held by 4125`,
+  mutex      /lock    root   0600  136   held by 4125
+
+  1 queue of root: charged 82880 bytes of the 819200 bytes that RLIMIT_MSGQUEUE (ulimit -q) allows the user`,
 	run: runLs,
 }
 
@@ -45,14 +52,17 @@ func runLs(c *cli, cmd *command, args []string) int {
 	if len(rest) > 0 {
 		return c.usageErr(cmd, "unexpected argument %q", rest[0])
 	}
-	infos, err := ipcchan.List()
+	infos, err := inventory.List()
 	if infos == nil {
-		infos = []ipcchan.Info{}
+		infos = []inventory.Info{}
 	}
 	if *asJSON {
 		writeJSON(c.stdout, infos)
 	} else {
 		writeTable(c.stdout, infos)
+		if err == nil {
+			writeBudget(c.stdout, inventory.QueueBudget(infos, os.Getuid()))
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ipcchan: the list is incomplete: %v\n", err)
@@ -72,8 +82,8 @@ func runStat(c *cli, cmd *command, args []string) int {
 		return c.usageErr(cmd, "want one NAME")
 	}
 	name := rest[0]
-	infos, listErr := ipcchan.List()
-	var found []ipcchan.Info
+	infos, listErr := inventory.List()
+	var found []inventory.Info
 	for _, in := range infos {
 		if in.Name == name {
 			found = append(found, in)
@@ -108,7 +118,29 @@ func writeJSON(w io.Writer, v any) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-func writeTable(w io.Writer, infos []ipcchan.Info) {
+// writeBudget says how much of the RLIMIT_MSGQUEUE budget the user's
+// queues hold: queues left by crashed programs use it up silently, until
+// every new queue fails.
+func writeBudget(w io.Writer, b inventory.Budget) {
+	of := "no limit"
+	if b.Limit != unix.RLIM_INFINITY {
+		of = fmt.Sprintf("of the %d bytes", b.Limit)
+	}
+	fmt.Fprintf(w, "\n%s of %s: charged %d bytes %s that RLIMIT_MSGQUEUE (ulimit -q) allows the user\n",
+		plural(b.Queues, "queue", "queues"), userName(b.UID), b.Used, of)
+	if b.Limit != unix.RLIM_INFINITY && b.Limit > 0 && uint64(b.Used)*10 >= b.Limit*9 {
+		fmt.Fprintln(w, "nearly all of it is used: new queues will fail; remove unused ones with ipcchan rm")
+	}
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
+}
+
+func writeTable(w io.Writer, infos []inventory.Info) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tOWNER\tMODE\tSIZE\tDETAILS")
 	for _, in := range infos {
@@ -118,7 +150,7 @@ func writeTable(w io.Writer, infos []ipcchan.Info) {
 }
 
 // details says in a few words what state an object is in.
-func details(in ipcchan.Info) string {
+func details(in inventory.Info) string {
 	var d []string
 	switch in.Kind {
 	case "queue":
@@ -173,7 +205,7 @@ func details(in ipcchan.Info) string {
 	return strings.Join(d, ", ")
 }
 
-func writeStat(w io.Writer, in ipcchan.Info) {
+func writeStat(w io.Writer, in inventory.Info) {
 	fmt.Fprintf(w, "%s %s\n", in.Kind, in.Name)
 	line := func(k string, v any) { fmt.Fprintf(w, "  %-10s %v\n", k, v) }
 	line("path", in.Path)
@@ -185,6 +217,7 @@ func writeStat(w io.Writer, in ipcchan.Info) {
 	case "queue":
 		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
 		line("msgsize", in.MsgSize)
+		line("charge", fmt.Sprintf("%d bytes of its owner's RLIMIT_MSGQUEUE", in.Charge))
 		if in.NotifyPID > 0 {
 			line("notify", fmt.Sprintf("process %d is registered (mq_notify)", in.NotifyPID))
 		}

@@ -144,9 +144,10 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	}
 }
 
-// fail reports err and returns the exit status it calls for.
+// fail reports err, with advice for a shell user, and returns the exit
+// status it calls for.
 func (c *cli) fail(err error) int {
-	fmt.Fprintln(c.stderr, "ipcchan:", err)
+	fmt.Fprintln(c.stderr, "ipcchan:", shellAdvice(err))
 	return status(err)
 }
 

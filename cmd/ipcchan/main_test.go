@@ -8,11 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -90,13 +95,13 @@ func mustRun(t *testing.T, args ...string) string {
 }
 
 // lsJSON returns ipcchan ls --json, by kind and name.
-func lsJSON(t *testing.T) map[string]ipcchan.Info {
+func lsJSON(t *testing.T) map[string]inventory.Info {
 	t.Helper()
-	var infos []ipcchan.Info
+	var infos []inventory.Info
 	if err := json.Unmarshal([]byte(mustRun(t, "ls", "--json")), &infos); err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]ipcchan.Info{}
+	m := map[string]inventory.Info{}
 	for _, in := range infos {
 		m[in.Kind+" "+in.Name] = in
 	}
@@ -145,7 +150,7 @@ func TestLsAndStat(t *testing.T) {
 	wg.Add(3)
 
 	all := lsJSON(t)
-	check := func(key string, ok func(ipcchan.Info) bool) {
+	check := func(key string, ok func(inventory.Info) bool) {
 		t.Helper()
 		in, found := all[key]
 		if !found {
@@ -154,16 +159,16 @@ func TestLsAndStat(t *testing.T) {
 			t.Errorf("ls lists %s as %+v", key, in)
 		}
 	}
-	check("queue "+q, func(in ipcchan.Info) bool {
+	check("queue "+q, func(in inventory.Info) bool {
 		return in.Len == 2 && in.Capacity == 4 && in.MsgSize == 100 && in.Owner == "root"
 	})
-	check("semaphore "+cSem, func(in ipcchan.Info) bool { return in.Value == 5 && in.Format == "glibc" })
-	check("shm "+plain, func(in ipcchan.Info) bool { return in.Format == "posix" && in.Size == 100 })
-	check("shm "+shm, func(in ipcchan.Info) bool {
+	check("semaphore "+cSem, func(in inventory.Info) bool { return in.Value == 5 && in.Format == "glibc" })
+	check("shm "+plain, func(in inventory.Info) bool { return in.Format == "posix" && in.Size == 100 })
+	check("shm "+shm, func(in inventory.Info) bool {
 		return in.Format == "ipcchan" && in.Type == "main.Grid" && in.Mode == 0o640 && slices.Contains(in.Users, os.Getpid())
 	})
-	check("mutex "+mu, func(in ipcchan.Info) bool { return in.Holder == os.Getpid() && in.HolderAlive })
-	check("waitgroup "+wgn, func(in ipcchan.Info) bool { return in.Count == 3 })
+	check("mutex "+mu, func(in inventory.Info) bool { return in.Holder == os.Getpid() && in.HolderAlive })
+	check("waitgroup "+wgn, func(in inventory.Info) bool { return in.Count == 3 })
 
 	// The table: a header, then one aligned row per object.
 	table := mustRun(t, "ls")
@@ -183,8 +188,18 @@ func TestLsAndStat(t *testing.T) {
 		}
 	}
 
+	// Below the table, what the user's queues are charged of RLIMIT_MSGQUEUE.
+	var lim syscall.Rlimit
+	syscall.Getrlimit(unix.RLIMIT_MSGQUEUE, &lim)
+	budget := regexp.MustCompile(`\n(\d+) queues? of root: charged (\d+) bytes of the (\d+) bytes that RLIMIT_MSGQUEUE \(ulimit -q\) allows the user\n$`).FindStringSubmatch(table)
+	if budget == nil || budget[3] != strconv.FormatUint(lim.Cur, 10) {
+		t.Errorf("the table does not end with the budget of RLIMIT_MSGQUEUE %d:\n%s", lim.Cur, table)
+	} else if n, _ := strconv.Atoi(budget[2]); n < 4*100+4*48+4*48 { // at least this test's queue (posix.MqBytes)
+		t.Errorf("the budget line counts %d bytes, less than this test's queue alone", n)
+	}
+
 	out := mustRun(t, "stat", q)
-	for _, want := range []string{"queue " + q, "messages   2 of 4", "msgsize    100", "mode       0600"} {
+	for _, want := range []string{"queue " + q, "messages   2 of 4", "msgsize    100", "mode       0600", "charge     784 bytes of its owner's RLIMIT_MSGQUEUE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stat lacks %q:\n%s", want, out)
 		}
@@ -236,12 +251,19 @@ func TestMkSendRecv(t *testing.T) {
 	if out := mustRun(t, "recv", q, "--follow"); out != "last\n" {
 		t.Errorf("recv --follow printed %q", out)
 	}
-	if _, errs, code := run(t, "", "send", q, strings.Repeat("x", 65)); code != exitFailed || !strings.Contains(errs, "MsgSize of 64") {
+	// Errors advise a shell user in shell terms, not in Go's.
+	if _, errs, code := run(t, "", "send", q, strings.Repeat("x", 65)); code != exitFailed || !strings.Contains(errs, "MsgSize of 64") ||
+		!strings.Contains(errs, "ipcchan mk queue "+q+" --msgsize N") || strings.Contains(errs, "recreate the queue") {
 		t.Errorf("send of a long message: status %d, %q", code, errs)
 	}
 	missing := "/" + testutil.Prefix + "nothere"
-	if _, errs, code := run(t, "", "send", missing, "x"); code != exitNotFound || !strings.Contains(errs, "does not exist") {
+	if _, errs, code := run(t, "", "send", missing, "x"); code != exitNotFound || !strings.Contains(errs, "queue "+missing+": open: does not exist; create it with `ipcchan mk queue "+missing+"`") ||
+		strings.Contains(errs, "ipcchan.Create()") {
 		t.Errorf("send to a missing queue: status %d, %q", code, errs)
+	}
+	if _, errs, code := run(t, "", "mk", "queue", q); code != exitFailed || !strings.Contains(errs, "already exists") || !strings.Contains(errs, "ipcchan rm "+q) ||
+		strings.Contains(errs, "Exclusive()") {
+		t.Errorf("mk of an existing queue: status %d, %q", code, errs)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/textesc"
+	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -159,8 +160,8 @@ func runRecv(c *cli, cmd *command, args []string) int {
 	return exitOK
 }
 
-// printMessage prints one message. A typed ipcchan message (0xC1 'Q'
-// header, MessagePack payload) is shown as JSON; other bytes as text.
+// printMessage prints one message. A typed ipcchan message with a
+// MessagePack payload is shown as JSON; other bytes as text.
 func printMessage(w io.Writer, msg []byte, prio uint, asJSON bool) {
 	value, typed := decodeTyped(msg)
 	if !asJSON {
@@ -190,12 +191,15 @@ func printMessage(w io.Writer, msg []byte, prio uint, asJSON bool) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
+// decodeTyped decodes a typed ipcchan message of the default codec
+// (MessagePack), whatever its type: recv does not know the type.
 func decodeTyped(msg []byte) (any, bool) {
-	if len(msg) < 12 || msg[0] != 0xC1 || msg[1] != 'Q' {
+	payload, ok := typed.Framed(msg)
+	if !ok {
 		return nil, false
 	}
 	var v any
-	if codec.Msgpack.Decode(msg[12:], &v) != nil {
+	if codec.Msgpack.Decode(payload, &v) != nil {
 		return nil, false
 	}
 	return jsonable(v), true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -44,13 +45,13 @@ func runRm(c *cli, cmd *command, args []string) int {
 	if len(rest) == 0 {
 		return c.usageErr(cmd, "want a NAME, or --stale")
 	}
-	infos, listErr := ipcchan.List()
+	infos, listErr := inventory.List()
 	status := exitOK
 	for _, name := range rest {
 		if err := ipcchan.CheckName(name); err != nil {
 			return c.usageErr(cmd, "%v", err)
 		}
-		var found []ipcchan.Info
+		var found []inventory.Info
 		for _, in := range infos {
 			if in.Name == name && in.Kind != "temp" && (*kind == "" || in.Kind == *kind) {
 				found = append(found, in)
@@ -58,7 +59,7 @@ func runRm(c *cli, cmd *command, args []string) int {
 		}
 		// Queues could not be listed (no mqueue mount): try by name.
 		if len(found) == 0 && listErr != nil && (*kind == "" || *kind == "queue") {
-			found = append(found, ipcchan.Info{Kind: "queue", Name: name})
+			found = append(found, inventory.Info{Kind: "queue", Name: name})
 		}
 		switch {
 		case len(found) == 0:
@@ -78,7 +79,7 @@ func runRm(c *cli, cmd *command, args []string) int {
 			status = exitFailed
 			continue
 		}
-		if err := ipcchan.Remove(found[0]); err != nil {
+		if err := inventory.Remove(found[0]); err != nil {
 			if errors.Is(err, ipcchan.ErrNotExist) {
 				status = max(status, exitNotFound)
 			} else {
@@ -91,7 +92,7 @@ func runRm(c *cli, cmd *command, args []string) int {
 }
 
 func rmStale(c *cli, dry bool) int {
-	stale, err := ipcchan.Stale()
+	stale, err := inventory.Stale()
 	status := exitOK
 	if err != nil && stale == nil {
 		return c.fail(err)
@@ -100,7 +101,7 @@ func rmStale(c *cli, dry bool) int {
 		verb := "removed"
 		if dry {
 			verb = "would remove"
-		} else if rerr := ipcchan.Remove(in); rerr != nil && !errors.Is(rerr, ipcchan.ErrNotExist) {
+		} else if rerr := inventory.Remove(in); rerr != nil && !errors.Is(rerr, ipcchan.ErrNotExist) {
 			fmt.Fprintln(c.stderr, "ipcchan:", rerr)
 			status = exitFailed
 			continue

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,7 +61,9 @@ func openQueue[T any](tr *transport, name string, opts ...ipcchan.Option) (queue
 		}
 		return q, nil
 	}
-	q, err := natsq.Open[T](tr.js, name, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	q, err := natsq.Open[T](ctx, tr.js, name, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +75,13 @@ func (tr *transport) unlink(name string) {
 		ipcchan.UnlinkQueue(name)
 		return
 	}
-	natsq.Unlink(tr.js, name)
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	natsq.Unlink(ctx, tr.js, name)
 }
+
+// natsTimeout bounds the requests that open and remove a NATS queue.
+const natsTimeout = 10 * time.Second
 
 func (tr *transport) close() {
 	if tr.nc != nil {

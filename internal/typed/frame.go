@@ -1,4 +1,4 @@
-package ipcchan
+package typed
 
 import (
 	"encoding/binary"
@@ -25,11 +25,21 @@ const (
 	frameMagic0  = 0xC1
 	frameMagic1  = 'Q'
 	frameVersion = 1
-	headerSize   = 12
+	HeaderSize   = 12
 )
 
-func makeHeader(codecName string, t reflect.Type) [headerSize]byte {
-	var h [headerSize]byte
+// Framed reports whether msg starts like a typed message (its magic), and
+// returns the payload after the header: what a tool that does not know the
+// type (cmd/ipcchan's recv) may try to decode.
+func Framed(msg []byte) (payload []byte, ok bool) {
+	if len(msg) < HeaderSize || msg[0] != frameMagic0 || msg[1] != frameMagic1 {
+		return nil, false
+	}
+	return msg[HeaderSize:], true
+}
+
+func makeHeader(codecName string, t reflect.Type) [HeaderSize]byte {
+	var h [HeaderSize]byte
 	h[0], h[1], h[2] = frameMagic0, frameMagic1, frameVersion
 	binary.LittleEndian.PutUint64(h[4:], fingerprint(codecName, t))
 	return h
@@ -45,8 +55,8 @@ func fingerprint(codecName string, t reflect.Type) uint64 {
 
 // checkHeader explains why msg does not carry the header want, or returns
 // "" when it does.
-func checkHeader(msg []byte, want *[headerSize]byte, typeName string) string {
-	if len(msg) < headerSize || msg[0] != frameMagic0 || msg[1] != frameMagic1 {
+func checkHeader(msg []byte, want *[HeaderSize]byte, typeName string) string {
+	if _, ok := Framed(msg); !ok {
 		return fmt.Sprintf("not a typed ipcchan message (no header; raw bytes from a []byte or string queue, or a C program?), so not a %s", typeName)
 	}
 	if msg[2] != want[2] {

@@ -1,16 +1,17 @@
-package ipcchan
+// Package inventory lists the POSIX IPC objects of the machine (queues,
+// glibc semaphores, shared memory, and ipcchan's own objects), tells which
+// of ipcchan's objects nobody uses any more, and removes objects: what
+// cmd/ipcchan's ls, stat and rm show and do.
+package inventory
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/posix"
+	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 // Info describes one POSIX IPC object of the machine (of this IPC and mount
@@ -36,10 +39,11 @@ type Info struct {
 	Size   int64       `json:"size"` // bytes: of the file, or queued messages' bytes for a queue
 
 	// Queues.
-	Len       int `json:"len,omitempty"`      // messages waiting
-	Capacity  int `json:"capacity,omitempty"` // mq_maxmsg
-	MsgSize   int `json:"msgsize,omitempty"`  // mq_msgsize
-	NotifyPID int `json:"notify_pid,omitempty"`
+	Len       int   `json:"len,omitempty"`      // messages waiting
+	Capacity  int   `json:"capacity,omitempty"` // mq_maxmsg
+	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize
+	NotifyPID int   `json:"notify_pid,omitempty"`
+	Charge    int64 `json:"charge,omitempty"` // bytes charged to the owner's RLIMIT_MSGQUEUE
 
 	// Semaphores: the count, and waiters that may sleep.
 	Value   int `json:"value"`
@@ -92,7 +96,7 @@ func List() ([]Info, error) {
 func listShm(users map[string][]int) ([]Info, error) {
 	ents, err := os.ReadDir(posix.ShmDir)
 	if err != nil {
-		return nil, &Error{Kind: "shm", Op: "list", Sys: err, Detail: "cannot read " + posix.ShmDir + ": " + err.Error()}
+		return nil, &ipcchan.Error{Kind: "shm", Op: "list", Sys: err, Detail: "cannot read " + posix.ShmDir + ": " + err.Error()}
 	}
 	var infos []Info
 	for _, e := range ents {
@@ -105,12 +109,12 @@ func listShm(users map[string][]int) ([]Info, error) {
 		case strings.HasPrefix(fn, posix.TempPrefix):
 			in.Kind, in.Format = "temp", "ipcchan"
 			in.Creator, _ = strconv.Atoi(strings.Split(strings.TrimPrefix(fn, posix.TempPrefix), "-")[0])
-		case strings.HasPrefix(fn, semPrefix):
-			in.Kind, in.Format, in.Name = "semaphore", "glibc", "/"+strings.TrimPrefix(fn, semPrefix)
-		case strings.HasPrefix(fn, kindMutex.prefix()):
-			in.Kind, in.Format, in.Name = "mutex", "ipcchan", "/"+strings.TrimPrefix(fn, kindMutex.prefix())
-		case strings.HasPrefix(fn, kindWaitGroup.prefix()):
-			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, kindWaitGroup.prefix())
+		case strings.HasPrefix(fn, objfmt.SemPrefix):
+			in.Kind, in.Format, in.Name = "semaphore", "glibc", "/"+strings.TrimPrefix(fn, objfmt.SemPrefix)
+		case strings.HasPrefix(fn, objfmt.Mutex.Prefix()):
+			in.Kind, in.Format, in.Name = "mutex", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Mutex.Prefix())
+		case strings.HasPrefix(fn, objfmt.WaitGroup.Prefix()):
+			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.WaitGroup.Prefix())
 		}
 		fillShm(&in)
 		infos = append(infos, in)
@@ -126,54 +130,45 @@ func fillShm(in *Info) {
 		return
 	}
 	in.UID, in.Owner, in.Mode, in.Size = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777), st.Size
-	b, err := readHead(in.Path, objHeaderSize+16)
+	b, err := readHead(in.Path, objfmt.HeaderSize+16)
 	if err != nil {
 		in.Problem = err.Error()
 		return
 	}
 	switch in.Kind {
 	case "semaphore":
-		if len(b) < semSize {
+		var ok bool
+		if in.Value, in.Waiters, ok = objfmt.ReadSem(b); !ok {
 			in.Problem = "too short for a sem_t"
-			return
 		}
-		data := binary.LittleEndian.Uint64(b)
-		in.Value, in.Waiters = int(data&semValueMask), int(data>>semWaiterShift)
 		return
 	case "temp":
 		in.CreatorAlive = in.Creator > 0 && posix.Alive(in.Creator)
 		return
 	}
-	if len(b) < objHeaderSize || [8]byte(b[0:8]) != objMagic {
+	h, err := objfmt.Parse(b)
+	if err != nil {
 		if in.Format == "ipcchan" {
 			in.Problem = "no ipcchan header"
 		}
 		return // a plain POSIX shm object
 	}
-	in.Format = "ipcchan"
-	in.Creator = int(binary.LittleEndian.Uint32(b[40:]))
-	in.Type = string(bytes.TrimRight(b[objTypeOffset:objUsersOffset], "\x00"))
-	in.Registered, in.Overflow = nil, binary.LittleEndian.Uint32(b[objOverflowOffset:]) != 0
-	for i := range objUserSlots {
-		if pid := int(binary.LittleEndian.Uint32(b[objUsersOffset+4*i:])); pid != 0 && posix.Alive(pid) {
-			in.Registered = append(in.Registered, pid)
+	in.Format, in.Creator, in.Type, in.Overflow = "ipcchan", int(h.Creator), h.Type, h.Overflow
+	in.Registered = nil
+	for _, pid := range h.Users {
+		if pid != 0 && posix.Alive(int(pid)) {
+			in.Registered = append(in.Registered, int(pid))
 		}
 	}
-	p := b[objHeaderSize:]
-	switch objKind(binary.LittleEndian.Uint32(b[12:])) {
-	case kindShm:
+	p := objfmt.Payload(b)
+	switch h.Kind {
+	case objfmt.Shm:
 		in.Kind = "shm"
-	case kindMutex:
-		if len(p) >= 8 {
-			w := binary.LittleEndian.Uint32(p)
-			in.Holder = int(w & mutexPidMask)
-			in.HolderAlive = in.Holder > 0 && posix.Alive(in.Holder)
-			in.State = [...]string{"consistent", "owner died", "not recoverable", "?"}[min(binary.LittleEndian.Uint32(p[4:]), 3)]
-		}
-	case kindWaitGroup:
-		if len(p) >= 4 {
-			in.Count = int(int32(binary.LittleEndian.Uint32(p)))
-		}
+	case objfmt.Mutex:
+		in.Holder, in.State = objfmt.ReadMutex(p)
+		in.HolderAlive = in.Holder > 0 && posix.Alive(in.Holder)
+	case objfmt.WaitGroup:
+		in.Count = objfmt.ReadWaitGroup(p)
 	}
 }
 
@@ -194,60 +189,22 @@ func readHead(path string, n int) ([]byte, error) {
 
 // listQueues reads the mqueue filesystem, and each queue's attributes.
 func listQueues() ([]Info, error) {
-	var infos []Info
-	err := posix.WithMqueueDir(func(dir string) error {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
+	qs, err := posix.ListQueues()
+	infos := make([]Info, 0, len(qs))
+	for _, q := range qs {
+		in := Info{Kind: "queue", Format: "posix", Name: q.Name, Path: "mqueue:" + q.Name, Value: -1, Count: -1, Len: -1,
+			UID: q.UID, Owner: userName(q.UID), Mode: fs.FileMode(q.Mode), Size: q.QSize, NotifyPID: q.NotifyPID}
+		if q.AttrErr != nil {
+			in.Problem = "cannot open it to read its attributes: " + q.AttrErr.Error()
+		} else {
+			in.Len, in.Capacity, in.MsgSize, in.Charge = int(q.Attr.CurMsgs), int(q.Attr.MaxMsg), int(q.Attr.MsgSize), q.Charge()
 		}
-		for _, e := range ents {
-			in := Info{Kind: "queue", Format: "posix", Name: "/" + e.Name(), Path: "mqueue:/" + e.Name(), Value: -1, Count: -1, Len: -1}
-			var st unix.Stat_t
-			if err := unix.Stat(filepath.Join(dir, e.Name()), &st); err == nil {
-				in.UID, in.Owner, in.Mode = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777)
-			}
-			// "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0"
-			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
-				for _, f := range strings.Fields(string(b)) {
-					k, v, _ := strings.Cut(f, ":")
-					n, _ := strconv.Atoi(v)
-					switch k {
-					case "QSIZE":
-						in.Size = int64(n)
-					case "NOTIFY_PID":
-						in.NotifyPID = n
-					}
-				}
-			}
-			infos = append(infos, in)
-		}
-		return nil
-	})
-	for i := range infos {
-		fillQueueAttr(&infos[i])
+		infos = append(infos, in)
 	}
 	if err != nil {
-		return infos, &Error{Kind: "queue", Op: "list", Err: ErrPermission, Sys: err, Detail: err.Error()}
+		return infos, &ipcchan.Error{Kind: "queue", Op: "list", Err: ipcchan.ErrPermission, Sys: err, Detail: err.Error()}
 	}
 	return infos, nil
-}
-
-// fillQueueAttr opens the queue (read-only, or write-only if that is what
-// its mode allows) to read its attributes.
-func fillQueueAttr(in *Info) {
-	for _, flags := range []int{unix.O_RDONLY, unix.O_WRONLY} {
-		fd, err := posix.MqOpen(in.Name, flags|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, nil)
-		if err != nil {
-			in.Problem = "cannot open it to read its attributes: " + err.Error()
-			continue
-		}
-		a, err := posix.MqGetAttr(fd)
-		unix.Close(fd)
-		if err == nil {
-			in.Len, in.Capacity, in.MsgSize, in.Problem = int(a.CurMsgs), int(a.MaxMsg), int(a.MsgSize), ""
-			return
-		}
-	}
 }
 
 // shmUsers maps each /dev/shm file to the processes that have it mapped,
@@ -349,13 +306,40 @@ func Stale() ([]Info, error) {
 func Remove(in Info) error {
 	switch in.Kind {
 	case "queue":
-		return UnlinkQueue(in.Name)
+		return ipcchan.UnlinkQueue(in.Name)
 	case "semaphore":
-		return UnlinkSemaphore(in.Name)
+		return ipcchan.UnlinkSemaphore(in.Name)
 	case "mutex":
-		return UnlinkMutex(in.Name)
+		return ipcchan.UnlinkMutex(in.Name)
 	case "waitgroup":
-		return UnlinkWaitGroup(in.Name)
+		return ipcchan.UnlinkWaitGroup(in.Name)
 	}
-	return unlinkPath(in.Kind, in.Name, in.Path)
+	return ipcchan.UnlinkShm(in.Name) // shm, and temporary files in /dev/shm
+}
+
+// A Budget is what a user's queues are charged against the
+// RLIMIT_MSGQUEUE of this process (ulimit -q): the kernel refuses to
+// create a queue that would take the user's total over it.
+type Budget struct {
+	UID    int
+	Queues int    // the user's queues
+	Used   int64  // bytes they are charged
+	Limit  uint64 // this process's RLIMIT_MSGQUEUE; unix.RLIM_INFINITY for none
+}
+
+// QueueBudget adds up what the queues in infos that belong to the user
+// uid are charged.
+func QueueBudget(infos []Info, uid int) Budget {
+	b := Budget{UID: uid, Limit: unix.RLIM_INFINITY}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &lim) == nil {
+		b.Limit = lim.Cur
+	}
+	for _, in := range infos {
+		if in.Kind == "queue" && in.UID == uid {
+			b.Queues++
+			b.Used += in.Charge
+		}
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package ipcchan
+package typed
 
 import (
 	"reflect"
@@ -20,7 +20,7 @@ func TestTypeShape(t *testing.T) {
 		Any  any
 	}
 	got := typeShape(reflect.TypeFor[A]())
-	want := "struct{ID int;name string;At time.Time;Next *@ipcchan.A;M map[string][]uint8;Arr [3]uint16;Any any;}"
+	want := "struct{ID int;name string;At time.Time;Next *@typed.A;M map[string][]uint8;Arr [3]uint16;Any any;}"
 	if got != want {
 		t.Errorf("typeShape =\n%s\nwant\n%s", got, want)
 	}

@@ -1,0 +1,176 @@
+package typed
+
+import (
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+)
+
+// Payload says how values of T become message bytes.
+type Payload uint8
+
+const (
+	Bytes  Payload = iota // T is a []byte type: the bytes themselves
+	String                // T is a string type: its bytes
+	Typed                 // the 12-byte header, then the codec's encoding
+)
+
+// A Wire is the message format of one handle of a typed queue, on any
+// transport: how one value of T becomes the bytes of one message and
+// back, with the checks and the errors of both directions. []byte and
+// string values are the bytes themselves (what C sends); every other T is
+// its codec's encoding behind the type header (frame.go). The same bytes
+// on every transport let cmd/ipcchan's bridge forward messages untouched.
+// A Wire is safe for concurrent use once made.
+type Wire[T any] struct {
+	obj      ipcerr.Object
+	kind     Payload
+	codec    codec.Codec
+	header   [HeaderSize]byte
+	typeName string
+	noEOF    bool
+
+	// The largest message the transport carries, set by SetLimit.
+	maxSize   int
+	limitText string        // "its MsgSize of 8192"
+	hint      func() string // what to do about a message too large
+}
+
+// NewWire returns the format of values of T encoded with cd, or with the
+// default codec when cd is nil: codec.Raw for []byte and string types,
+// codec.Msgpack for every other type. A codec that cannot carry T is an
+// *ipcerr.Error (ErrInvalid) of obj's open. With noEOF, a zero-byte
+// message is data, not the end of the stream (NoEndOfStream).
+func NewWire[T any](obj ipcerr.Object, cd codec.Codec, noEOF bool) (*Wire[T], error) {
+	rt := reflect.TypeFor[T]()
+	w := &Wire[T]{obj: obj, codec: cd, typeName: rt.String(), noEOF: noEOF, maxSize: -1}
+	if w.codec == nil {
+		w.codec = codec.For(rt)
+	}
+	switch {
+	case w.codec != codec.Raw:
+		w.kind = Typed
+		w.header = makeHeader(w.codec.Name(), rt)
+	case rt.Kind() == reflect.String:
+		w.kind = String
+	case codec.IsRaw(rt):
+		w.kind = Bytes
+	default:
+		return nil, obj.Err("open", ipcerr.ErrInvalid, fmt.Sprintf("codec.Raw carries only []byte and string, not %s; leave WithCodec out to use msgpack", rt))
+	}
+	return w, nil
+}
+
+// Kind tells how values become bytes.
+func (w *Wire[T]) Kind() Payload { return w.kind }
+
+// Overhead is the number of bytes a message has beyond its value's
+// encoding: the header of typed values, 0 for []byte and string.
+func (w *Wire[T]) Overhead() int {
+	if w.kind == Typed {
+		return HeaderSize
+	}
+	return 0
+}
+
+// TypeName is the name of T, as errors show it.
+func (w *Wire[T]) TypeName() string { return w.typeName }
+
+// NoEOF reports whether zero-byte messages are data on this handle.
+func (w *Wire[T]) NoEOF() bool { return w.noEOF }
+
+// IsEOF reports whether msg is the end of the stream.
+func (w *Wire[T]) IsEOF(msg []byte) bool { return len(msg) == 0 && !w.noEOF }
+
+// CheckMsgSize refuses a message size that leaves a typed message no room
+// beyond its header: what says so is "its MsgSize 8 ..." or "MsgSize(8)".
+func (w *Wire[T]) CheckMsgSize(size int, what string) error {
+	if w.kind == Typed && size <= HeaderSize {
+		return w.obj.Err("open", ipcerr.ErrInvalid, fmt.Sprintf(
+			"%s leaves no room: typed messages need a %d-byte header plus the encoded value; use []byte messages, or a larger MsgSize", what, HeaderSize))
+	}
+	return nil
+}
+
+// SetLimit sets the largest message the transport carries, max bytes,
+// described as limitText ("its MsgSize of 8192") in the error of a larger
+// one, with hint (called only then) saying what to do.
+func (w *Wire[T]) SetLimit(max int, limitText string, hint func() string) {
+	w.maxSize, w.limitText, w.hint = max, limitText, hint
+}
+
+// Encode returns the message that carries v, checked against the limit
+// and the end-of-stream rule before anything is sent. For []byte and
+// string types it is v's own bytes, which the caller must not modify;
+// typed values are appended to dst.
+func (w *Wire[T]) Encode(dst []byte, v T) ([]byte, error) {
+	var msg []byte
+	switch w.kind {
+	case Bytes:
+		msg = *(*[]byte)(unsafe.Pointer(&v))
+	case String:
+		s := *(*string)(unsafe.Pointer(&v))
+		msg = unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	default:
+		var err error
+		if msg, err = w.codec.Append(append(dst, w.header[:]...), v); err != nil {
+			return nil, &ipcerr.Error{Kind: w.obj.Kind, Name: w.obj.Name, Op: "send", Err: ipcerr.ErrInvalid, Sys: err,
+				Detail: fmt.Sprintf("cannot encode the %s: %v", w.typeName, err)}
+		}
+		msg = msg[len(dst):]
+	}
+	switch {
+	case w.maxSize >= 0 && len(msg) > w.maxSize:
+		return nil, w.TooLarge(len(msg))
+	case len(msg) == 0 && !w.noEOF:
+		return nil, w.obj.Err("send", ipcerr.ErrInvalid, "an empty message would end the stream for every receiver; call CloseSend for that")
+	}
+	return msg, nil
+}
+
+// TooLarge is the error of a message of n bytes over the limit.
+func (w *Wire[T]) TooLarge(n int) *ipcerr.Error {
+	what := fmt.Sprintf("message of %d bytes", n)
+	if w.kind == Typed {
+		what = fmt.Sprintf("%s of %d bytes (%d-byte header + %d encoded)", w.typeName, n, HeaderSize, n-HeaderSize)
+	}
+	e := w.obj.Err("send", ipcerr.ErrTooLarge, what+" exceeds "+w.limitText)
+	if w.hint != nil {
+		e.Hint = w.hint()
+	}
+	return e
+}
+
+// Decode returns the value that msg, received at priority prio, carries.
+// The value does not keep msg. A message that is not a T is a
+// *ipcerr.MessageError (ErrTypeMismatch or ErrCorrupt, with the codec's
+// error as its Cause) holding a copy of msg.
+func (w *Wire[T]) Decode(msg []byte, prio uint) (T, error) {
+	var v T
+	switch w.kind {
+	case Bytes:
+		*(*[]byte)(unsafe.Pointer(&v)) = append([]byte(nil), msg...)
+	case String:
+		*(*string)(unsafe.Pointer(&v)) = string(msg)
+	default:
+		if why := checkHeader(msg, &w.header, w.typeName); why != "" {
+			return v, w.MessageError(msg, prio, ipcerr.ErrTypeMismatch, nil, why)
+		}
+		if err := w.codec.Decode(msg[HeaderSize:], &v); err != nil {
+			var zero T
+			return zero, w.MessageError(msg, prio, ipcerr.ErrCorrupt, err,
+				fmt.Sprintf("its header says %s but the payload does not decode: %v", w.typeName, err))
+		}
+	}
+	return v, nil
+}
+
+// MessageError reports a received message that is not handed over as a
+// value, holding a copy of its bytes.
+func (w *Wire[T]) MessageError(msg []byte, prio uint, sentinel, cause error, detail string) *ipcerr.MessageError {
+	return &ipcerr.MessageError{Queue: w.obj.Name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...),
+		Err: sentinel, Cause: cause, Detail: detail}
+}
