@@ -2,7 +2,9 @@
 //
 // A Codec knows nothing of queues: ipcchan frames what it produces. Raw
 // passes []byte and string through untouched, so a Go program and a C
-// program see the same bytes. Msgpack (MessagePack, from
+// program see the same bytes. Layout carries a pointer-free struct as its
+// bytes, with no header, so that a C struct and a Go struct of the same
+// layout are the same message. Msgpack (MessagePack, from
 // github.com/vmihailenco/msgpack/v5) is the default for every other type.
 package codec
 

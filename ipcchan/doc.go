@@ -81,11 +81,37 @@
 // cancellation; Close wakes every goroutine blocked on the handle with
 // ErrClosed.
 //
-// Calls try the non-blocking system call first and, only when the queue is
-// full or empty, wait on the shared epoll reactor of package loop. An open
-// queue that nobody waits on costs no goroutine and no thread. Waiting
-// costs two more system calls than a blocking mq_receive would (the failed
-// attempt and epoll_wait): the price of waits that can be cancelled.
+// A Send or Receive is one system call, as in C: it goes to the kernel on
+// a blocking descriptor of the queue with a deadline 10 ms away, and if
+// it must wait, the thread sleeps there until the kernel hands it a
+// message or room. A wait that lasts longer goes on without a thread, on
+// the shared epoll reactor of package loop. So a cancelled context or a
+// Close ends a wait within 10 ms (a deadline is exact), and an open queue
+// that nobody waits on costs no goroutine and no thread. TrySend and
+// TryReceive use the non-blocking descriptor, which Fd returns.
+//
+// # C structs
+//
+// With WithCodec(codec.Layout), a queue of a pointer-free struct carries
+// the struct's bytes, with no header and no encoding: C sends
+// mq_send(q, (char *)&order, sizeof order, prio) and Go receives an
+// Order, and the reverse:
+//
+//	type Order struct { // C: struct order { int64_t id; double price; int32_t qty; uint8_t side; uint8_t pad[3]; };
+//		ID    int64
+//		Price float64
+//		Qty   int32
+//		Side  uint8
+//		_     [3]byte
+//	}
+//	q, err := ipcchan.OpenQueue[Order]("/orders", ipcchan.Create(), ipcchan.WithCodec(codec.Layout))
+//	err = q.SendPriority(ctx, Order{ID: 1, Price: 19.99, Qty: 3}, 5)
+//	o, prio, err := q.ReceivePriority(ctx)
+//
+// The queue's MsgSize defaults to the size of the struct; a message of
+// another size is an ErrTypeMismatch *MessageError holding its bytes.
+// Nothing else can be checked: see codec.Layout for how to make the two
+// layouts agree.
 //
 // # Transports
 //

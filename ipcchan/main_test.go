@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/ipcchan/ipcchan/internal/poll"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -47,4 +48,15 @@ func openQueue[T any](t testing.TB, name string, opts ...ipcchan.Option) *ipccha
 func helperCmd(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	return testutil.Helper(t, name, args...)
+}
+
+// forEachWait runs test with each way a blocking call may wait: first in
+// the kernel for a slice, then on the reactor (the default), and on the
+// reactor alone.
+func forEachWait(t *testing.T, test func(t *testing.T)) {
+	t.Run("kernel", test)
+	t.Run("reactor", func(t *testing.T) {
+		defer poll.SetMaxBlocked(0)()
+		test(t)
+	})
 }

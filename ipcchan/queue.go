@@ -24,9 +24,10 @@ import (
 // type, so that a receiver of another type gets ErrTypeMismatch instead of
 // garbage (see WithCodec for other encodings).
 //
-// Operations try the non-blocking system call first and, only when the
-// queue is full or empty, park the goroutine on the shared epoll reactor
-// (package loop): no goroutine or thread is kept per queue.
+// A Send or Receive makes one system call, as a blocking mq_send or
+// mq_receive in C does; a wait longer than 10 ms goes on on the shared
+// epoll reactor (package loop), without a thread. No goroutine or thread
+// is kept per queue. See the package documentation.
 type Queue[T any] struct {
 	obj      ipcerr.Object
 	fd       *poll.FD
@@ -68,6 +69,8 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 		if err := w.CheckMsgSize(cfg.MsgSize, fmt.Sprintf("MsgSize(%d)", cfg.MsgSize)); err != nil {
 			return nil, err
 		}
+	} else if w.Kind() == typed.Layout {
+		cfg.DefaultMsgSize = w.Size() // a message is T's bytes, and no more
 	}
 	fd, created, shape, err := openQueueFd(name, cfg)
 	if err != nil {
@@ -116,7 +119,7 @@ func openQueueFd(name string, cfg *options.Config) (fd int, created bool, shape 
 		return fd, false, nil, err
 	}
 	var attr *posix.MqAttr // nil: the kernel's defaults
-	if cfg.Has(options.Capacity) || cfg.Has(options.MsgSize) {
+	if cfg.Has(options.Capacity) || cfg.Has(options.MsgSize) || cfg.DefaultMsgSize > 0 {
 		capacity, size := queueShape(cfg)
 		attr = &posix.MqAttr{MaxMsg: int64(capacity), MsgSize: int64(size)}
 	}
@@ -158,17 +161,21 @@ func (q *Queue[T]) checkShape(cfg *options.Config) error {
 }
 
 // queueShape is the capacity and message size a created queue gets: the
-// options, or else the machine's defaults, read once per process: reading
-// /proc each time cost more than creating the queue. (A default changed
-// while the process runs is seen by the next process.)
+// options, or else the transport's default size and the machine's
+// defaults, read once per process: reading /proc each time cost more than
+// creating the queue. (A default changed while the process runs is seen by
+// the next process.)
 func queueShape(c *options.Config) (capacity, size int) {
 	capacity, size = c.Capacity, c.MsgSize
-	if !c.Has(options.Capacity) || !c.Has(options.MsgSize) {
+	if !c.Has(options.MsgSize) {
+		size = c.DefaultMsgSize
+	}
+	if !c.Has(options.Capacity) || size == 0 {
 		d := queueDefaults()
 		if !c.Has(options.Capacity) {
 			capacity = d.capacity
 		}
-		if !c.Has(options.MsgSize) {
+		if size == 0 {
 			size = d.size
 		}
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"io"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/posix"
+	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
 )
 
@@ -41,6 +45,9 @@ func (q *Queue[T]) TryReceivePriority() (T, uint, error) {
 // receive gets the next message for a caller: the one a Recv stream of
 // this handle holds, if any, or else one from the kernel.
 func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
+	if q.w.Kind() == typed.Layout && q.msgSize == q.w.Size() {
+		return q.rx.Receive(ctx, block, func() (T, uint, error) { return q.receiveLayout(ctx, block) })
+	}
 	return q.rx.Receive(ctx, block, func() (T, uint, error) {
 		bp := q.bufs.Get().(*[]byte)
 		defer q.bufs.Put(bp)
@@ -54,10 +61,27 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	})
 }
 
+// receiveLayout receives a message of a Layout queue whose messages are
+// exactly T's size into a T, with no copy.
+func (q *Queue[T]) receiveLayout(ctx context.Context, block bool) (T, uint, error) {
+	var v T
+	n, prio, err := q.receiveInto(ctx, block, unsafe.Slice((*byte)(unsafe.Pointer(&v)), q.msgSize))
+	if err != nil || n != q.msgSize {
+		var zero T
+		if err == nil { // shorter than a T: what Decode says of it (of a copy, so that v stays on the stack)
+			_, err = q.w.Decode(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&v)), n)...), prio)
+		}
+		return zero, prio, err
+	}
+	return v, prio, nil
+}
+
 // ReceiveAppend is Receive without the allocation: it appends the next
 // message's bytes to dst and returns the extended slice and the message's
 // priority. Reusing dst (ReceiveAppend(ctx, buf[:0])) receives a stream of
-// messages with no garbage, as fast as the raw system call. The bytes are
+// messages with no garbage, as fast as the raw system call; when dst has
+// room for a message of the queue's MsgSize, the kernel writes the message
+// there, with no copy. The bytes are
 // the message as it travels: for Queue[[]byte] and Queue[string] the data
 // itself; for typed queues the 12-byte header and the encoding (use
 // Receive to get values). It returns io.EOF at the end of the stream.
@@ -67,10 +91,17 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 		return dst, 0, err
 	}
 	if held != nil { // a Recv stream had read it: back to bytes
-		msg, err := q.w.Encode(nil, held.Value)
+		msg, err := q.w.Encode(nil, &held.Value)
 		return append(dst, msg...), held.Prio, err
 	}
 	defer release()
+	if free := dst[len(dst):cap(dst)]; len(free) >= q.msgSize { // room for any message: the kernel writes it there
+		n, prio, err := q.receiveInto(ctx, true, free[:q.msgSize])
+		if err != nil {
+			return dst, prio, err
+		}
+		return dst[:len(dst)+n], prio, nil
+	}
 	bp := q.bufs.Get().(*[]byte)
 	defer q.bufs.Put(bp)
 	n, prio, err := q.receiveInto(ctx, true, *bp)
@@ -88,8 +119,8 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 func (q *Queue[T]) receiveInto(ctx context.Context, block bool, buf []byte) (int, uint, error) {
 	var n int
 	var prio uint
-	err := q.fd.Run(ctx, loop.Readable, block, func(fd int) (err error) {
-		n, prio, err = posix.MqReceive(fd, buf)
+	err := q.fd.Run(ctx, loop.Readable, block, func(fd int, deadline unix.Timespec) (err error) {
+		n, prio, err = posix.MqReceive(fd, buf, deadline)
 		return err
 	})
 	switch {
@@ -110,5 +141,5 @@ func (q *Queue[T]) receiveInto(ctx context.Context, block bool, buf []byte) (int
 // lasts, if block; other receivers then see the end only once the queue
 // has room for the mark again.
 func (q *Queue[T]) putBackEOF(ctx context.Context, block bool) {
-	q.fd.Run(ctx, loop.Writable, block, func(fd int) error { return posix.MqSend(fd, nil, 0) })
+	q.fd.Run(ctx, loop.Writable, block, func(fd int, deadline unix.Timespec) error { return posix.MqSend(fd, nil, 0, deadline) })
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
@@ -58,7 +60,7 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 		defer q.bufs.Put(bp)
 		buf = (*bp)[:0]
 	}
-	msg, err := q.w.Encode(buf, v)
+	msg, err := q.w.Encode(buf, &v)
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 // sendBytes sends msg, waiting on the reactor while the queue is full if
 // block.
 func (q *Queue[T]) sendBytes(ctx context.Context, msg []byte, prio uint, block bool, op string) error {
-	err := q.fd.Run(ctx, loop.Writable, block, func(fd int) error { return posix.MqSend(fd, msg, prio) })
+	err := q.fd.Run(ctx, loop.Writable, block, func(fd int, deadline unix.Timespec) error { return posix.MqSend(fd, msg, prio, deadline) })
 	switch err {
 	case nil:
 		return nil

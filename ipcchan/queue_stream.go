@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
@@ -64,7 +66,7 @@ func (q *Queue[T]) take(ctx context.Context) (typed.Taken[T], error) {
 // but did not deliver. Close calls it while the descriptor is still open.
 // If the queue stays full, the message is returned in the error instead.
 func (q *Queue[T]) putBack(v T, msg []byte, prio uint) error {
-	err := q.fd.Final(time.Now().Add(putBackPatience), loop.Writable, func(fd int) error { return posix.MqSend(fd, msg, prio) })
+	err := q.fd.Final(time.Now().Add(putBackPatience), loop.Writable, func(fd int) error { return posix.MqSend(fd, msg, prio, unix.Timespec{}) })
 	switch err {
 	case nil:
 		return nil

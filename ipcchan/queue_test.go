@@ -323,103 +323,107 @@ func TestQueueLimitsNamed(t *testing.T) {
 }
 
 func TestQueueContextUnblocks(t *testing.T) {
-	full := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
-	if err := full.Send(t.Context(), []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	empty := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
+	forEachWait(t, func(t *testing.T) {
+		full := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
+		if err := full.Send(t.Context(), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		empty := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
 
-	const deadline = 20 * time.Millisecond
-	ctx, cancel := context.WithTimeout(t.Context(), deadline)
-	defer cancel()
-	start := time.Now()
-	err := full.Send(ctx, []byte("y"))
-	late := time.Since(start) - deadline
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Send on full queue = %v, want DeadlineExceeded", err)
-	}
-	t.Logf("Send returned %v after its deadline", late)
-	if late > 100*time.Millisecond {
-		t.Errorf("Send returned %v after its deadline", late)
-	}
-
-	// Cancellation: of a parked Receive on an empty queue, and of a parked
-	// Send on a full one, timed from cancel() itself.
-	for _, op := range []struct {
-		name string
-		call func(context.Context) error
-	}{
-		{"Receive", func(ctx context.Context) error { _, err := empty.Receive(ctx); return err }},
-		{"Send", func(ctx context.Context) error { return full.Send(ctx, []byte("y")) }},
-	} {
-		ctx, cancel := context.WithCancel(t.Context())
-		errc := make(chan error, 1)
-		go func() { errc <- op.call(ctx) }()
-		testutil.WaitBlocked(t, "TestQueueContextUnblocks", 1)
+		const deadline = 20 * time.Millisecond
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		defer cancel()
 		start := time.Now()
-		cancel()
-		err := <-errc
-		took := time.Since(start)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("%s after cancel = %v, want Canceled", op.name, err)
+		err := full.Send(ctx, []byte("y"))
+		late := time.Since(start) - deadline
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Send on full queue = %v, want DeadlineExceeded", err)
 		}
-		t.Logf("%s returned %v after cancel", op.name, took)
-		if took > 100*time.Millisecond {
-			t.Errorf("%s returned %v after cancel", op.name, took)
+		t.Logf("Send returned %v after its deadline", late)
+		if late > 100*time.Millisecond {
+			t.Errorf("Send returned %v after its deadline", late)
 		}
-	}
-	// A deadline already past still lets a ready operation through.
-	past, cancel2 := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel2()
-	if b, err := full.Receive(past); err != nil || string(b) != "x" {
-		t.Errorf("Receive with a past deadline on a ready queue = %q, %v", b, err)
-	}
+
+		// Cancellation: of a parked Receive on an empty queue, and of a parked
+		// Send on a full one, timed from cancel() itself.
+		for _, op := range []struct {
+			name string
+			call func(context.Context) error
+		}{
+			{"Receive", func(ctx context.Context) error { _, err := empty.Receive(ctx); return err }},
+			{"Send", func(ctx context.Context) error { return full.Send(ctx, []byte("y")) }},
+		} {
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := make(chan error, 1)
+			go func() { errc <- op.call(ctx) }()
+			testutil.WaitBlocked(t, "TestQueueContextUnblocks", 1)
+			start := time.Now()
+			cancel()
+			err := <-errc
+			took := time.Since(start)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s after cancel = %v, want Canceled", op.name, err)
+			}
+			t.Logf("%s returned %v after cancel", op.name, took)
+			if took > 100*time.Millisecond {
+				t.Errorf("%s returned %v after cancel", op.name, took)
+			}
+		}
+		// A deadline already past still lets a ready operation through.
+		past, cancel2 := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel2()
+		if b, err := full.Receive(past); err != nil || string(b) != "x" {
+			t.Errorf("Receive with a past deadline on a ready queue = %q, %v", b, err)
+		}
+	})
 }
 
 func TestQueueCloseWakesWaiters(t *testing.T) {
-	name := queueName(t)
-	q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
-	other := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
-	if err := other.Send(t.Context(), []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	fullHandle := openQueue[[]byte](t, other.Name())
-	const n = 4
-	errc := make(chan error, 2*n+1)
-	for range n {
-		go func() { _, err := q.Receive(t.Context()); errc <- err }()
-		go func() { errc <- fullHandle.Send(t.Context(), []byte("y")) }()
-	}
-	ch := q.Recv()
-	// Close must wake goroutines that are parked on the reactor, not only
-	// refuse new calls: wait until all 2n+1 (with Recv's) are parked.
-	testutil.WaitBlocked(t, "TestQueueCloseWakesWaiters", 2*n)
-	testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
-	q.Close()
-	fullHandle.Close()
-	for range 2 * n {
-		if err := <-errc; !errors.Is(err, ipcchan.ErrClosed) || !errors.Is(err, fs.ErrClosed) {
-			t.Errorf("blocked call after Close = %v, want ErrClosed", err)
+	forEachWait(t, func(t *testing.T) {
+		name := queueName(t)
+		q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
+		other := openQueue[[]byte](t, queueName(t), ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(8))
+		if err := other.Send(t.Context(), []byte("x")); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, ok := <-ch; ok {
-		t.Error("Recv channel delivered after Close")
-	}
-	if err := q.Err(); err != nil {
-		t.Errorf("Err() after Close = %v, want nil", err)
-	}
-	if err := q.Close(); err != nil {
-		t.Errorf("second Close = %v", err)
-	}
-	if q.Fd() != -1 {
-		t.Errorf("Fd() after Close = %d, want -1", q.Fd())
-	}
-	if err := q.Send(t.Context(), []byte("z")); !errors.Is(err, ipcchan.ErrClosed) {
-		t.Errorf("Send after Close = %v, want ErrClosed", err)
-	}
-	if _, err := q.Attr(); !errors.Is(err, ipcchan.ErrClosed) {
-		t.Errorf("Attr after Close = %v, want ErrClosed", err)
-	}
+		fullHandle := openQueue[[]byte](t, other.Name())
+		const n = 4
+		errc := make(chan error, 2*n+1)
+		for range n {
+			go func() { _, err := q.Receive(t.Context()); errc <- err }()
+			go func() { errc <- fullHandle.Send(t.Context(), []byte("y")) }()
+		}
+		ch := q.Recv()
+		// Close must wake goroutines that are parked on the reactor, not only
+		// refuse new calls: wait until all 2n+1 (with Recv's) are parked.
+		testutil.WaitBlocked(t, "TestQueueCloseWakesWaiters", 2*n)
+		testutil.WaitBlocked(t, "(*Receiving[...]).feed", 1) // the Recv goroutine
+		q.Close()
+		fullHandle.Close()
+		for range 2 * n {
+			if err := <-errc; !errors.Is(err, ipcchan.ErrClosed) || !errors.Is(err, fs.ErrClosed) {
+				t.Errorf("blocked call after Close = %v, want ErrClosed", err)
+			}
+		}
+		if _, ok := <-ch; ok {
+			t.Error("Recv channel delivered after Close")
+		}
+		if err := q.Err(); err != nil {
+			t.Errorf("Err() after Close = %v, want nil", err)
+		}
+		if err := q.Close(); err != nil {
+			t.Errorf("second Close = %v", err)
+		}
+		if q.Fd() != -1 {
+			t.Errorf("Fd() after Close = %d, want -1", q.Fd())
+		}
+		if err := q.Send(t.Context(), []byte("z")); !errors.Is(err, ipcchan.ErrClosed) {
+			t.Errorf("Send after Close = %v, want ErrClosed", err)
+		}
+		if _, err := q.Attr(); !errors.Is(err, ipcchan.ErrClosed) {
+			t.Errorf("Attr after Close = %v, want ErrClosed", err)
+		}
+	})
 }
 
 func TestQueueFdPollable(t *testing.T) {

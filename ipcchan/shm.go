@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/memlayout"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
 )
@@ -99,10 +100,10 @@ func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([
 	if err != nil {
 		return nil, err
 	}
-	st := shmTypeOf(t)
-	if st.unsafe != "" {
+	st := memlayout.Of(t)
+	if st.Unsafe != "" {
 		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: fmt.Sprintf("%s cannot live in shared memory: %s", t, st.unsafe)}
+			Detail: fmt.Sprintf("%s cannot live in shared memory: %s", t, st.Unsafe)}
 	}
 	if t.Size() == 0 {
 		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf("%s has no size", t)}
@@ -116,7 +117,7 @@ func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([
 		typeName = "[]" + typeName
 	}
 	spec := objSpec{kind: objfmt.Shm, size: uint64(n) * uint64(t.Size()), anySize: n == 0, align: uint32(t.Align()),
-		elemSize: uint32(t.Size()), fingerprint: st.fingerprint, typeName: typeName}
+		elemSize: uint32(t.Size()), fingerprint: st.Fingerprint, typeName: typeName}
 	mem, _, err := openObject("shm", name, path, cfg, spec, func([]byte) {}) // a new file is zeroed
 	return mem, err
 }

@@ -52,7 +52,7 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	if prio > MaxPriority {
 		return q.obj.Err("send", ipcchan.ErrInvalid, fmt.Sprintf("priority %d is out of range: 0 to %d, as for a POSIX queue", prio, MaxPriority))
 	}
-	data, err := q.w.Encode(nil, v)
+	data, err := q.w.Encode(nil, &v)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@
 //
 //	go run ./cmd/ipcbench [-quick] [-reps N] [-json FILE] [-svg FILE]
 //
+// With -json -, the JSON goes to standard output and the table to
+// standard error.
+//
 // Cross-process scenarios run between this process and a peer it starts by
 // re-executing itself. The C baselines are compiled with gcc from source
 // embedded in the tool; without gcc they are skipped, with a note.
@@ -15,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -85,7 +89,13 @@ func run(cfg config, only, jsonOut, svgOut string) error {
 	}
 	defer b.cleanup()
 	rep := &report{Machine: describeMachine(), Reps: cfg.reps}
-	fmt.Printf("ipcbench: %s, %d cores, Linux %s, %s; %d repetitions of each measurement\n",
+	// With the JSON on standard output, the table goes to standard error,
+	// so that `ipcbench -json - | jq .` reads only JSON.
+	table := io.Writer(os.Stdout)
+	if jsonOut == "-" {
+		table = os.Stderr
+	}
+	fmt.Fprintf(table, "ipcbench: %s, %d cores, Linux %s, %s; %d repetitions of each measurement\n",
 		rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel, rep.Machine.Go, cfg.reps)
 	if b.cc == "" {
 		rep.Notes = append(rep.Notes, "gcc not found: the C baselines are skipped")
@@ -104,7 +114,7 @@ func run(cfg config, only, jsonOut, svgOut string) error {
 	rep.Targets = evaluate(rep.Results)
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Duration = time.Since(start).Round(time.Second).String()
-	printTable(os.Stdout, rep)
+	printTable(table, rep)
 	if jsonOut != "" {
 		if err := writeJSON(jsonOut, rep); err != nil {
 			return err

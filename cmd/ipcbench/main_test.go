@@ -75,6 +75,25 @@ func TestIpcbenchRuns(t *testing.T) {
 	}
 }
 
+// TestJSONToStdout: with -json -, standard output is the JSON alone (for
+// jq), and the table goes to standard error.
+func TestJSONToStdout(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), exe, "-quick", "-reps", "1", "-only", "mutex lock+unlock, uncontended", "-json", "-")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ipcbench -json -: %v\n%s", err, stderr.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Results) == 0 {
+		t.Errorf("standard output is not the JSON report (%v):\n%s", err, out)
+	}
+	if !strings.Contains(stderr.String(), "TARGETS") {
+		t.Errorf("standard error lacks the table:\n%s", stderr.String())
+	}
+}
+
 func TestUsage(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), exe, "stray")
 	out, err := cmd.CombinedOutput()

@@ -33,6 +33,24 @@ type Order struct {
 	Note     string
 }
 
+// Tick is the 64-byte pointer-free struct of the Layout (and ring)
+// scenarios: ten number fields, with explicit padding, as a C struct.
+type Tick struct {
+	Seq   int64
+	Time  int64
+	Price float64
+	Qty   float64
+	Bid   float64
+	Ask   float64
+	Venue int32
+	Flags uint32
+	Side  int16
+	Kind  uint16
+	_     [4]byte
+}
+
+var sampleTick = Tick{Seq: 42, Time: 1764000000123, Price: 101.25, Qty: 3.5, Bid: 101.2, Ask: 101.3, Venue: 7, Flags: 0x11, Side: -1, Kind: 2}
+
 var sampleOrder = Order{ID: 123456, Customer: "ada@example.com", Item: "widget-42", Quantity: 3, Price: 19.99,
 	Currency: "EUR", Express: true, Created: 1764000000, Tags: []string{"gift", "fragile"}, Note: "leave at the door"}
 
@@ -137,6 +155,31 @@ func runPeer(role string, args []string) error {
 			}
 		}
 		return q.CloseSend(ctx)
+	case "tick-queue": // NAME N: send N+1 Ticks as their bytes (codec.Layout), then the end
+		q, err := ipcchan.OpenQueue[Tick](args[0], ipcchan.WithCodec(codec.Layout))
+		if err != nil {
+			return err
+		}
+		for range atoi(1) + 1 {
+			if err := q.Send(ctx, sampleTick); err != nil {
+				return err
+			}
+		}
+		return q.CloseSend(ctx)
+	case "tick-gob": // PATH N: N+1 Ticks with encoding/gob over a Unix socket
+		c, err := net.Dial("unix", args[0])
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(c)
+		enc := gob.NewEncoder(w)
+		for range atoi(1) + 1 {
+			if err := enc.Encode(&sampleTick); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+		return c.Close()
 	case "typed-msgpack": // PATH N: length-prefixed MessagePack frames
 		c, err := net.Dial("unix", args[0])
 		if err != nil {

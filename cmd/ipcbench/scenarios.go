@@ -65,6 +65,13 @@ func scenarios(b *bench) []scenario {
 			{name: "Unix socket + encoding/gob", n: cfg.n(10000), run: func(n int) (float64, error) { return b.typedSocket(n, "typed-gob") }},
 		},
 	}, scenario{
+		name: "typed stream of a 64-byte struct (10 number fields), per message", unit: "message",
+		impls: []impl{
+			{name: "ipcchan Queue[Tick] (codec.Layout)", ipcchan: true, n: cfg.n(20000), run: b.tickQueue},
+			{name: "raw mq syscalls from Go, 64 B", n: cfg.n(20000), run: func(n int) (float64, error) { return b.rawStream(n, 64) }},
+			{name: "Unix socket + encoding/gob", n: cfg.n(20000), run: func(n int) (float64, error) { return b.typedSocket(n, "tick-gob") }},
+		},
+	}, scenario{
 		name: "semaphore ping-pong, round trip", unit: "round trip",
 		impls: []impl{
 			{name: "ipcchan Semaphore", ipcchan: true, n: cfg.n(4000), run: b.semPingPong},
@@ -381,6 +388,35 @@ func checkOrder(o Order) error {
 	return nil
 }
 
+// tickQueue drains a stream of Ticks, their bytes on the queue, made for
+// them (its MsgSize is the size of a Tick).
+func (b *bench) tickQueue(n int) (float64, error) {
+	name := b.name("ticks")
+	defer ipcchan.UnlinkQueue(name)
+	q, err := ipcchan.OpenQueue[Tick](name, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(10), ipcchan.WithCodec(codec.Layout))
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	cmd := b.peer("tick-queue", name, strconv.Itoa(n))
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ns, err := drain(q, checkTick)
+	if err != nil {
+		return 0, err
+	}
+	return ns, cmd.Wait()
+}
+
+// checkTick tells a Tick that is not sampleTick.
+func checkTick(t Tick) error {
+	if t != sampleTick {
+		return fmt.Errorf("bad tick %+v", t)
+	}
+	return nil
+}
+
 func (b *bench) typedSocket(n int, role string) (float64, error) {
 	c, cmd, err := b.listen(role, strconv.Itoa(n))
 	if err != nil {
@@ -388,6 +424,9 @@ func (b *bench) typedSocket(n int, role string) (float64, error) {
 	}
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
+	if role == "tick-gob" {
+		return gobStream(r, cmd, checkTick)
+	}
 	var next func(*Order) error
 	if role == "typed-gob" {
 		dec := gob.NewDecoder(r)
@@ -416,6 +455,30 @@ func (b *bench) typedSocket(n int, role string) (float64, error) {
 		var o Order
 		if err := next(&o); err != nil {
 			break
+		}
+		got++
+	}
+	ns := float64(time.Since(start).Nanoseconds()) / float64(got)
+	return ns, cmd.Wait()
+}
+
+// gobStream times a stream of values of T decoded with gob from r, the
+// clock starting at the first; check inspects each.
+func gobStream[T any](r io.Reader, cmd *exec.Cmd, check func(T) error) (float64, error) {
+	dec := gob.NewDecoder(r)
+	var v T
+	if err := dec.Decode(&v); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	got := 0
+	for {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			break
+		}
+		if err := check(v); err != nil {
+			return 0, err
 		}
 		got++
 	}

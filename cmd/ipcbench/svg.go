@@ -24,10 +24,11 @@ func chartBars(rep *report) []bar {
 		}
 	}
 	q := "ipcchan Queue[[]byte]"
-	add("queue ping-pong", q, "raw mq syscalls from Go", "queue latency ÷ raw mq syscalls (Go)", 1.15)
+	add("queue ping-pong", q, "raw mq syscalls from Go", "queue latency ÷ raw mq syscalls (Go)", 1.2)
 	add("queue ping-pong", q, "C, glibc mq_send/mq_receive", "queue latency ÷ C mq_send/mq_receive", 1.3)
 	add("queue ping-pong", q, "Go net, Unix socket", "queue latency ÷ Unix socket (Go)", 0)
 	add("typed request/response", "ipcchan Queue[Order] (msgpack)", "Unix socket + encoding/gob", "typed request/response ÷ Unix socket + gob", 1)
+	add("typed stream of a 64-byte struct", "ipcchan Queue[Tick] (codec.Layout)", "raw mq syscalls from Go, 64 B", "Layout struct stream ÷ raw 64 B (time per message)", 1/0.9)
 	add("semaphore ping-pong", "ipcchan Semaphore", "C, glibc sem_post/sem_wait", "semaphore round trip ÷ C sem_post/sem_wait", 1.2)
 	add("semaphore ping-pong", "ipcchan Semaphore", "C, raw futex", "semaphore round trip ÷ C raw futex", 0)
 	add("mutex lock+unlock, uncontended", "ipcchan Mutex", "sync.Mutex, one process", "mutex, uncontended ÷ sync.Mutex", 0)

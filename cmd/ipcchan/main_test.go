@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -242,6 +243,17 @@ func TestMkSendRecv(t *testing.T) {
 	jobs.Send(t.Context(), Job{ID: 7, File: "a.png"})
 	if out := mustRun(t, "recv", q, "--json"); out != `{"prio":0,"value":{"File":"a.png","ID":7}}`+"\n" {
 		t.Errorf("recv of a typed message printed %q", out)
+	}
+	// A struct's bytes (codec.Layout: no header says what they are) in hex.
+	type Point struct{ X, Y int32 }
+	points, err := ipcchan.OpenQueue[Point](q, ipcchan.WithCodec(codec.Layout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer points.Close()
+	points.Send(t.Context(), Point{X: 1, Y: -2})
+	if out := mustRun(t, "recv", q); out != "hex 01000000feffffff\n" {
+		t.Errorf("recv of a Layout message printed %q", out)
 	}
 	// Waiting: status 4 when nothing comes; the end of the stream ends --follow.
 	if _, errs, code := run(t, "", "recv", q, "-n", "1", "--timeout", "50ms"); code != exitTimeout || !strings.Contains(errs, "timed out") {

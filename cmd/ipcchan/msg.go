@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,7 +33,7 @@ var cmdSend = &command{
 var cmdRecv = &command{
 	name:  "recv",
 	usage: "recv QUEUE [-n N] [--follow] [--timeout D] [--json]",
-	help:  "print messages from a queue, one per line (typed ipcchan messages as JSON)",
+	help:  "print messages from a queue, one per line (typed ipcchan messages as JSON, binary ones in hex)",
 	example: `  $ ipcchan recv /jobs                      # what is waiting now, then exit
   $ ipcchan recv /jobs -n 3 --timeout 5s     # wait for 3 messages, at most 5s (status 4 if not)
   $ ipcchan recv /jobs --follow --json       # everything, as it comes, until Ctrl-C`,
@@ -161,16 +162,21 @@ func runRecv(c *cli, cmd *command, args []string) int {
 }
 
 // printMessage prints one message. A typed ipcchan message with a
-// MessagePack payload is shown as JSON; other bytes as text.
+// MessagePack payload is shown as JSON; binary bytes (a NUL, or not UTF-8:
+// a C struct, the message of a codec.Layout queue, which has no header to
+// say what it is) in hex after "hex "; other bytes as text.
 func printMessage(w io.Writer, msg []byte, prio uint, asJSON bool) {
 	value, typed := decodeTyped(msg)
 	if !asJSON {
-		if typed {
+		switch {
+		case typed:
 			b, _ := json.Marshal(value)
 			fmt.Fprintf(w, "%s\n", b)
-			return
+		case bytes.IndexByte(msg, 0) >= 0 || !utf8.Valid(msg):
+			fmt.Fprintf(w, "hex %x\n", msg)
+		default:
+			fmt.Fprintf(w, "%s\n", textesc.Append(nil, msg))
 		}
-		fmt.Fprintf(w, "%s\n", textesc.Append(nil, msg))
 		return
 	}
 	rec := struct {

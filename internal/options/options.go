@@ -44,7 +44,13 @@ type Config struct {
 	MsgSize  int         // MsgSize(n), or 0
 	Codec    codec.Codec // WithCodec(c), or nil for the default
 	Value    uint        // Value(n)
-	bad      string      // the first out-of-range argument
+
+	// DefaultMsgSize is the message size the transport chose for a new
+	// queue when MsgSize is not given (a Layout queue's: the size of T),
+	// or 0 for the machine's default.
+	DefaultMsgSize int
+
+	bad string // the first out-of-range argument
 }
 
 // Has reports whether the option o was given.

@@ -54,15 +54,23 @@ func MqUnlink(name string) error {
 	return nil
 }
 
-// MqSend sends msg with priority prio. On a non-blocking descriptor it
-// returns EAGAIN when the queue is full; it never blocks for long, so it
-// uses the raw system call without the scheduler's hand-off.
-func MqSend(fd int, msg []byte, prio uint) error {
+// MqSend sends msg with priority prio. Without a deadline (the zero
+// Timespec), fd must be non-blocking: the call returns EAGAIN when the
+// queue is full, and, as it never blocks, it is the raw system call,
+// without the scheduler's hand-off. With one (CLOCK_REALTIME, absolute),
+// on a blocking descriptor, it waits while the queue is full, until the
+// deadline (ETIMEDOUT), and lets the scheduler run others meanwhile.
+func MqSend(fd int, msg []byte, prio uint, deadline unix.Timespec) error {
 	var p unsafe.Pointer
 	if len(msg) > 0 {
 		p = unsafe.Pointer(&msg[0])
 	}
-	_, _, errno := unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(p), uintptr(len(msg)), uintptr(prio), 0, 0)
+	var errno syscall.Errno
+	if deadline == (unix.Timespec{}) {
+		_, _, errno = unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(p), uintptr(len(msg)), uintptr(prio), 0, 0)
+	} else {
+		_, _, errno = unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(p), uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(&deadline)), 0)
+	}
 	if errno != 0 {
 		return errno
 	}
@@ -71,16 +79,22 @@ func MqSend(fd int, msg []byte, prio uint) error {
 
 // MqReceive receives the oldest message of the highest priority into buf,
 // which must be at least the queue's message size, and returns its length
-// and priority. On a non-blocking descriptor it returns EAGAIN when the
-// queue is empty.
-func MqReceive(fd int, buf []byte) (n int, prio uint, err error) {
+// and priority. Without a deadline (the zero Timespec), fd must be
+// non-blocking, and the call returns EAGAIN when the queue is empty; with
+// one, as for MqSend, it waits until the deadline (ETIMEDOUT).
+func MqReceive(fd int, buf []byte, deadline unix.Timespec) (n int, prio uint, err error) {
 	var p unsafe.Pointer
 	if len(buf) > 0 {
 		p = unsafe.Pointer(&buf[0])
 	}
 	var pr uint32
-	r, _, errno := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(p), uintptr(len(buf)),
-		uintptr(unsafe.Pointer(&pr)), 0, 0)
+	var r uintptr
+	var errno syscall.Errno
+	if deadline == (unix.Timespec{}) {
+		r, _, errno = unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(p), uintptr(len(buf)), uintptr(unsafe.Pointer(&pr)), 0, 0)
+	} else {
+		r, _, errno = unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(p), uintptr(len(buf)), uintptr(unsafe.Pointer(&pr)), uintptr(unsafe.Pointer(&deadline)), 0)
+	}
 	if errno != 0 {
 		return 0, 0, errno
 	}
@@ -123,6 +137,3 @@ func MqNotify(fd int, ev *Sigevent) error {
 	}
 	return nil
 }
-
-// IsAgain reports whether err is EAGAIN.
-func IsAgain(err error) bool { return err == syscall.EAGAIN }

@@ -42,7 +42,7 @@ func FuzzDecodeTyped(f *testing.F) {
 			}
 			return
 		}
-		again, err := w.Encode(nil, v)
+		again, err := w.Encode(nil, &v)
 		if err != nil {
 			return // too large to send back: fine
 		}

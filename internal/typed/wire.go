@@ -15,22 +15,26 @@ type Payload uint8
 const (
 	Bytes  Payload = iota // T is a []byte type: the bytes themselves
 	String                // T is a string type: its bytes
+	Layout                // T is pointer-free, with codec.Layout: its bytes in memory
 	Typed                 // the 12-byte header, then the codec's encoding
 )
 
 // A Wire is the message format of one handle of a typed queue, on any
 // transport: how one value of T becomes the bytes of one message and
 // back, with the checks and the errors of both directions. []byte and
-// string values are the bytes themselves (what C sends); every other T is
-// its codec's encoding behind the type header (frame.go). The same bytes
-// on every transport let cmd/ipcchan's bridge forward messages untouched.
-// A Wire is safe for concurrent use once made.
+// string values are the bytes themselves (what C sends), and so is a
+// pointer-free T with codec.Layout (its bytes in memory, as a C struct's),
+// copied with no codec call, allocation or reflection; every other T is its
+// codec's encoding behind the type header (frame.go). The same bytes on
+// every transport let cmd/ipcchan's bridge forward messages untouched. A
+// Wire is safe for concurrent use once made.
 type Wire[T any] struct {
 	obj      ipcerr.Object
 	kind     Payload
 	codec    codec.Codec
 	header   [HeaderSize]byte
 	typeName string
+	size     int // of T, for Layout
 	noEOF    bool
 
 	// The largest message the transport carries, set by SetLimit.
@@ -51,6 +55,11 @@ func NewWire[T any](obj ipcerr.Object, cd codec.Codec, noEOF bool) (*Wire[T], er
 		w.codec = codec.For(rt)
 	}
 	switch {
+	case w.codec == codec.Layout:
+		if err := codec.CheckLayout(rt); err != nil {
+			return nil, obj.Err("open", ipcerr.ErrInvalid, fmt.Sprintf("%s cannot travel as its bytes (codec.Layout): %v", rt, err))
+		}
+		w.kind, w.size = Layout, int(rt.Size())
 	case w.codec != codec.Raw:
 		w.kind = Typed
 		w.header = makeHeader(w.codec.Name(), rt)
@@ -79,6 +88,9 @@ func (w *Wire[T]) Overhead() int {
 // TypeName is the name of T, as errors show it.
 func (w *Wire[T]) TypeName() string { return w.typeName }
 
+// Size is the size of a message of a Layout wire: T's; 0 for the others.
+func (w *Wire[T]) Size() int { return w.size }
+
 // NoEOF reports whether zero-byte messages are data on this handle.
 func (w *Wire[T]) NoEOF() bool { return w.noEOF }
 
@@ -86,11 +98,16 @@ func (w *Wire[T]) NoEOF() bool { return w.noEOF }
 func (w *Wire[T]) IsEOF(msg []byte) bool { return len(msg) == 0 && !w.noEOF }
 
 // CheckMsgSize refuses a message size that leaves a typed message no room
-// beyond its header: what says so is "its MsgSize 8 ..." or "MsgSize(8)".
+// beyond its header, or is too small for T's bytes: what says so is "its
+// MsgSize 8" or "MsgSize(8)".
 func (w *Wire[T]) CheckMsgSize(size int, what string) error {
-	if w.kind == Typed && size <= HeaderSize {
+	switch {
+	case w.kind == Typed && size <= HeaderSize:
 		return w.obj.Err("open", ipcerr.ErrInvalid, fmt.Sprintf(
 			"%s leaves no room: typed messages need a %d-byte header plus the encoded value; use []byte messages, or a larger MsgSize", what, HeaderSize))
+	case w.kind == Layout && size < w.size:
+		return w.obj.Err("open", ipcerr.ErrInvalid, fmt.Sprintf(
+			"%s is smaller than a %s (%d bytes), which codec.Layout sends whole; leave MsgSize out (it defaults to the size of T), or use a larger one", what, w.typeName, w.size))
 	}
 	return nil
 }
@@ -102,21 +119,23 @@ func (w *Wire[T]) SetLimit(max int, limitText string, hint func() string) {
 	w.maxSize, w.limitText, w.hint = max, limitText, hint
 }
 
-// Encode returns the message that carries v, checked against the limit
-// and the end-of-stream rule before anything is sent. For []byte and
-// string types it is v's own bytes, which the caller must not modify;
-// typed values are appended to dst.
-func (w *Wire[T]) Encode(dst []byte, v T) ([]byte, error) {
+// Encode returns the message that carries *v, checked against the limit
+// and the end-of-stream rule before anything is sent. For []byte, string
+// and Layout types it is v's own bytes, which the caller must not modify
+// while it uses the message; typed values are appended to dst.
+func (w *Wire[T]) Encode(dst []byte, v *T) ([]byte, error) {
 	var msg []byte
 	switch w.kind {
 	case Bytes:
-		msg = *(*[]byte)(unsafe.Pointer(&v))
+		msg = *(*[]byte)(unsafe.Pointer(v))
 	case String:
-		s := *(*string)(unsafe.Pointer(&v))
+		s := *(*string)(unsafe.Pointer(v))
 		msg = unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	case Layout:
+		msg = unsafe.Slice((*byte)(unsafe.Pointer(v)), w.size)
 	default:
 		var err error
-		if msg, err = w.codec.Append(append(dst, w.header[:]...), v); err != nil {
+		if msg, err = w.codec.Append(append(dst, w.header[:]...), *v); err != nil {
 			return nil, &ipcerr.Error{Kind: w.obj.Kind, Name: w.obj.Name, Op: "send", Err: ipcerr.ErrInvalid, Sys: err,
 				Detail: fmt.Sprintf("cannot encode the %s: %v", w.typeName, err)}
 		}
@@ -155,15 +174,29 @@ func (w *Wire[T]) Decode(msg []byte, prio uint) (T, error) {
 		*(*[]byte)(unsafe.Pointer(&v)) = append([]byte(nil), msg...)
 	case String:
 		*(*string)(unsafe.Pointer(&v)) = string(msg)
+	case Layout:
+		if len(msg) != w.size {
+			return v, w.MessageError(msg, prio, ipcerr.ErrTypeMismatch, nil, fmt.Sprintf(
+				"a %s (codec.Layout) is %d bytes, and this message has %d: sent as another type, or by a program whose struct has another size", w.typeName, w.size, len(msg)))
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&v)), w.size), msg)
 	default:
-		if why := checkHeader(msg, &w.header, w.typeName); why != "" {
-			return v, w.MessageError(msg, prio, ipcerr.ErrTypeMismatch, nil, why)
-		}
-		if err := w.codec.Decode(msg[HeaderSize:], &v); err != nil {
-			var zero T
-			return zero, w.MessageError(msg, prio, ipcerr.ErrCorrupt, err,
-				fmt.Sprintf("its header says %s but the payload does not decode: %v", w.typeName, err))
-		}
+		return w.decodeTyped(msg, prio)
+	}
+	return v, nil
+}
+
+// decodeTyped decodes a message of the codec, apart from Decode so that
+// the value the codec needs on the heap is not there for the other kinds.
+func (w *Wire[T]) decodeTyped(msg []byte, prio uint) (T, error) {
+	var v T
+	if why := checkHeader(msg, &w.header, w.typeName); why != "" {
+		return v, w.MessageError(msg, prio, ipcerr.ErrTypeMismatch, nil, why)
+	}
+	if err := w.codec.Decode(msg[HeaderSize:], &v); err != nil {
+		var zero T
+		return zero, w.MessageError(msg, prio, ipcerr.ErrCorrupt, err,
+			fmt.Sprintf("its header says %s but the payload does not decode: %v", w.typeName, err))
 	}
 	return v, nil
 }

@@ -23,7 +23,7 @@ func TestCodecErrorsKeepTheirType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := w.Encode(nil, job{ID: 1, Name: "x"})
+	msg, err := w.Encode(nil, &job{ID: 1, Name: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestCodecErrorsKeepTheirType(t *testing.T) {
 
 	type bad struct{ C chan int }
 	wb, _ := NewWire[bad](obj, nil, false)
-	_, err = wb.Encode(nil, bad{C: make(chan int)})
+	_, err = wb.Encode(nil, &bad{C: make(chan int)})
 	var e *ipcerr.Error
 	if !errors.As(err, &e) || !errors.Is(err, ipcerr.ErrInvalid) || !errors.As(err, &ce) || ce.Op != "encode" || e.Op != "send" {
 		t.Errorf("Encode of a channel = %#v", err)
@@ -49,19 +49,20 @@ func TestEncodeChecks(t *testing.T) {
 	w, _ := NewWire[[]byte](obj, nil, false)
 	w.SetLimit(4, "its MsgSize of 4", func() string { return "send less" })
 	in := []byte("abcd")
-	msg, err := w.Encode(nil, in)
+	msg, err := w.Encode(nil, &in)
 	if err != nil || &msg[0] != &in[0] {
 		t.Errorf("Encode of raw bytes copied them or failed: %v", err)
 	}
-	_, err = w.Encode(nil, []byte("abcde"))
+	five := []byte("abcde")
+	_, err = w.Encode(nil, &five)
 	if !errors.Is(err, ipcerr.ErrTooLarge) || err.Error() != "queue /w: send: message of 5 bytes exceeds its MsgSize of 4; send less" {
 		t.Errorf("Encode of 5 bytes = %v", err)
 	}
-	if _, err := w.Encode(nil, nil); !errors.Is(err, ipcerr.ErrInvalid) || !strings.Contains(err.Error(), "CloseSend") {
+	if _, err := w.Encode(nil, new([]byte)); !errors.Is(err, ipcerr.ErrInvalid) || !strings.Contains(err.Error(), "CloseSend") {
 		t.Errorf("Encode of nothing = %v", err)
 	}
 	data, _ := NewWire[string](obj, nil, true) // NoEndOfStream: empty is data
-	if msg, err := data.Encode(nil, ""); err != nil || len(msg) != 0 || data.IsEOF(nil) {
+	if msg, err := data.Encode(nil, new(string)); err != nil || len(msg) != 0 || data.IsEOF(nil) {
 		t.Errorf("with NoEndOfStream, Encode(\"\") = %q, %v", msg, err)
 	}
 	typ, _ := NewWire[job](obj, nil, false)

@@ -1,4 +1,9 @@
-package ipcchan
+// Package memlayout knows which Go types can be shared as their bytes
+// (in shared memory, or as a message that is T's bytes, codec.Layout):
+// numbers, bools, fixed arrays and structs of those, and sync/atomic's
+// value types; and it fingerprints their memory layout, so that two
+// programs can tell whether they agree on what each byte means.
+package memlayout
 
 import (
 	"fmt"
@@ -9,32 +14,32 @@ import (
 	"sync"
 )
 
-// shmType is what opening a Shm needs to know of its type, computed once
-// per type.
-type shmType struct {
-	unsafe      string // shmUnsafe's verdict
-	fingerprint uint64
+// A Layout is what memlayout knows of a type, computed once per type.
+type Layout struct {
+	Unsafe      string // why its values cannot be shared as their bytes, or ""
+	Fingerprint uint64 // of its memory layout, when Unsafe is ""
 }
 
-var shmTypes sync.Map // reflect.Type -> shmType
+var layouts sync.Map // reflect.Type -> Layout
 
-func shmTypeOf(t reflect.Type) shmType {
-	if v, ok := shmTypes.Load(t); ok {
-		return v.(shmType)
+// Of returns what memlayout knows of t.
+func Of(t reflect.Type) Layout {
+	if v, ok := layouts.Load(t); ok {
+		return v.(Layout)
 	}
-	st := shmType{unsafe: shmUnsafe(t)}
-	if st.unsafe == "" {
-		st.fingerprint = layoutFingerprint(t)
+	l := Layout{Unsafe: unsafeReason(t)}
+	if l.Unsafe == "" {
+		l.Fingerprint = fingerprint(t)
 	}
-	shmTypes.Store(t, st)
-	return st
+	layouts.Store(t, l)
+	return l
 }
 
-// shmUnsafe explains why values of t cannot live in shared memory, naming
-// the first offending field by its path ("Stats.Hist[0].Name is a
+// unsafeReason explains why values of t cannot be shared as their bytes,
+// naming the first offending field by its path ("Stats.Hist[0].Name is a
 // string"), or returns "" when t holds only numbers, bools, fixed arrays
 // and structs of those (sync/atomic's value types among them).
-func shmUnsafe(t reflect.Type) string {
+func unsafeReason(t reflect.Type) string {
 	root := t.Name()
 	if root == "" {
 		root = t.String()
@@ -81,10 +86,10 @@ func unsafeAt(t reflect.Type, path string) string {
 	return fmt.Sprintf("%s is a %v", path, t.Kind())
 }
 
-// layoutFingerprint identifies the memory layout of t: the offset, size
+// fingerprint identifies the memory layout of t: the offset, size
 // and kind of every field, with field names, recursively. Two programs that
 // agree on it agree on what each byte of the object means.
-func layoutFingerprint(t reflect.Type) uint64 {
+func fingerprint(t reflect.Type) uint64 {
 	var b strings.Builder
 	writeLayout(&b, t)
 	f := fnv.New64a()
