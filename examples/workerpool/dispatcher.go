@@ -32,10 +32,11 @@ type dispatcher struct {
 	stats   *ipcchan.Shm[Stats]
 	disk    *ipcchan.Semaphore
 
-	next       int   // next new job to send
-	resend     []int // jobs to send again
-	sending    bool  // the jobs queue is watched for room
-	ended      bool  // CloseSend done
+	next       int          // next new job to send
+	resend     []int        // jobs to send again
+	resent     map[int]bool // jobs sent again after a worker died, or that had no result
+	sending    bool         // the jobs queue is watched for room
+	ended      bool         // CloseSend done
 	got        []bool
 	done       int
 	lastResult time.Time
@@ -67,7 +68,7 @@ func runDispatcher(nWorkers, nJobs, slots int, killOne bool, natsURL string) err
 		return err
 	}
 	defer tr.close()
-	d := &dispatcher{tr: tr, nJobs: nJobs, slots: slots, killOne: killOne, workers: map[int]*proc{}, got: make([]bool, nJobs)}
+	d := &dispatcher{tr: tr, nJobs: nJobs, slots: slots, killOne: killOne, workers: map[int]*proc{}, got: make([]bool, nJobs), resent: map[int]bool{}}
 	d.on = namesFor(fmt.Sprintf("/ipcchan-workerpool-%d", os.Getpid()))
 	defer d.removeAll()
 	if err := d.create(); err != nil {
@@ -301,6 +302,13 @@ func (d *dispatcher) gotResult(r Result, err error) bool {
 		return false
 	}
 	if d.got[r.JobID] {
+		if d.resent[r.JobID] {
+			// At least once: the worker that died had sent this result
+			// just before, and it was still on its way when the job was
+			// sent again. Count the job once.
+			d.recovered = append(d.recovered, fmt.Sprintf("job %d had a second result, from its second run: its first worker had sent one just before it died; counted once", r.JobID))
+			return true
+		}
 		d.fail(fmt.Errorf("job %d done twice", r.JobID))
 		return false
 	}
@@ -350,7 +358,7 @@ func (d *dispatcher) exited(p *proc) {
 	p.fate = fmt.Sprintf("died (%v)", err)
 	var did []string
 	if job := st.Current.Load(); job >= 0 && !d.got[job] {
-		d.resend = append(d.resend, int(job))
+		d.resendJob(int(job))
 		d.setSending(true)
 		did = append(did, fmt.Sprintf("job %d sent again", job))
 	}
@@ -396,12 +404,19 @@ func (d *dispatcher) tick() {
 	}
 	for id, ok := range d.got {
 		if !ok {
-			d.resend = append(d.resend, id)
+			d.resendJob(id)
 		}
 	}
 	d.recovered = append(d.recovered, fmt.Sprintf("%d jobs had no result and no worker: sent again", len(d.resend)))
 	d.lastResult = time.Now()
 	d.setSending(true)
+}
+
+// resendJob queues job to be sent again; a second result for it is then
+// expected, not an error.
+func (d *dispatcher) resendJob(job int) {
+	d.resend = append(d.resend, job)
+	d.resent[job] = true
 }
 
 func (d *dispatcher) fail(err error) {
