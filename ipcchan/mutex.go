@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
@@ -39,7 +40,7 @@ type Mutex struct {
 	word    *uint32 // 0, or holder pid | mutexWaiters
 	state   *uint32 // objfmt.MutexConsistent, MutexOwnerDied, MutexNotRecoverable
 	pid     uint32
-	waiters waiterSet
+	waiters futex.Set
 }
 
 const (
@@ -178,15 +179,15 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			continue
 		}
-		reason := m.waiters.wait(ctx, m.word, w|mutexWaiters, pidfd)
+		reason := m.waiters.Wait(ctx, m.word, w|mutexWaiters, pidfd, 0)
 		if pidfd >= 0 {
 			unix.Close(pidfd)
 		}
 		switch reason {
-		case byContext:
+		case futex.ByContext:
 			return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: context.Cause(ctx),
 				Detail: fmt.Sprintf("%v while waiting for process %d to unlock it", context.Cause(ctx), holder)}
-		case byClose:
+		case futex.ByClose:
 			return m.closedError("lock")
 		}
 	}
@@ -215,14 +216,12 @@ func (m *Mutex) release(poison bool) {
 	wake := 1
 	if poison {
 		atomic.StoreUint32(m.state, mutexNotRecoverable)
-		wake = wakeAll
+		wake = futex.WakeAll
 	}
 	if atomic.SwapUint32(m.word, 0)&mutexWaiters != 0 {
-		posix.FutexWake(m.word, wake, true)
+		futex.Wake(m.word, wake)
 	}
 }
-
-const wakeAll = 1<<31 - 1
 
 // MarkConsistent declares that the state the mutex protects was repaired
 // after LockContext returned ErrOwnerDead. The caller must hold the mutex.
@@ -257,7 +256,7 @@ func (m *Mutex) notRecoverable() error {
 // in LockContext return ErrClosed. Calling Close twice is harmless.
 func (m *Mutex) Close() error {
 	if m.m.close() {
-		m.waiters.close()
+		m.waiters.Close()
 	}
 	return nil
 }

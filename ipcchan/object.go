@@ -52,6 +52,12 @@ func (s *objSpec) check(b []byte, fileSize int64) string {
 	if h.Kind != s.kind {
 		return fmt.Sprintf("it is an ipcchan %v, not a %v", h.Kind, s.kind)
 	}
+	if s.kind == objfmt.Ring { // its shape is in its control block, which OpenRing checks
+		if h.Fingerprint != s.fingerprint || h.Type != s.typeName {
+			return fmt.Sprintf("it is a ring of %s, not of %s", h.Type, s.typeName)
+		}
+		return ""
+	}
 	if fileSize < objfmt.HeaderSize || h.Size > uint64(fileSize-objfmt.HeaderSize) {
 		return fmt.Sprintf("its header says %d bytes of payload but the file has %d; it is damaged", h.Size, fileSize-objfmt.HeaderSize)
 	}
@@ -178,6 +184,8 @@ func existError(kind, name, unlink string) error {
 
 func unlinkFunc(k objfmt.Kind) string {
 	switch k {
+	case objfmt.Ring:
+		return "Ring"
 	case objfmt.Mutex:
 		return "Mutex"
 	case objfmt.WaitGroup:

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
@@ -32,7 +33,7 @@ type Semaphore struct {
 	name    string
 	m       mapping
 	data    *uint64
-	waiters waiterSet
+	waiters futex.Set
 }
 
 // OpenSemaphore opens the named semaphore name ("/slots"). It takes the
@@ -141,11 +142,11 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	d := atomic.AddUint64(s.data, objfmt.SemWaiter)
 	for {
 		if d&objfmt.SemValueMask == 0 {
-			switch s.waiters.wait(ctx, s.word(), 0, -1) {
-			case byContext:
+			switch s.waiters.Wait(ctx, s.word(), 0, -1, 0) {
+			case futex.ByContext:
 				return s.giveUp("acquire", &Error{Kind: "semaphore", Name: s.name, Op: "acquire", Err: context.Cause(ctx),
 					Detail: context.Cause(ctx).Error() + " while waiting for a token"})
-			case byClose:
+			case futex.ByClose:
 				return s.giveUp("acquire", s.closedError("acquire"))
 			}
 			d = atomic.LoadUint64(s.data)
@@ -165,7 +166,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 func (s *Semaphore) giveUp(op string, err error) error {
 	d := atomic.AddUint64(s.data, ^uint64(objfmt.SemWaiter-1)) // minus one waiter
 	if d&objfmt.SemValueMask > 0 && d>>objfmt.SemWaiterShift > 0 {
-		posix.FutexWake(s.word(), 1, true)
+		futex.Wake(s.word(), 1)
 	}
 	return err
 }
@@ -184,7 +185,7 @@ func (s *Semaphore) Release() error {
 		}
 		if atomic.CompareAndSwapUint64(s.data, d, d+1) {
 			if d>>objfmt.SemWaiterShift > 0 {
-				posix.FutexWake(s.word(), 1, true)
+				futex.Wake(s.word(), 1)
 			}
 			return nil
 		}
@@ -204,7 +205,7 @@ func (s *Semaphore) Value() (int, error) {
 // harmless.
 func (s *Semaphore) Close() error {
 	if s.m.close() {
-		s.waiters.close()
+		s.waiters.Close()
 	}
 	return nil
 }

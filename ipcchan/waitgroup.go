@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
-	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
 // A WaitGroup is a counter shared by processes, like sync.WaitGroup: a
@@ -29,7 +29,7 @@ type WaitGroup struct {
 	m       mapping
 	count   *int32
 	sleep   *uint32
-	waiters waiterSet
+	waiters futex.Set
 }
 
 // OpenWaitGroup opens the wait group name ("/batch"). It takes the options
@@ -73,7 +73,7 @@ func (wg *WaitGroup) Add(n int) error {
 		}
 		if atomic.CompareAndSwapInt32(wg.count, c, int32(next)) {
 			if next == 0 && n != 0 && atomic.LoadUint32(wg.sleep) > 0 {
-				posix.FutexWake((*uint32)(unsafe.Pointer(wg.count)), wakeAll, true)
+				futex.Wake((*uint32)(unsafe.Pointer(wg.count)), futex.WakeAll)
 			}
 			return nil
 		}
@@ -106,11 +106,11 @@ func (wg *WaitGroup) Wait(ctx context.Context) error {
 		if c == 0 {
 			return nil
 		}
-		switch wg.waiters.wait(ctx, (*uint32)(unsafe.Pointer(wg.count)), uint32(c), -1) {
-		case byContext:
+		switch wg.waiters.Wait(ctx, (*uint32)(unsafe.Pointer(wg.count)), uint32(c), -1, 0) {
+		case futex.ByContext:
 			return &Error{Kind: "waitgroup", Name: wg.name, Op: "wait", Err: context.Cause(ctx),
 				Detail: fmt.Sprintf("%v while the count was %d", context.Cause(ctx), atomic.LoadInt32(wg.count))}
-		case byClose:
+		case futex.ByClose:
 			return wg.closedError("wait")
 		}
 	}
@@ -120,7 +120,7 @@ func (wg *WaitGroup) Wait(ctx context.Context) error {
 // ErrClosed. Calling Close twice is harmless.
 func (wg *WaitGroup) Close() error {
 	if wg.m.close() {
-		wg.waiters.close()
+		wg.waiters.Close()
 	}
 	return nil
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // Objects of ipcchan's own format live in a file in /dev/shm that starts
-// with a 192-byte header, little endian:
+// with a 192-byte header, little endian (the machine's order: every
+// ipcchan layout is little endian, as are the machines it runs on):
 //
 //	offset   0  magic        "ipcchan\x00"
 //	offset   8  version      uint32, Version
-//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup
+//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup, 4 ring
 //	offset  16  size         uint64, bytes of payload after the header
 //	offset  24  align        uint32, alignment of the payload's type
 //	offset  28  elemSize     uint32, size of one element (shm) or 0
@@ -61,6 +62,7 @@ const (
 	Shm       Kind = 1
 	Mutex     Kind = 2
 	WaitGroup Kind = 3
+	Ring      Kind = 4
 )
 
 func (k Kind) String() string {
@@ -71,6 +73,8 @@ func (k Kind) String() string {
 		return "mutex"
 	case WaitGroup:
 		return "waitgroup"
+	case Ring:
+		return "ring"
 	}
 	return fmt.Sprintf("kind %d", uint32(k))
 }
@@ -84,6 +88,8 @@ func (k Kind) Prefix() string {
 		return "ipcchan.mutex."
 	case WaitGroup:
 		return "ipcchan.wg."
+	case Ring:
+		return "ipcchan.ring."
 	}
 	return ""
 }

@@ -1,12 +1,14 @@
 package typed
 
 import (
+	"encoding/binary"
 	"fmt"
 	"reflect"
 	"unsafe"
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/memlayout"
 )
 
 // Payload says how values of T become message bytes.
@@ -87,6 +89,19 @@ func (w *Wire[T]) Overhead() int {
 
 // TypeName is the name of T, as errors show it.
 func (w *Wire[T]) TypeName() string { return w.typeName }
+
+// Fingerprint identifies the format of T's messages: the type header's
+// fingerprint for a codec, the memory layout's for Layout, the shape's for
+// []byte and string. A ring records it, to refuse other types.
+func (w *Wire[T]) Fingerprint() uint64 {
+	switch w.kind {
+	case Typed:
+		return binary.LittleEndian.Uint64(w.header[4:])
+	case Layout:
+		return memlayout.Of(reflect.TypeFor[T]()).Fingerprint
+	}
+	return fingerprint("raw", reflect.TypeFor[T]())
+}
 
 // Size is the size of a message of a Layout wire: T's; 0 for the others.
 func (w *Wire[T]) Size() int { return w.size }

@@ -1,0 +1,178 @@
+package objfmt
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+// A Ring's payload, after the object header, is a control block and its
+// slots (offsets from the start of the payload, which is file offset 192;
+// every word is in the machine's byte order, little endian here):
+//
+//	offset   0  layout     uint32, RingLayout
+//	offset   4  capacity   uint32, slots
+//	offset   8  stride     uint32, bytes from one slot to the next (a multiple of 64)
+//	offset  12  maxLen     uint32, the largest message in bytes
+//	offset  16  flags      uint32, RingFixed: every message is maxLen bytes (a Layout T)
+//	offset  20  ended      uint32, 1 once a sender called CloseSend
+//	offset  24  recovered  uint64, slots taken back from processes that died with them
+//	offset  64  head       uint64, the next position to read (a hint: see below)
+//	offset 128  tail       uint64, the next position to write (a hint)
+//	offset 192  dataWord   uint32, futex: receivers sleep on it, RingSleepers set while one does
+//	offset 256  roomWord   uint32, futex: senders sleep on it, the same
+//	offset 320  slot 0, then slot i at 320 + i*stride
+//
+// A slot is
+//
+//	offset  0  state   uint64: position (bits 0-38), state (bits 39-41), owner pid (bits 42-63)
+//	offset  8  length  uint32, of the message
+//	offset 16  data    maxLen bytes
+//
+// Position p lives in slot p mod capacity. The state word of a slot says
+// which position it is at and what of it:
+//
+//	Free(p)        the sender of position p may claim it
+//	Writing(p, pid) claimed by the sender pid, which is copying its message in
+//	Full(p)        holds the message of position p
+//	Reading(p, pid) claimed by the receiver pid, which is copying it out
+//	Skipped(p)     a sender died writing p: receivers pass over it
+//
+// A sender at position p (from tail) moves the slot Free(p) -> Writing(p,
+// me) with a compare-and-swap, advances tail to p+1 (anyone may help), writes
+// length and data, and stores Full(p); a receiver at p (from head) moves
+// Full(p) -> Reading(p, me), advances head, copies, and stores Free(p +
+// capacity). A slot of the previous lap at a sender's position means the
+// ring is full; Free(p) at a receiver's, that it is empty. A process that
+// finds a slot held by a dead pid takes it back: Writing -> Skipped,
+// Reading -> Free(p + capacity), and counts it in recovered. A sleeper sets
+// RingSleepers in its word before it looks a last time and sleeps; whoever
+// then frees a slot or fills one clears the bit, adds one to the word, and
+// wakes every sleeper (FUTEX_WAKE). Every access is an atomic of sequential
+// consistency, as C11's atomic_* with memory_order_seq_cst.
+const (
+	RingLayout   = 1
+	RingFixed    = 1 // flags: messages are all maxLen bytes
+	RingSleepers = 1 << 31
+
+	RingCtlSize    = 320
+	RingSlotHeader = 16
+	RingPosBits    = 39
+
+	offRingLayout    = 0
+	offRingCapacity  = 4
+	offRingStride    = 8
+	offRingMaxLen    = 12
+	offRingFlags     = 16
+	offRingEnded     = 20
+	offRingRecovered = 24
+	offRingHead      = 64
+	offRingTail      = 128
+	offRingData      = 192
+	offRingRoom      = 256
+)
+
+// The states of a ring slot.
+const (
+	SlotFree    = 0
+	SlotWriting = 1
+	SlotFull    = 2
+	SlotReading = 3
+	SlotSkipped = 4
+)
+
+const (
+	ringPosMask  = 1<<RingPosBits - 1
+	ringStateBit = RingPosBits
+	ringPidBit   = RingPosBits + 3
+)
+
+// SlotWord makes the state word of a slot.
+func SlotWord(pos uint64, state uint64, pid uint32) uint64 {
+	return pos&ringPosMask | state<<ringStateBit | uint64(pid)<<ringPidBit
+}
+
+// ParseSlotWord splits a slot's state word into the position (its low
+// RingPosBits bits), the state and the owner pid.
+func ParseSlotWord(w uint64) (pos uint64, state uint64, pid uint32) {
+	return w & ringPosMask, w >> ringStateBit & 7, uint32(w >> ringPidBit)
+}
+
+// RingPos is a position as a slot word holds it.
+func RingPos(pos uint64) uint64 { return pos & ringPosMask }
+
+// RingStride is the stride of the slots of messages of at most maxLen
+// bytes: a slot never shares a cache line with the next.
+func RingStride(maxLen int) int { return (RingSlotHeader + maxLen + 63) &^ 63 }
+
+// RingSize is the payload size of a ring of capacity slots of stride bytes.
+func RingSize(capacity, stride int) int { return RingCtlSize + capacity*stride }
+
+// RingInit fills the control block and the slots of a new ring.
+func RingInit(payload []byte, capacity, stride, maxLen int, fixed bool) {
+	le := binary.LittleEndian
+	le.PutUint32(payload[offRingLayout:], RingLayout)
+	le.PutUint32(payload[offRingCapacity:], uint32(capacity))
+	le.PutUint32(payload[offRingStride:], uint32(stride))
+	le.PutUint32(payload[offRingMaxLen:], uint32(maxLen))
+	if fixed {
+		le.PutUint32(payload[offRingFlags:], RingFixed)
+	}
+	for i := range capacity {
+		le.PutUint64(payload[RingCtlSize+i*stride:], SlotWord(uint64(i), SlotFree, 0))
+	}
+}
+
+// A RingGeometry is what a ring's control block says of its shape.
+type RingGeometry struct {
+	Layout, Capacity, Stride, MaxLen, Flags uint32
+}
+
+// ReadRingGeometry reads the shape of the ring whose payload starts
+// payload.
+func ReadRingGeometry(payload []byte) RingGeometry {
+	le := binary.LittleEndian
+	return RingGeometry{Layout: le.Uint32(payload[offRingLayout:]), Capacity: le.Uint32(payload[offRingCapacity:]),
+		Stride: le.Uint32(payload[offRingStride:]), MaxLen: le.Uint32(payload[offRingMaxLen:]), Flags: le.Uint32(payload[offRingFlags:])}
+}
+
+// RingWords are the shared words of a mapped ring.
+type RingWords struct {
+	Head, Tail         *uint64
+	Recovered          *uint64
+	Ended              *uint32
+	DataWord, RoomWord *uint32
+}
+
+// RingWordsOf returns the shared words of the ring whose payload starts
+// payload.
+func RingWordsOf(payload []byte) RingWords {
+	return RingWords{
+		Head:      (*uint64)(unsafe.Pointer(&payload[offRingHead])),
+		Tail:      (*uint64)(unsafe.Pointer(&payload[offRingTail])),
+		Recovered: (*uint64)(unsafe.Pointer(&payload[offRingRecovered])),
+		Ended:     (*uint32)(unsafe.Pointer(&payload[offRingEnded])),
+		DataWord:  (*uint32)(unsafe.Pointer(&payload[offRingData])),
+		RoomWord:  (*uint32)(unsafe.Pointer(&payload[offRingRoom])),
+	}
+}
+
+// RingStats are what a ring's words say of its use, for ipcchan ls.
+type RingStats struct {
+	Len       int // messages in it, about (head and tail are hints)
+	Recovered uint64
+	Ended     bool
+}
+
+// ReadRingStats reads a ring's counters from a copy of its payload.
+func ReadRingStats(payload []byte) RingStats {
+	le := binary.LittleEndian
+	if len(payload) < RingCtlSize {
+		return RingStats{}
+	}
+	head, tail := le.Uint64(payload[offRingHead:]), le.Uint64(payload[offRingTail:])
+	n := 0
+	if tail > head {
+		n = int(min(tail-head, uint64(le.Uint32(payload[offRingCapacity:]))))
+	}
+	return RingStats{Len: n, Recovered: le.Uint64(payload[offRingRecovered:]), Ended: le.Uint32(payload[offRingEnded:]) != 0}
+}

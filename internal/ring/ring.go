@@ -1,0 +1,381 @@
+// Package ring is the algorithm of ipcchan's shared-memory ring: a
+// bounded multi-producer, multi-consumer queue of byte messages in a
+// mapping that several processes share, which a process killed at any
+// instant never wedges. Package objfmt has its layout and the protocol in
+// words; this package runs it. It knows nothing of Go types: ipcchan.Ring
+// copies values in and out of the slots it claims here.
+package ring
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/ipcchan/ipcchan/internal/futex"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/posix"
+)
+
+// Errors of the ring's operations; ipcchan turns them into its own. A wait
+// that ctx ended returns ctx's cause.
+var (
+	ErrFull    = errors.New("ring full")
+	ErrEmpty   = errors.New("ring empty")
+	ErrEnded   = errors.New("the stream has ended") // a send after End
+	ErrClosed  = errors.New("closed")               // Close ended the wait
+	ErrCorrupt = errors.New("the ring's slots are inconsistent")
+)
+
+// Spin is how many times a waiter looks at the ring again before it goes
+// to sleep on a futex: the other side, when it is running, usually acts
+// within that time, and a sleep and its wake-up cost two system calls and
+// two context switches.
+var Spin = 64
+
+// OwnerCheck is how long a waiter sleeps on a slot that another process
+// holds before it checks that the process is alive (and takes the slot
+// back if it is not).
+const OwnerCheck = 10 * time.Millisecond
+
+// AfterClaim, when set (by tests only), runs after a slot is claimed and
+// before its message is copied: the instant at which a process killed
+// leaves a slot half-done.
+var AfterClaim func(write bool)
+
+// A Ring is one process's view of a mapped ring. Its methods are safe for
+// concurrent use.
+type Ring struct {
+	payload []byte
+	w       objfmt.RingWords
+	cap     uint64
+	mask    uint64 // cap-1 when cap is a power of two, else 0
+	stride  int
+	maxLen  int
+	pid     uint32
+	waiters futex.Set
+}
+
+// A Claim is a slot that a sender or receiver holds: it must Publish or
+// Release it.
+type Claim struct {
+	off int
+	pos uint64
+}
+
+// New returns the view of the ring whose payload (control block and
+// slots, already checked) starts payload, for the process pid.
+func New(payload []byte, pid uint32) *Ring {
+	g := objfmt.ReadRingGeometry(payload)
+	r := &Ring{payload: payload, w: objfmt.RingWordsOf(payload), cap: uint64(g.Capacity), stride: int(g.Stride),
+		maxLen: int(g.MaxLen), pid: pid}
+	if r.cap&(r.cap-1) == 0 {
+		r.mask = r.cap - 1
+	}
+	return r
+}
+
+// Capacity is the number of slots; MaxLen the largest message.
+func (r *Ring) Capacity() int { return int(r.cap) }
+
+// MaxLen is the largest message the slots hold.
+func (r *Ring) MaxLen() int { return r.maxLen }
+
+// Len is about how many messages the ring holds.
+func (r *Ring) Len() int {
+	head, tail := atomic.LoadUint64(r.w.Head), atomic.LoadUint64(r.w.Tail)
+	if tail <= head {
+		return 0
+	}
+	return int(min(tail-head, r.cap))
+}
+
+// Recovered is how many slots were taken back from dead processes.
+func (r *Ring) Recovered() uint64 { return atomic.LoadUint64(r.w.Recovered) }
+
+// Ended reports whether End was called, by any process.
+func (r *Ring) Ended() bool { return atomic.LoadUint32(r.w.Ended) != 0 }
+
+func (r *Ring) offset(pos uint64) int {
+	i := pos % r.cap
+	if r.mask != 0 {
+		i = pos & r.mask
+	}
+	return objfmt.RingCtlSize + int(i)*r.stride
+}
+
+func (r *Ring) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&r.payload[off])) }
+
+func (r *Ring) length(off int) *uint32 { return (*uint32)(unsafe.Pointer(&r.payload[off+8])) }
+
+// Buf is the data area of a claimed slot, MaxLen bytes.
+func (r *Ring) Buf(c Claim) []byte {
+	d := c.off + objfmt.RingSlotHeader
+	return r.payload[d : d+r.maxLen : d+r.maxLen]
+}
+
+// ClaimWrite claims the slot of the next position for a message, waiting
+// while the ring is full if block (until ctx ends or Close). It fails with
+// ErrEnded once End was called.
+func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
+	spins, stale := 0, 0
+	for {
+		if r.Ended() {
+			return Claim{}, ErrEnded
+		}
+		pos := atomic.LoadUint64(r.w.Tail)
+		off := r.offset(pos)
+		sw := r.state(off)
+		w := atomic.LoadUint64(sw)
+		p, st, pid := objfmt.ParseSlotWord(w)
+		switch {
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree:
+			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, objfmt.SlotWriting, r.pid)) {
+				atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+1)
+				if AfterClaim != nil {
+					AfterClaim(true)
+				}
+				return Claim{off, pos}, nil
+			}
+		case p == objfmt.RingPos(pos):
+			// Another sender claimed pos: help it move tail on.
+			atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+1)
+		case p == objfmt.RingPos(pos-r.cap):
+			// The slot still holds the previous lap: the ring is full.
+			if !block {
+				return Claim{}, ErrFull
+			}
+			still := func() bool { return atomic.LoadUint64(sw) == w && !r.Ended() }
+			if err := r.wait(ctx, r.w.RoomWord, still, &spins, st, pid); err != nil {
+				if err == errOwnerCheck {
+					r.takeBack(sw, w)
+					continue
+				}
+				return Claim{}, err
+			}
+		default:
+			if stale++; stale > staleMax {
+				return Claim{}, ErrCorrupt
+			}
+			continue
+		}
+		stale = 0
+	}
+}
+
+// staleMax bounds the times in a row a call finds a slot at a position it
+// cannot be at: tail or head moved meanwhile, or, if it goes on, the ring
+// was overwritten by something that does not follow the protocol.
+const staleMax = 1 << 20
+
+// Publish makes the message of n bytes in c's slot visible to receivers.
+func (r *Ring) Publish(c Claim, n int) {
+	atomic.StoreUint32(r.length(c.off), uint32(n))
+	atomic.StoreUint64(r.state(c.off), objfmt.SlotWord(c.pos, objfmt.SlotFull, 0))
+	wake(r.w.DataWord)
+}
+
+// ClaimRead claims the slot of the next message and returns its bytes,
+// waiting while the ring is empty if block (until ctx ends or Close). At
+// the end of the stream (End, and the ring empty) it returns io.EOF;
+// without block, ErrEmpty at once. The bytes are the slot's, valid until
+// Release.
+func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error) {
+	spins, stale := 0, 0
+	for {
+		pos := atomic.LoadUint64(r.w.Head)
+		off := r.offset(pos)
+		sw := r.state(off)
+		w := atomic.LoadUint64(sw)
+		p, st, pid := objfmt.ParseSlotWord(w)
+		switch {
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotFull:
+			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, objfmt.SlotReading, r.pid)) {
+				atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
+				if AfterClaim != nil {
+					AfterClaim(false)
+				}
+				c := Claim{off, pos}
+				n := min(int(atomic.LoadUint32(r.length(off))), r.maxLen)
+				return c, r.Buf(c)[:n], nil
+			}
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotSkipped:
+			// A sender died writing it: pass over, freeing it for the next lap.
+			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos+r.cap, objfmt.SlotFree, 0)) {
+				wake(r.w.RoomWord)
+			}
+			atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotReading, p == objfmt.RingPos(pos+r.cap):
+			// Another receiver has it, or had it: help move head on.
+			atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotWriting, p == objfmt.RingPos(pos) && st == objfmt.SlotFree,
+			p == objfmt.RingPos(pos-r.cap):
+			// Nothing to read at pos yet: a sender writes it, none has
+			// claimed it, or the slot's previous message is still being
+			// read out.
+			if st == objfmt.SlotFree && p == objfmt.RingPos(pos) && r.Ended() {
+				return Claim{}, nil, io.EOF
+			}
+			if !block {
+				return Claim{}, nil, ErrEmpty
+			}
+			// The end of the stream matters to a wait on an empty ring only:
+			// a message being written before it is still to be read.
+			empty := st == objfmt.SlotFree
+			still := func() bool { return atomic.LoadUint64(sw) == w && !(empty && r.Ended()) }
+			if err := r.wait(ctx, r.w.DataWord, still, &spins, st, pid); err != nil {
+				if err == errOwnerCheck {
+					r.takeBack(sw, w)
+					continue
+				}
+				return Claim{}, nil, err
+			}
+		default:
+			if stale++; stale > staleMax {
+				return Claim{}, nil, ErrCorrupt
+			}
+			continue
+		}
+		stale = 0
+	}
+}
+
+// WaitReady waits until a ClaimRead (or, with write, a ClaimWrite) would
+// not wait, without claiming anything: until ctx ends or Close. It takes
+// back the slots of dead processes it waits on, as the claims do.
+func (r *Ring) WaitReady(ctx context.Context, write bool) error {
+	spins := 0
+	for {
+		word, counter := r.w.DataWord, r.w.Head
+		if write {
+			word, counter = r.w.RoomWord, r.w.Tail
+		}
+		pos := atomic.LoadUint64(counter)
+		sw := r.state(r.offset(pos))
+		w := atomic.LoadUint64(sw)
+		p, st, pid := objfmt.ParseSlotWord(w)
+		var ready bool
+		switch {
+		case r.Ended():
+			ready = true // a receive returns the rest, or io.EOF; a send fails
+		case write:
+			ready = p != objfmt.RingPos(pos-r.cap) // room, or tail to move on
+		default:
+			ready = !(p == objfmt.RingPos(pos) && (st == objfmt.SlotFree || st == objfmt.SlotWriting)) && p != objfmt.RingPos(pos-r.cap)
+		}
+		if ready {
+			return nil
+		}
+		still := func() bool { return atomic.LoadUint64(sw) == w && atomic.LoadUint64(counter) == pos && !r.Ended() }
+		if err := r.wait(ctx, word, still, &spins, st, pid); err != nil {
+			if err != errOwnerCheck {
+				return err
+			}
+			r.takeBack(sw, w)
+		}
+	}
+}
+
+// Release gives c's slot back to senders, for the next lap.
+func (r *Ring) Release(c Claim) {
+	atomic.StoreUint64(r.state(c.off), objfmt.SlotWord(c.pos+r.cap, objfmt.SlotFree, 0))
+	wake(r.w.RoomWord)
+}
+
+// End ends the stream: receivers get what the ring holds, then io.EOF, and
+// senders ErrEnded. It wakes the sleepers of both sides.
+func (r *Ring) End() {
+	atomic.StoreUint32(r.w.Ended, 1)
+	wake(r.w.DataWord)
+	wake(r.w.RoomWord)
+}
+
+// Close wakes this view's waiters with ErrClosed, and makes later waits
+// fail with it.
+func (r *Ring) Close() { r.waiters.Close() }
+
+// errOwnerCheck says that a wait on a slot held by another process timed
+// out: the waiter checks the owner.
+var errOwnerCheck = errors.New("owner check")
+
+// wait waits while still holds: a few looks first (Spin), then asleep on
+// word, announced by its RingSleepers bit. st and pid are the state and
+// owner of the slot waited on: for a slot that another process holds
+// (writing or reading), the sleep lasts at most OwnerCheck, then wait
+// returns errOwnerCheck if the owner is dead. It returns nil when still
+// may have stopped holding.
+func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins *int, st uint64, pid uint32) error {
+	for ; *spins < Spin; *spins++ {
+		if !still() {
+			return nil
+		}
+	}
+	var timeout time.Duration
+	if (st == objfmt.SlotWriting || st == objfmt.SlotReading) && pid != r.pid {
+		timeout = OwnerCheck
+	}
+	for {
+		v := atomic.LoadUint32(word)
+		if !still() {
+			return nil
+		}
+		if v&objfmt.RingSleepers == 0 {
+			if !atomic.CompareAndSwapUint32(word, v, v|objfmt.RingSleepers) {
+				continue
+			}
+			v |= objfmt.RingSleepers
+		}
+		if !still() { // looked again after the bit is set: a change now wakes us
+			return nil
+		}
+		switch r.waiters.Wait(ctx, word, v, -1, timeout) {
+		case futex.ByContext:
+			return context.Cause(ctx)
+		case futex.ByClose:
+			return ErrClosed
+		case futex.ByTimeout:
+			if pid != 0 && !posix.Alive(int(pid)) {
+				return errOwnerCheck
+			}
+			continue
+		}
+		return nil
+	}
+}
+
+// takeBack takes back the slot, found as w, from the dead process that
+// holds it: a message half-written is skipped, one being read out is
+// gone with its reader; either way the slot counts as recovered.
+func (r *Ring) takeBack(sw *uint64, w uint64) {
+	p, st, _ := objfmt.ParseSlotWord(w)
+	var next uint64
+	switch st {
+	case objfmt.SlotWriting:
+		next = objfmt.SlotWord(p, objfmt.SlotSkipped, 0)
+	case objfmt.SlotReading:
+		next = objfmt.SlotWord(p+r.cap, objfmt.SlotFree, 0)
+	default:
+		return
+	}
+	if atomic.CompareAndSwapUint64(sw, w, next) {
+		atomic.AddUint64(r.w.Recovered, 1)
+		wake(r.w.DataWord)
+		wake(r.w.RoomWord)
+	}
+}
+
+// wake wakes every sleeper of word, if one announced itself.
+func wake(word *uint32) {
+	for {
+		v := atomic.LoadUint32(word)
+		if v&objfmt.RingSleepers == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(word, v, (v+1)&^objfmt.RingSleepers) {
+			futex.Wake(word, futex.WakeAll)
+			return
+		}
+	}
+}
