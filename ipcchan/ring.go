@@ -1,0 +1,369 @@
+package ipcchan
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"reflect"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
+	"github.com/ipcchan/ipcchan/internal/ring"
+	"github.com/ipcchan/ipcchan/internal/typed"
+)
+
+// A Ring is a typed channel in shared memory between goroutines and
+// processes: a bounded queue with many senders and many receivers, in
+// any processes, that costs no system call while both sides are busy. It
+// is a Sender and a Receiver, like Queue, without priorities. Its methods
+// are safe for concurrent use.
+//
+// A pointer-free T (numbers, bools, fixed arrays, structs of those: what
+// Shm takes) is copied into a slot and out, with no encoding and no
+// allocation. A []byte or string is its bytes, up to MsgSize. Any other T
+// is encoded with its codec (MessagePack by default), behind the type
+// header, into slots of MsgSize bytes.
+//
+// A send claims the next slot with a compare-and-swap, copies the message
+// in and marks it full; a receive claims the next full slot, copies it out
+// and frees it. A side that finds the ring empty (or full) looks again a
+// few times, then sleeps on a futex, holding its goroutine's thread as a
+// blocked Semaphore.Acquire does; the other side wakes it with one system
+// call, only when someone sleeps. A context or Close ends a sleep at once.
+//
+// A process killed at any instant does not wedge the ring: a slot it held
+// (a message half-written, or half-read) is taken back by the next process
+// that waits on it, within 10 ms, and counted (RingAttr.Recovered). A
+// message is never torn and never delivered twice; it is lost only if it
+// was in the killed process's hands: a send that had not returned, or a
+// receive that had taken it. A process whose pid is reused by another
+// before the ring is looked at again looks alive (as for Mutex).
+//
+// The ring is the file /dev/shm/ipcchan.ring.NAME: the 192-byte ipcchan
+// header (its users table tells ipcchan rm --stale who uses it), then the
+// control block and the slots, laid out for a C program to join (see the
+// package objfmt documentation, and testdata/ringpeer.c):
+//
+//	offset   0  layout 1, capacity, stride, maxLen, flags (uint32 each)
+//	offset  20  ended (uint32), recovered (uint64)
+//	offset  64  head (uint64);  offset 128: tail (uint64)
+//	offset 192  data futex word; offset 256: room futex word
+//	offset 320  slots: state (uint64: position, state, pid), length (uint32), data
+//
+// (offsets from the end of the header, file offset 192).
+type Ring[T any] struct {
+	obj  ipcerr.Object
+	m    mapping
+	core *ring.Ring
+	w    *typed.Wire[T]
+	rx   typed.Receiving[T]
+	bufs sync.Pool // *[]byte of MaxLen, for encoded values
+}
+
+// RingAttr describes a ring.
+type RingAttr struct {
+	Capacity  int    // slots
+	MsgSize   int    // largest message, bytes
+	Len       int    // messages in it now, about
+	Recovered uint64 // slots taken back from processes that died holding them
+	Ended     bool   // CloseSend was called
+}
+
+var (
+	_ Sender[[]byte]   = (*Ring[[]byte])(nil)
+	_ Receiver[[]byte] = (*Ring[[]byte])(nil)
+)
+
+// Defaults of a created ring.
+const (
+	defaultRingCapacity = 1024
+	defaultRingMsgSize  = 1024
+	maxRingBytes        = 1 << 40
+)
+
+// OpenRing opens the ring name ("/ticks"). It takes the options Create,
+// Exclusive, Perm, Capacity (slots, any number from 1; default 1024),
+// MsgSize (the largest message of a []byte, string or encoded T, default
+// 1024; a pointer-free T's slots are its size) and WithCodec. Opening an
+// existing ring checks that it carries T; with Capacity or MsgSize, that
+// it has that shape.
+func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
+	obj := ipcerr.Object{Kind: "ring", Name: name}
+	const allowed = options.Create | options.Exclusive | options.Perm | options.Capacity | options.MsgSize | options.Codec
+	cfg, err := options.Apply(obj, allowed, opts)
+	if err != nil {
+		return nil, err
+	}
+	path, err := objPath("ring", "open", name, objfmt.Ring.Prefix())
+	if err != nil {
+		return nil, err
+	}
+	rt := reflect.TypeFor[T]()
+	cd := cfg.Codec
+	if cd == nil && !codec.IsRaw(rt) && codec.CheckLayout(rt) == nil {
+		cd = codec.Layout // a pointer-free T is copied, not encoded
+	}
+	w, err := typed.NewWire[T](obj, cd, true) // CloseSend ends a ring's stream, not an empty message
+	if err != nil {
+		return nil, err
+	}
+	capacity, maxLen, err := ringShape(obj, cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	stride := objfmt.RingStride(maxLen)
+	size := objfmt.RingSize(capacity, stride)
+	if uint64(capacity)*uint64(stride) > maxRingBytes {
+		return nil, obj.Err("open", ErrInvalid, fmt.Sprintf("Capacity %d of %d-byte slots is %d bytes, more than a ring may have (%d)", capacity, stride, uint64(capacity)*uint64(stride), uint64(maxRingBytes)))
+	}
+	spec := objSpec{kind: objfmt.Ring, size: uint64(size), align: 64, fingerprint: w.Fingerprint(), typeName: rt.String()}
+	mem, created, err := openObject("ring", name, path, cfg, spec, func(p []byte) {
+		objfmt.RingInit(p, capacity, stride, maxLen, w.Kind() == typed.Layout)
+	})
+	if err != nil {
+		return nil, err
+	}
+	payload := objfmt.Payload(mem)
+	if !created {
+		if err := checkRing(obj, cfg, payload, capacity, maxLen); err != nil {
+			unmap(mem)
+			return nil, err
+		}
+	}
+	r := &Ring[T]{obj: obj, core: ring.New(payload, uint32(os.Getpid())), w: w}
+	r.rx.Obj = obj
+	w.SetLimit(r.core.MaxLen(), fmt.Sprintf("the ring's MsgSize of %d", r.core.MaxLen()), func() string {
+		return "send smaller messages, or make the ring again with a larger MsgSize (ipcchan.UnlinkRing, then OpenRing with MsgSize)"
+	})
+	r.bufs.New = func() any { b := make([]byte, 0, r.core.MaxLen()); return &b }
+	attach(r, &r.m, mem, addUser(mem))
+	return r, nil
+}
+
+// ringShape is the capacity and message size that the options ask of a
+// ring of the wire's values.
+func ringShape[T any](obj ipcerr.Object, cfg *options.Config, w *typed.Wire[T]) (capacity, maxLen int, err error) {
+	capacity, maxLen = defaultRingCapacity, defaultRingMsgSize
+	if cfg.Has(options.Capacity) {
+		capacity = cfg.Capacity
+	}
+	if capacity > 1<<31-1 {
+		return 0, 0, obj.Err("open", ErrInvalid, fmt.Sprintf("Capacity(%d): a ring holds at most %d messages", capacity, 1<<31-1))
+	}
+	switch {
+	case w.Kind() == typed.Layout:
+		maxLen = w.Size()
+		if cfg.Has(options.MsgSize) && cfg.MsgSize != maxLen {
+			return 0, 0, obj.Err("open", ErrInvalid, fmt.Sprintf(
+				"MsgSize(%d) does not apply to a ring of %s, a pointer-free type: its slots are its size, %d bytes; leave MsgSize out", cfg.MsgSize, w.TypeName(), maxLen))
+		}
+	case cfg.Has(options.MsgSize):
+		maxLen = cfg.MsgSize
+		if err := w.CheckMsgSize(maxLen, fmt.Sprintf("MsgSize(%d)", maxLen)); err != nil {
+			return 0, 0, err
+		}
+	}
+	if maxLen > 1<<30 {
+		return 0, 0, obj.Err("open", ErrInvalid, fmt.Sprintf("MsgSize(%d): a ring's messages are at most 1 GiB", maxLen))
+	}
+	return capacity, maxLen, nil
+}
+
+// checkRing checks the control block of a ring that exists: its layout,
+// that its shape fits the file, and the shape asked for.
+func checkRing(obj ipcerr.Object, cfg *options.Config, payload []byte, capacity, maxLen int) error {
+	g := objfmt.ReadRingGeometry(payload)
+	switch {
+	case g.Layout != objfmt.RingLayout:
+		return obj.Err("open", ErrTypeMismatch, fmt.Sprintf("its slots have layout %d; this library reads layout %d", g.Layout, objfmt.RingLayout))
+	case g.Capacity == 0 || int(g.Stride) < objfmt.RingStride(int(g.MaxLen)) || objfmt.RingSize(int(g.Capacity), int(g.Stride)) > len(payload):
+		return obj.Err("open", ErrCorrupt, fmt.Sprintf("its control block says %d slots of %d bytes, which its file (%d bytes of payload) does not hold; it is damaged: remove it (ipcchan.UnlinkRing(%q))",
+			g.Capacity, g.Stride, len(payload), obj.Name))
+	case (cfg.Has(options.Capacity) && int(g.Capacity) != capacity) || (cfg.Has(options.MsgSize) && int(g.MaxLen) != maxLen):
+		e := obj.Err("open", ErrExist, fmt.Sprintf("it exists with Capacity %d and MsgSize %d, not those asked for", g.Capacity, g.MaxLen))
+		e.Hint = fmt.Sprintf("open it without Capacity/MsgSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
+		return e
+	}
+	return nil
+}
+
+// Name returns the ring's name, as given to OpenRing.
+func (r *Ring[T]) Name() string { return r.obj.Name }
+
+// Attr describes the ring.
+func (r *Ring[T]) Attr() (RingAttr, error) {
+	if r.m.closed() {
+		return RingAttr{}, r.obj.Closed("attr")
+	}
+	return RingAttr{Capacity: r.core.Capacity(), MsgSize: r.core.MaxLen(), Len: r.core.Len(), Recovered: r.core.Recovered(), Ended: r.core.Ended()}, nil
+}
+
+// Send sends v, waiting while the ring is full until there is room, ctx is
+// done or the handle is closed. After CloseSend (by any process) it fails
+// with ErrClosed.
+func (r *Ring[T]) Send(ctx context.Context, v T) error { return r.send(ctx, &v, true, "send") }
+
+// TrySend sends v, or returns ErrFull at once if the ring is full.
+func (r *Ring[T]) TrySend(v T) error { return r.send(context.Background(), &v, false, "send") }
+
+// CloseSend ends the stream, for every receiver, present and future, as
+// closing a Go channel does: receivers get the messages the ring holds,
+// then Receive returns io.EOF and Recv and All end; later sends fail with
+// ErrClosed. It is final until the ring is removed. (A send that a
+// CloseSend overtakes delivers its message after the end: it is not lost,
+// a later receive gets it.)
+func (r *Ring[T]) CloseSend(ctx context.Context) error {
+	if r.m.closed() {
+		return r.obj.Closed("close send")
+	}
+	r.core.End()
+	return nil
+}
+
+func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
+	if r.m.closed() {
+		return r.obj.Closed(op)
+	}
+	var buf []byte
+	if r.w.Kind() == typed.Typed {
+		bp := r.bufs.Get().(*[]byte)
+		defer r.bufs.Put(bp)
+		buf = (*bp)[:0]
+	}
+	msg, err := r.w.Encode(buf, v) // checked against MsgSize before a slot is claimed
+	if err != nil {
+		return err
+	}
+	c, err := r.core.ClaimWrite(ctx, block)
+	if err != nil {
+		return r.err(op, err)
+	}
+	copy(r.core.Buf(c), msg)
+	r.core.Publish(c, len(msg))
+	return nil
+}
+
+// Receive returns the next message, waiting while the ring is empty until
+// one comes, ctx is done or the handle is closed; io.EOF after the end of
+// the stream. A message that does not decode as T (of another codec's
+// type) is a *MessageError holding its bytes.
+func (r *Ring[T]) Receive(ctx context.Context) (T, error) {
+	v, _, err := r.rx.Receive(ctx, true, func() (T, uint, error) { return r.receive(ctx, true) })
+	return v, err
+}
+
+// TryReceive returns the next message, or ErrEmpty at once if there is
+// none (io.EOF after the end of the stream).
+func (r *Ring[T]) TryReceive() (T, error) {
+	ctx := context.Background()
+	v, _, err := r.rx.Receive(ctx, false, func() (T, uint, error) { return r.receive(ctx, false) })
+	return v, err
+}
+
+func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
+	var zero T
+	if r.m.closed() {
+		return zero, 0, r.obj.Closed("receive")
+	}
+	c, data, err := r.core.ClaimRead(ctx, block)
+	if err != nil {
+		return zero, 0, r.err("receive", err)
+	}
+	v, err := r.w.Decode(data, 0)
+	r.core.Release(c)
+	return v, 0, err
+}
+
+// Recv returns a channel that delivers the ring's messages, as Queue.Recv
+// does: one goroutine takes a message only after it has handed over the
+// previous one, which goes to the next receive on this handle or back into
+// the ring on Close (at its end: a ring has no front to put it back at).
+func (r *Ring[T]) Recv() <-chan T { return r.rx.Recv(r.take) }
+
+// Err returns the error that ended the Recv channel, or nil.
+func (r *Ring[T]) Err() error { return r.rx.Err() }
+
+// All returns an iterator over the ring's messages, as Queue.All: it takes
+// a message only when the loop asks for the next one.
+func (r *Ring[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return typed.All(ctx, r.Receive)
+}
+
+// take receives the next message for the Recv stream.
+func (r *Ring[T]) take(ctx context.Context) (typed.Taken[T], error) {
+	v, _, err := r.receive(ctx, true)
+	if err != nil {
+		return typed.Taken[T]{}, err
+	}
+	return typed.Taken[T]{Value: v, PutBack: func() error { return r.putBack(v) }}, nil
+}
+
+// putBack returns a message that Recv took but did not deliver to the
+// ring, waiting up to a second for room; if there is none, the error
+// holds it.
+func (r *Ring[T]) putBack(v T) error {
+	ctx, cancel := context.WithTimeout(context.Background(), putBackPatience)
+	defer cancel()
+	err := r.send(ctx, &v, true, "close")
+	if err == nil {
+		return nil
+	}
+	msg, _ := r.w.Encode(nil, &v)
+	return &MessageError{Queue: r.obj.Name, Op: "close", Data: append([]byte(nil), msg...), Value: v, Err: ErrFull, Cause: err,
+		Detail: "Recv had taken it but could not put it back: " + err.Error() + "; it is in this error's Value"}
+}
+
+// Close closes this process's handle; the ring stays until Unlink. A
+// message that Recv had taken goes back into the ring; every goroutine
+// blocked on the handle returns ErrClosed. The memory stays mapped until
+// the handle is garbage, so that a call still running on it is safe.
+// Calling Close twice is harmless.
+func (r *Ring[T]) Close() error {
+	err := r.rx.Close()
+	if r.m.close() {
+		r.core.Close()
+	}
+	return err
+}
+
+// Unlink removes the ring's name; handles already open keep working.
+func (r *Ring[T]) Unlink() error { return UnlinkRing(r.obj.Name) }
+
+// UnlinkRing removes the ring name.
+func UnlinkRing(name string) error {
+	return unlinkObject("ring", name, objfmt.Ring.Prefix())
+}
+
+// err turns an error of the ring's algorithm into the handle's.
+func (r *Ring[T]) err(op string, err error) error {
+	switch err {
+	case ring.ErrFull:
+		return r.obj.Err(op, ErrFull, fmt.Sprintf("the ring is full (%d messages)", r.core.Capacity()))
+	case ring.ErrEmpty:
+		return r.obj.Err(op, ErrEmpty, "the ring is empty")
+	case ring.ErrEnded:
+		return r.obj.Err(op, ErrClosed, "the stream has ended (CloseSend): no message may follow")
+	case ring.ErrClosed:
+		return r.obj.Closed(op)
+	case ring.ErrCorrupt:
+		return r.obj.Err(op, ErrCorrupt, "the ring's slots are in states the protocol never leaves them in: something else wrote into it; remove it (ipcchan.UnlinkRing) and make it again")
+	}
+	if err == nil || err == io.EOF {
+		return err
+	}
+	what := "a message"
+	if op != "receive" {
+		what = "room in the ring"
+	}
+	return r.obj.Ended(op, err, what)
+}
+
+// unmap gives back a mapping that no handle took.
+func unmap(mem []byte) { unix.Munmap(mem) }
