@@ -1,6 +1,7 @@
 // Package ipcchan turns Linux POSIX IPC into Go-shaped, typed primitives
 // that work between processes: a message queue that behaves like a
-// channel, named semaphores, and shared memory.
+// channel, the same channel in shared memory (a ring), named semaphores,
+// and shared memory.
 //
 // # Queues
 //
@@ -31,6 +32,17 @@
 // field types, not its name: two programs may each declare the same struct.
 // A message of zero bytes ends the stream: CloseSend sends it, a C program
 // can send it, and receivers stop at it.
+//
+// # Rings
+//
+// A Ring[T] is the same channel in shared memory (/dev/shm/ipcchan.ring.NAME):
+// many senders and receivers in any processes, no system call while both
+// sides are busy, a pointer-free T copied rather than encoded, and a
+// process killed at any instant never wedging the others (see Ring):
+//
+//	r, err := ipcchan.OpenRing[Tick]("/ticks", ipcchan.Create(), ipcchan.Capacity(4096))
+//	err = r.Send(ctx, tick)
+//	for tick := range r.Recv() { ... }
 //
 // # Semaphores, mutexes, wait groups
 //
@@ -116,8 +128,8 @@
 // # Transports
 //
 // Sender[T] and Receiver[T] hold what every transport of typed messages
-// does: a Queue, and natsq.Queue on NATS JetStream for more than one
-// machine. Code written against them moves between transports by
+// does: a Queue, a Ring, and natsq.Queue on NATS JetStream for more than
+// one machine. Code written against them moves between transports by
 // changing its Open call. Priorities are a promise of their own,
 // PrioritySender[T] and PriorityReceiver[T], kept differently by each
 // transport (see PrioritySender).

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -283,4 +284,65 @@ func ExampleOpenShmSlice() {
 	cells[1023] = 2.5
 	fmt.Println(grid.Len(), cells[1023])
 	// Output: 1024 2.5
+}
+
+func ExampleOpenRing() {
+	// A pointer-free struct travels as its bytes: copied into the ring's
+	// shared memory and out, with no encoding.
+	type Tick struct {
+		Seq   int64
+		Price float64
+	}
+	ctx := context.Background()
+	r, err := ipcchan.OpenRing[Tick](exampleName, ipcchan.Create(), ipcchan.Capacity(1024))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkRing(exampleName)
+	defer r.Close()
+
+	go func() { // another process would open the same name
+		for i := range 3 {
+			r.Send(ctx, Tick{Seq: int64(i), Price: 100 + float64(i)/4})
+		}
+		r.CloseSend(ctx)
+	}()
+	for t := range r.Recv() {
+		fmt.Println(t.Seq, t.Price)
+	}
+	fmt.Println("err:", r.Err())
+	// Output:
+	// 0 100
+	// 1 100.25
+	// 2 100.5
+	// err: <nil>
+}
+
+func ExampleOpenQueue_cStruct() {
+	// A C program's struct order { int64_t id; double price; int32_t qty;
+	// uint8_t side; uint8_t pad[3]; }, sent with
+	// mq_send(q, (char *)&o, sizeof o, prio), is an Order here, and back.
+	type Order struct {
+		ID    int64
+		Price float64
+		Qty   int32
+		Side  uint8
+		_     [3]byte
+	}
+	ctx := context.Background()
+	q, err := ipcchan.OpenQueue[Order](exampleName, ipcchan.Create(), ipcchan.WithCodec(codec.Layout))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+	a, _ := q.Attr()
+	fmt.Println("message size:", a.MsgSize) // sizeof(struct order)
+
+	q.SendPriority(ctx, Order{ID: 7, Price: 19.99, Qty: 3, Side: 1}, 5)
+	o, prio, err := q.ReceivePriority(ctx)
+	fmt.Printf("%+v at %d, %v\n", o, prio, err)
+	// Output:
+	// message size: 24
+	// {ID:7 Price:19.99 Qty:3 Side:1 _:[0 0 0]} at 5, <nil>
 }

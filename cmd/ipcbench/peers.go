@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -166,6 +167,51 @@ func runPeer(role string, args []string) error {
 			}
 		}
 		return q.CloseSend(ctx)
+	case "ring-tick-flood": // NAME N SENDERS: send N+1 Ticks on a ring; the last sender to finish ends the stream
+		r, err := ipcchan.OpenRing[Tick](args[0])
+		if err != nil {
+			return err
+		}
+		return ringFlood(r, sampleTick, atoi(1), args[0], atoi(2))
+	case "ring-bytes-flood": // NAME N SENDERS: the same with 64-byte []byte messages
+		r, err := ipcchan.OpenRing[[]byte](args[0])
+		if err != nil {
+			return err
+		}
+		return ringFlood(r, make([]byte, 64), atoi(1), args[0], atoi(2))
+	case "ring-tick-echo": // IN OUT: echo Ticks until the end of the stream
+		in, err := ipcchan.OpenRing[Tick](args[0])
+		if err != nil {
+			return err
+		}
+		out, err := ipcchan.OpenRing[Tick](args[1])
+		if err != nil {
+			return err
+		}
+		for {
+			v, err := in.Receive(ctx)
+			if err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := out.Send(ctx, v); err != nil {
+				return err
+			}
+		}
+	case "ring-block": // NAME: wait a second for a message that does not come; print the CPU ns it took
+		r, err := ipcchan.OpenRing[Tick](args[0])
+		if err != nil {
+			return err
+		}
+		before := cpuTime()
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := r.Receive(wctx); !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("a receive on an empty ring: %v", err)
+		}
+		fmt.Println(cpuTime() - before)
+		return nil
 	case "tick-gob": // PATH N: N+1 Ticks with encoding/gob over a Unix socket
 		c, err := net.Dial("unix", args[0])
 		if err != nil {
@@ -334,6 +380,40 @@ func (tc *typedConn) read(o *Order) error {
 		return err
 	}
 	return codec.Msgpack.Decode(tc.frame, o)
+}
+
+// ringFlood sends n+1 messages (the first starts the clock), then, as the
+// last of the senders to finish (a counter in a WaitGroup of the ring's
+// name), ends the stream.
+func ringFlood[T any](r *ipcchan.Ring[T], v T, n int, name string, senders int) error {
+	for range n + 1 {
+		if err := r.Send(ctx, v); err != nil {
+			return err
+		}
+	}
+	if senders == 1 {
+		return r.CloseSend(ctx)
+	}
+	wg, err := ipcchan.OpenWaitGroup(name+"-senders", ipcchan.Create())
+	if err != nil {
+		return err
+	}
+	defer wg.Close()
+	if err := wg.Add(1); err != nil {
+		return err
+	}
+	if c, _ := wg.Count(); c == senders {
+		ipcchan.UnlinkWaitGroup(name + "-senders")
+		return r.CloseSend(ctx)
+	}
+	return nil
+}
+
+// cpuTime is the CPU time this process has used, in nanoseconds.
+func cpuTime() float64 {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // echo sends back every message until the end of the stream.

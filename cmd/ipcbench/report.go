@@ -74,6 +74,24 @@ func evaluate(rs []*result) []target {
 			ts = append(ts, target{Name: k.name, Value: v, Shown: fmt.Sprintf("%.2f× as fast", v), Limit: "faster", Met: q.Median < g.Median, Note: k.note})
 		}
 	}
+	const rsc = "ring stream of a 64-byte struct"
+	if ring, g := find(rs, rsc, "ipcchan Ring[Tick]"), find(rs, rsc, "Unix socket + encoding/gob"); ring != nil && g != nil {
+		v := g.Median / ring.Median
+		ts = append(ts, target{Name: "ring struct stream vs Unix socket + gob", Value: v, Shown: fmt.Sprintf("%.2f× as fast", v), Limit: "≥ 4× as fast", Met: v >= 4})
+	}
+	ratio("ring struct stream vs C SPSC ring, busy-polling", rsc, "ipcchan Ring[Tick]", "C, SPSC ring in shm, busy-polling", 0.5, false,
+		"an MPMC ring: a compare-and-swap to claim each slot on each side, where the SPSC ring stores an index")
+	ratio("ring 64 B []byte stream vs C SPSC ring, futex", "ring stream of 64 B []byte", "ipcchan Ring[[]byte]", "C, SPSC ring in shm, futex wake-ups", 0.5, false,
+		"Receive of a []byte allocates the message")
+	const rp = "ring ping-pong"
+	ratio("ring latency vs C futex ping-pong", rp, "ipcchan Ring[Tick]", "C, futex ping-pong in shm", 1.2, true, "")
+	ratio("ring latency vs Queue latency", rp, "ipcchan Ring[Tick]", "ipcchan Queue[[]byte] 64 B", 0.6, true, "")
+	ratio("ring 2x2 total vs 1x1", "ring, 2 senders", "ipcchan Ring[Tick], 2 x 2", "ipcchan Ring[Tick], 1 x 1", 0.5, false,
+		"four parties on two cores")
+	if bl := find(rs, "a ring receiver blocked", "ipcchan Ring[Tick].Receive"); bl != nil {
+		pct := bl.Median / 1e9 * 100
+		ts = append(ts, target{Name: "a ring receiver blocked for 1 s", Value: pct, Shown: fmt.Sprintf("%.3f%% of a core", pct), Limit: "< 1%", Met: pct < 1})
+	}
 	ratio("semaphore ping-pong vs C", "semaphore ping-pong", "ipcchan Semaphore", "C, glibc sem_post/sem_wait", 1.2, true, "")
 	if m := find(rs, "mutex lock+unlock, uncontended", "ipcchan Mutex"); m != nil {
 		ts = append(ts, target{Name: "uncontended mutex lock+unlock", Value: m.Median, Shown: fmt.Sprintf("%.1f ns", m.Median), Limit: "≤ 40 ns", Met: m.Median <= 40})

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,42 @@ func scenarios(b *bench) []scenario {
 			{name: "ipcchan Queue[Tick] (codec.Layout)", ipcchan: true, n: cfg.n(20000), run: b.tickQueue},
 			{name: "raw mq syscalls from Go, 64 B", n: cfg.n(20000), run: func(n int) (float64, error) { return b.rawStream(n, 64) }},
 			{name: "Unix socket + encoding/gob", n: cfg.n(20000), run: func(n int) (float64, error) { return b.typedSocket(n, "tick-gob") }},
+		},
+	}, scenario{
+		name: "ring stream of a 64-byte struct (10 number fields), per message", unit: "message",
+		impls: []impl{
+			{name: "ipcchan Ring[Tick]", ipcchan: true, n: cfg.n(400000), run: func(n int) (float64, error) { return b.ringStream(n, "ring-tick-flood", 1) }},
+			{name: "ipcchan Queue[Tick] (codec.Layout)", ipcchan: true, n: cfg.n(20000), run: b.tickQueue},
+			{name: "Unix socket + encoding/gob", n: cfg.n(20000), run: func(n int) (float64, error) { return b.typedSocket(n, "tick-gob") }},
+			{name: "C, SPSC ring in shm, busy-polling", n: cfg.n(2000000), skip: noC, run: func(n int) (float64, error) { return b.c("ring-busy", strconv.Itoa(n)) }},
+			{name: "C, SPSC ring in shm, futex wake-ups", n: cfg.n(2000000), skip: noC, run: func(n int) (float64, error) { return b.c("ring-futex", strconv.Itoa(n)) }},
+		},
+	}, scenario{
+		name: "ring stream of 64 B []byte, per message", unit: "message",
+		impls: []impl{
+			{name: "ipcchan Ring[[]byte]", ipcchan: true, n: cfg.n(400000), run: func(n int) (float64, error) { return b.ringStream(n, "ring-bytes-flood", 1) }},
+			{name: "C, SPSC ring in shm, futex wake-ups", n: cfg.n(2000000), skip: noC, run: func(n int) (float64, error) { return b.c("ring-futex", strconv.Itoa(n)) }},
+		},
+	}, scenario{
+		name: "ring, 2 senders x 2 receivers, total per message", unit: "message",
+		impls: []impl{
+			{name: "ipcchan Ring[Tick], 2 x 2", ipcchan: true, n: cfg.n(400000), run: func(n int) (float64, error) { return b.ringStream(n, "ring-tick-flood", 2) }},
+			{name: "ipcchan Ring[Tick], 1 x 1", ipcchan: true, n: cfg.n(400000), run: func(n int) (float64, error) { return b.ringStream(n, "ring-tick-flood", 1) }},
+		},
+	}, scenario{
+		name: "ring ping-pong (a 64-byte struct), one-way latency", unit: "one-way trip",
+		impls: []impl{
+			{name: "ipcchan Ring[Tick]", ipcchan: true, n: cfg.n(20000), run: b.ringPingPong},
+			{name: "C, futex ping-pong in shm", n: cfg.n(20000), skip: noC, run: func(n int) (float64, error) {
+				rt, err := b.c("futex-pingpong", strconv.Itoa(n))
+				return rt / 2, err
+			}},
+			{name: "ipcchan Queue[[]byte] 64 B", ipcchan: true, n: cfg.n(4000), run: b.queuePingPong},
+		},
+	}, scenario{
+		name: "a ring receiver blocked for 1 s, CPU time", unit: "second blocked",
+		impls: []impl{
+			{name: "ipcchan Ring[Tick].Receive", ipcchan: true, n: 1, run: b.ringBlocked},
 		},
 	}, scenario{
 		name: "semaphore ping-pong, round trip", unit: "round trip",
@@ -681,4 +718,125 @@ func (b *bench) openClose(kind string, n int) (float64, error) {
 		}
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(n), nil
+}
+
+// ringStream drains the ring of senders flooding peers (role), as many
+// receivers in this process, and returns the time per message of all of
+// them together, the clock starting at the first message.
+func (b *bench) ringStream(n int, role string, senders int) (float64, error) {
+	name := b.name("ring")
+	defer ipcchan.UnlinkRing(name)
+	defer ipcchan.UnlinkWaitGroup(name + "-senders") // if a run fails before its senders remove it
+	var drainOne func() (int, error)
+	var closer interface{ Close() error }
+	if role == "ring-bytes-flood" {
+		r, err := ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(4096), ipcchan.MsgSize(64))
+		if err != nil {
+			return 0, err
+		}
+		closer = r
+		drainOne = func() (int, error) { return drainCount(r, func(m []byte) bool { return len(m) == 64 }) }
+	} else {
+		r, err := ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(4096))
+		if err != nil {
+			return 0, err
+		}
+		closer = r
+		drainOne = func() (int, error) { return drainCount(r, func(t Tick) bool { return t == sampleTick }) }
+	}
+	defer closer.Close()
+	per := n / senders
+	var cmds []*exec.Cmd
+	for range senders {
+		cmd := b.peer(role, name, strconv.Itoa(per), strconv.Itoa(senders))
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		cmds = append(cmds, cmd)
+	}
+	type res struct {
+		got int
+		err error
+	}
+	results := make(chan res, senders)
+	start := time.Now()
+	for range senders { // as many receivers as senders
+		go func() { got, err := drainOne(); results <- res{got, err} }()
+	}
+	total := 0
+	for range senders {
+		r := <-results
+		if r.err != nil {
+			return 0, r.err
+		}
+		total += r.got
+	}
+	ns := float64(time.Since(start).Nanoseconds()) / float64(total)
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			return 0, err
+		}
+	}
+	return ns, nil
+}
+
+// drainCount receives until the end of the stream and counts, checking
+// each message.
+func drainCount[T any](r ipcchan.Receiver[T], ok func(T) bool) (int, error) {
+	got := 0
+	for {
+		v, err := r.Receive(ctx)
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		if !ok(v) {
+			return got, fmt.Errorf("a bad message: %v", v)
+		}
+		got++
+	}
+}
+
+func (b *bench) ringPingPong(n int) (float64, error) {
+	ping, pong := b.name("rping"), b.name("rpong")
+	defer ipcchan.UnlinkRing(ping)
+	defer ipcchan.UnlinkRing(pong)
+	out, err := ipcchan.OpenRing[Tick](ping, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(16))
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	in, err := ipcchan.OpenRing[Tick](pong, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(16))
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	cmd := b.peer("ring-tick-echo", ping, pong)
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ns, err := pingPong(out, in, sampleTick, n, checkTick)
+	if err != nil {
+		return 0, err
+	}
+	return ns, cmd.Wait()
+}
+
+// ringBlocked has a peer wait for a message that does not come for a
+// second, and returns the CPU time it spent meanwhile, as it measured it.
+func (b *bench) ringBlocked(int) (float64, error) {
+	name := b.name("rblock")
+	defer ipcchan.UnlinkRing(name)
+	r, err := ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Exclusive())
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	out, err := b.peer("ring-block", name).Output()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 }

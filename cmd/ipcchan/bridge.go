@@ -77,6 +77,10 @@ func runBridge(c *cli, cmd *command, args []string) int {
 		return c.fail(err)
 	}
 	remote, err := natsq.Open[[]byte](ctx, js, *stream, ipcchan.Create())
+	if err != nil && ctx.Err() != nil { // Ctrl-C while it opened the stream: a clean stop
+		fmt.Fprintln(c.stderr, "bridge: interrupted while starting; 0 messages forwarded")
+		return exitOK
+	}
 	if err != nil {
 		return c.fail(err)
 	}

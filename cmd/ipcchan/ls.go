@@ -19,7 +19,7 @@ import (
 var cmdLs = &command{
 	name:  "ls",
 	usage: "ls [--json]",
-	help:  "list every queue, semaphore, shm object, mutex and wait group, and what the user's queues cost of ulimit -q",
+	help:  "list every queue, ring, semaphore, shm object, mutex and wait group, and what the user's queues cost of ulimit -q",
 	example: `  $ ipcchan ls
   KIND       NAME     OWNER  MODE  SIZE  DETAILS
   queue      /jobs    root   0600  128   2/10 messages of at most 8192 bytes
@@ -179,6 +179,21 @@ func details(in inventory.Info) string {
 		}
 	case "waitgroup":
 		d = append(d, fmt.Sprintf("count %d", in.Count))
+	case "ring":
+		d = append(d, fmt.Sprintf("%d/%d messages of at most %d bytes, ring of %s", in.Len, in.Capacity, in.MsgSize, in.Type))
+		if in.Recovered > 0 {
+			d = append(d, plural(int(in.Recovered), "slot recovered after a crash", "slots recovered after crashes"))
+		}
+		if in.Ended {
+			d = append(d, "stream ended")
+		}
+		if len(in.Registered) > 0 {
+			var ps []string
+			for _, p := range in.Registered {
+				ps = append(ps, strconv.Itoa(p))
+			}
+			d = append(d, "open in "+strings.Join(ps, " "))
+		}
 	case "temp":
 		state := "alive"
 		if !in.CreatorAlive {
@@ -230,6 +245,11 @@ func writeStat(w io.Writer, in inventory.Info) {
 		}
 	case "waitgroup":
 		line("count", in.Count)
+	case "ring":
+		line("type", in.Type)
+		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
+		line("msgsize", in.MsgSize)
+		line("recovered", fmt.Sprintf("%d slots taken back from processes that died holding them", in.Recovered))
 	}
 	if in.Creator > 0 {
 		line("creator", in.Creator)

@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -464,4 +467,58 @@ func TestLsWithoutMqueueMount(t *testing.T) {
 func isMqueue() bool {
 	var st syscall.Statfs_t
 	return syscall.Statfs("/dev/mqueue", &st) == nil && st.Type == 0x19800202
+}
+
+// TestLsRing: ls and stat show a ring's shape, length, users and the slots
+// recovered after crashes; rm removes it, and rm --stale once nobody has it
+// open.
+func TestLsRing(t *testing.T) {
+	name := testutil.Name(t, ipcchan.UnlinkRing)
+	type Tick struct{ Seq, At int64 }
+	r, err := ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Capacity(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Send(t.Context(), Tick{Seq: 1})
+	r.Send(t.Context(), Tick{Seq: 2})
+	in := lsJSON(t)["ring "+name]
+	if in.Capacity != 8 || in.MsgSize != 16 || in.Len != 2 || in.Type != "main.Tick" || !slices.Contains(in.Registered, os.Getpid()) {
+		t.Errorf("ls lists the ring as %+v", in)
+	}
+	if out := mustRun(t, "ls"); !strings.Contains(out, fmt.Sprintf("2/8 messages of at most 16 bytes, ring of main.Tick, open in %d", os.Getpid())) {
+		t.Errorf("the table lacks the ring:\n%s", out)
+	}
+	if out := mustRun(t, "stat", name); !strings.Contains(out, "recovered  0 slots") || !strings.Contains(out, "messages   2 of 8") {
+		t.Errorf("stat of the ring:\n%s", out)
+	}
+	if out := mustRun(t, "rm", "--stale", "--dry-run"); strings.Contains(out, name) {
+		t.Errorf("a ring in use is stale:\n%s", out)
+	}
+	r.Close()
+	runtime.KeepAlive(r) // the closed handle keeps its mapping until it is garbage
+	r = nil
+	waitUnmapped(t, name)
+	if out := mustRun(t, "rm", "--stale"); !strings.Contains(out, "removed ring "+name) {
+		t.Errorf("rm --stale of a ring nobody has open:\n%s", out)
+	}
+	if _, err := ipcchan.OpenRing[Tick](name); !errors.Is(err, ipcchan.ErrNotExist) {
+		t.Errorf("the ring is still there: %v", err)
+	}
+}
+
+// waitUnmapped waits until this process no longer maps the object name.
+func waitUnmapped(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		b, _ := os.ReadFile("/proc/self/maps")
+		if !strings.Contains(string(b), name[1:]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still mapped", name)
+		}
+		time.Sleep(10 * time.Millisecond) // the cleanup of a collected handle runs on its own goroutine
+	}
 }

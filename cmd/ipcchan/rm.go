@@ -19,12 +19,12 @@ var cmdRm = &command{
 	run: runRm,
 }
 
-var kinds = []string{"queue", "semaphore", "shm", "mutex", "waitgroup"}
+var kinds = []string{"queue", "ring", "semaphore", "shm", "mutex", "waitgroup"}
 
 func runRm(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
 	kind := fs.String("kind", "", "the kind to remove when a name has several: "+strings.Join(kinds, ", "))
-	stale := fs.Bool("stale", false, "remove ipcchan's own objects (mutex, wait group, shm, half-built files) that no live process uses; nothing else")
+	stale := fs.Bool("stale", false, "remove ipcchan's own objects (ring, mutex, wait group, shm, half-built files) that no live process uses; nothing else")
 	dry := fs.Bool("dry-run", false, "with --stale: only say what would be removed")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {

@@ -32,23 +32,24 @@ type dispatcher struct {
 	stats   *ipcchan.Shm[Stats]
 	disk    *ipcchan.Semaphore
 
-	next       int          // next new job to send
-	resend     []int        // jobs to send again
-	resent     map[int]bool // jobs sent again after a worker died, or that had no result
-	sending    bool         // the jobs queue is watched for room
-	ended      bool         // CloseSend done
-	got        []bool
-	done       int
-	lastResult time.Time
-	workers    map[int]*proc // by worker number
-	nextNum    int
-	live       int
-	killed     string // what -kill-one did, for the summary
-	recovered  []string
-	failed     error
-	stopped    bool // interrupted
-	start      time.Time
-	progress   *progress
+	next        int          // next new job to send
+	resend      []int        // jobs to send again
+	resent      map[int]bool // jobs sent again after a worker died, or that had no result
+	sending     bool         // the jobs queue is watched for room
+	stopSending func()       // for a ring: ends its watch for room
+	ended       bool         // CloseSend done
+	got         []bool
+	done        int
+	lastResult  time.Time
+	workers     map[int]*proc // by worker number
+	nextNum     int
+	live        int
+	killed      string // what -kill-one did, for the summary
+	recovered   []string
+	failed      error
+	stopped     bool // interrupted
+	start       time.Time
+	progress    *progress
 }
 
 type proc struct {
@@ -59,11 +60,11 @@ type proc struct {
 	fate        string
 }
 
-func runDispatcher(nWorkers, nJobs, slots int, killOne bool, natsURL string) error {
+func runDispatcher(nWorkers, nJobs, slots int, killOne bool, natsURL string, ring bool) error {
 	if nWorkers < 1 || nWorkers > maxWorkers/2 || nJobs < 1 || slots < 1 {
 		return fmt.Errorf("-workers must be 1 to %d, -jobs and -slots at least 1", maxWorkers/2)
 	}
-	tr, err := connect(natsURL)
+	tr, err := connect(natsURL, ring)
 	if err != nil {
 		return err
 	}
@@ -165,25 +166,42 @@ func isNil(c any) bool {
 // fder is a queue with a descriptor the reactor can watch: a POSIX queue.
 type fder interface{ Fd() int }
 
+// watcher is a queue the reactor can watch without a descriptor: a ring.
+type watcher interface {
+	Watch(l *loop.Loop, ev loop.Events, cb func(loop.Events)) (stop func(), err error)
+}
+
 // watch registers the reactor's sources: the results queue, room in the
 // jobs queue, a timer, and the stop signals. A POSIX queue's descriptor
-// goes into the reactor; a NATS queue has none, so a goroutine receives
-// its results and posts each to the reactor, and jobs are sent at once
-// (the stream holds them all).
+// goes into the reactor, and a ring is watched for it (Ring.Watch); a NATS
+// queue has neither, so a goroutine receives its results and posts each
+// to the reactor, and jobs are sent at once (the stream holds them all).
 func (d *dispatcher) watch() error {
-	if r, ok := d.results.(fder); ok {
+	switch r := d.results.(type) {
+	case fder:
 		if err := d.l.Add(r.Fd(), loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
 			return err
 		}
-	} else {
+	case watcher:
+		if _, err := r.Watch(d.l, loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
+			return err
+		}
+	default:
 		go d.pullResults()
 	}
 	d.sending = true
-	if j, ok := d.jobs.(fder); ok {
+	switch j := d.jobs.(type) {
+	case fder:
 		if err := d.l.Add(j.Fd(), loop.Writable, func(loop.Events) { d.sendJobs() }); err != nil {
 			return err
 		}
-	} else {
+	case watcher:
+		stop, err := j.Watch(d.l, loop.Writable, func(loop.Events) { d.sendJobs() })
+		if err != nil {
+			return err
+		}
+		d.stopSending = stop
+	default:
 		d.l.Post(d.sendJobs)
 	}
 	_, err := d.l.Every(100*time.Millisecond, d.tick)
@@ -215,7 +233,11 @@ func (d *dispatcher) startWorker(replaces int) error {
 	if err := d.wg.Add(1); err != nil {
 		return err
 	}
-	cmd := exec.Command(d.exe, "-worker", strconv.Itoa(n), "-prefix", d.on.jobs[:len(d.on.jobs)-5], "-nats", d.tr.url)
+	args := []string{"-worker", strconv.Itoa(n), "-prefix", d.on.jobs[:len(d.on.jobs)-5], "-nats", d.tr.url}
+	if d.tr.ring {
+		args = append(args, "-ring")
+	}
+	cmd := exec.Command(d.exe, args...)
 	cmd.Stderr = os.Stderr
 	// A worker must not outlive a dispatcher that dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -263,6 +285,19 @@ func (d *dispatcher) setSending(on bool) {
 		return
 	}
 	d.sending = on
+	if w, ok := d.jobs.(watcher); ok {
+		if !on {
+			d.stopSending()
+			return
+		}
+		stop, err := w.Watch(d.l, loop.Writable, func(loop.Events) { d.sendJobs() })
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		d.stopSending = stop
+		return
+	}
 	j, ok := d.jobs.(fder)
 	if !ok {
 		if on {
@@ -399,7 +434,7 @@ func (d *dispatcher) tick() {
 			return // someone is still working
 		}
 	}
-	if a, err := d.jobs.Attr(); err != nil || a.Len > 0 {
+	if n, err := length(d.jobs); err != nil || n > 0 {
 		return
 	}
 	for id, ok := range d.got {

@@ -14,7 +14,11 @@
 // semaphore token and WaitGroup count are given back, and a replacement
 // starts; every job is still done exactly once.
 //
-//	go run ./examples/workerpool [-workers 4] [-jobs 400] [-slots 2] [-kill-one] [-nats URL]
+//	go run ./examples/workerpool [-workers 4] [-jobs 400] [-slots 2] [-kill-one] [-ring | -nats URL]
+//
+// With -ring, the jobs and results travel on rings in shared memory
+// (ipcchan.Ring), which the dispatcher's reactor watches as it watches the
+// queues' descriptors (Ring.Watch).
 //
 // With -nats nats://host:4222, the jobs and results travel on a NATS
 // JetStream server (package natsq) instead of POSIX queues: the workers'
@@ -82,14 +86,19 @@ func main() {
 	killOne := flag.Bool("kill-one", false, "kill a busy worker with SIGKILL mid-run, and show the recovery")
 	worker := flag.Int("worker", 0, "internal: run as worker number N")
 	natsURL := flag.String("nats", "", "carry jobs and results on the NATS JetStream server at this URL (nats://host:4222) instead of POSIX queues")
+	ring := flag.Bool("ring", false, "carry jobs and results on rings in shared memory (ipcchan.Ring) instead of POSIX queues")
 	prefix := flag.String("prefix", "", "internal: the names' prefix")
 	flag.Parse()
 
 	var err error
 	if *worker > 0 {
-		err = runWorker(*worker, namesFor(*prefix), *natsURL)
+		err = runWorker(*worker, namesFor(*prefix), *natsURL, *ring)
 	} else {
-		err = runDispatcher(*workers, *jobs, *slots, *killOne, *natsURL)
+		if *ring && *natsURL != "" {
+			err = fmt.Errorf("-ring and -nats: choose one transport")
+		} else {
+			err = runDispatcher(*workers, *jobs, *slots, *killOne, *natsURL, *ring)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workerpool:", err)

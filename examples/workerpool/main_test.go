@@ -164,3 +164,25 @@ func TestWorkerPoolOverNATS(t *testing.T) {
 		t.Errorf("stream %s left behind", name)
 	}
 }
+
+// TestWorkerPoolOverRings: the same run with the jobs and results on rings
+// in shared memory, which the dispatcher's reactor watches (Ring.Watch);
+// one worker is killed mid-run, and every job is still done once.
+func TestWorkerPoolOverRings(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), build(t), "-workers", "3", "-jobs", "60", "-kill-one", "-ring")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("workerpool -ring: %v\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	s := string(out)
+	for _, want := range []string{"jobs and results on rings in shared memory", "all 60 jobs done exactly once", "wait group: 0 workers left", "was killed with SIGKILL"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if left := leftOf(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("objects left behind: %v", left)
+	}
+}

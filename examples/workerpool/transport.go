@@ -13,25 +13,44 @@ import (
 )
 
 // queue is what the workerpool uses of a queue: ipcchan's Sender and
-// Receiver, which POSIX queues and NATS queues both are, and Attr.
+// Receiver, which POSIX queues, rings and NATS queues all are.
 type queue[T any] interface {
 	ipcchan.Sender[T]
 	ipcchan.Receiver[T]
-	Attr() (ipcchan.QueueAttr, error)
+}
+
+// length is how many messages q holds: each transport says it in its
+// own Attr.
+func length[T any](q queue[T]) (int, error) {
+	switch x := q.(type) {
+	case interface {
+		Attr() (ipcchan.QueueAttr, error)
+	}:
+		a, err := x.Attr()
+		return a.Len, err
+	case interface {
+		Attr() (ipcchan.RingAttr, error)
+	}:
+		a, err := x.Attr()
+		return a.Len, err
+	}
+	return 0, fmt.Errorf("%T has no length", q)
 }
 
 // transport carries the two queues of a run: POSIX queues on this machine,
-// or, with -nats, queues on a NATS JetStream server (package natsq). The
-// rest of the program is the same either way.
+// with -ring rings in shared memory, or, with -nats, queues on a NATS
+// JetStream server (package natsq). The rest of the program is the same
+// whichever it is.
 type transport struct {
-	url string // "" for POSIX
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	url  string // "" for POSIX and rings
+	ring bool
+	nc   *nats.Conn
+	js   jetstream.JetStream
 }
 
-func connect(url string) (*transport, error) {
+func connect(url string, ring bool) (*transport, error) {
 	if url == "" {
-		return &transport{}, nil
+		return &transport{ring: ring}, nil
 	}
 	nc, err := nats.Connect(url, nats.Name("ipcchan workerpool"))
 	if err != nil {
@@ -46,6 +65,9 @@ func connect(url string) (*transport, error) {
 }
 
 func (tr *transport) String() string {
+	if tr.ring {
+		return "rings in shared memory"
+	}
 	if tr.url == "" {
 		return "POSIX queues"
 	}
@@ -54,6 +76,13 @@ func (tr *transport) String() string {
 
 // openQueue is the one line that differs between the transports.
 func openQueue[T any](tr *transport, name string, opts ...ipcchan.Option) (queue[T], error) {
+	if tr.ring {
+		r, err := ipcchan.OpenRing[T](name, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	if tr.js == nil {
 		q, err := ipcchan.OpenQueue[T](name, opts...)
 		if err != nil {
@@ -71,6 +100,10 @@ func openQueue[T any](tr *transport, name string, opts ...ipcchan.Option) (queue
 }
 
 func (tr *transport) unlink(name string) {
+	if tr.ring {
+		ipcchan.UnlinkRing(name)
+		return
+	}
 	if tr.js == nil {
 		ipcchan.UnlinkQueue(name)
 		return

@@ -11,10 +11,10 @@ import (
 )
 
 // runWorker takes jobs until the end of the stream.
-func runWorker(n int, on names, natsURL string) error {
+func runWorker(n int, on names, natsURL string, ring bool) error {
 	signal.Ignore(os.Interrupt) // Ctrl-C is the dispatcher's to handle
 	ctx := context.Background()
-	tr, err := connect(natsURL)
+	tr, err := connect(natsURL, ring)
 	if err != nil {
 		return err
 	}

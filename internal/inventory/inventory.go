@@ -29,7 +29,7 @@ import (
 // namespace), as List finds it. Fields that do not apply to the kind, or
 // could not be read, are zero, and -1 for counts.
 type Info struct {
-	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", or "temp" (a half-built object)
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", or "temp" (a half-built object)
 	Name   string      `json:"name"`   // the name to open it by, "/jobs"
 	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
 	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
@@ -38,10 +38,10 @@ type Info struct {
 	Mode   fs.FileMode `json:"mode"`
 	Size   int64       `json:"size"` // bytes: of the file, or queued messages' bytes for a queue
 
-	// Queues.
+	// Queues and rings.
 	Len       int   `json:"len,omitempty"`      // messages waiting
-	Capacity  int   `json:"capacity,omitempty"` // mq_maxmsg
-	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize
+	Capacity  int   `json:"capacity,omitempty"` // mq_maxmsg, or a ring's slots
+	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize, or a ring's largest message
 	NotifyPID int   `json:"notify_pid,omitempty"`
 	Charge    int64 `json:"charge,omitempty"` // bytes charged to the owner's RLIMIT_MSGQUEUE
 
@@ -55,8 +55,10 @@ type Info struct {
 	CreatorAlive bool   `json:"creator_alive,omitempty"`
 	Holder       int    `json:"holder,omitempty"` // Mutex: pid holding it, 0 if free
 	HolderAlive  bool   `json:"holder_alive,omitempty"`
-	State        string `json:"state,omitempty"` // Mutex: "consistent", "owner died", "not recoverable"
-	Count        int    `json:"count"`           // WaitGroup
+	State        string `json:"state,omitempty"`     // Mutex: "consistent", "owner died", "not recoverable"
+	Count        int    `json:"count"`               // WaitGroup
+	Recovered    uint64 `json:"recovered,omitempty"` // Ring: slots taken back from processes that died holding them
+	Ended        bool   `json:"ended,omitempty"`     // Ring: CloseSend was called
 
 	// Users are the processes that have the object mapped, as far as their
 	// /proc/PID/maps can be read (/dev/shm objects).
@@ -115,6 +117,8 @@ func listShm(users map[string][]int) ([]Info, error) {
 			in.Kind, in.Format, in.Name = "mutex", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Mutex.Prefix())
 		case strings.HasPrefix(fn, objfmt.WaitGroup.Prefix()):
 			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.WaitGroup.Prefix())
+		case strings.HasPrefix(fn, objfmt.Ring.Prefix()):
+			in.Kind, in.Format, in.Name = "ring", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Ring.Prefix())
 		}
 		fillShm(&in)
 		infos = append(infos, in)
@@ -130,7 +134,7 @@ func fillShm(in *Info) {
 		return
 	}
 	in.UID, in.Owner, in.Mode, in.Size = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777), st.Size
-	b, err := readHead(in.Path, objfmt.HeaderSize+16)
+	b, err := readHead(in.Path, objfmt.HeaderSize+objfmt.RingCtlSize)
 	if err != nil {
 		in.Problem = err.Error()
 		return
@@ -169,6 +173,9 @@ func fillShm(in *Info) {
 		in.HolderAlive = in.Holder > 0 && posix.Alive(in.Holder)
 	case objfmt.WaitGroup:
 		in.Count = objfmt.ReadWaitGroup(p)
+	case objfmt.Ring:
+		g, st := objfmt.ReadRingGeometry(p), objfmt.ReadRingStats(p)
+		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
 	}
 }
 
@@ -275,12 +282,15 @@ func userName(uid int) string {
 }
 
 // Stale returns the objects of ipcchan's own format that nothing uses any
-// more: Mutex, WaitGroup and Shm objects whose users table lists no live
-// process (and that no process whose /proc/PID/maps can be read has
+// more: Mutex, WaitGroup, Ring and Shm objects whose users table lists no
+// live process (and that no process whose /proc/PID/maps can be read has
 // mapped), and temporary files of creators that died before linking them.
 // An object whose table once overflowed is never stale. Stale never returns
 // queues, glibc semaphores or plain POSIX shm, which carry no record of who
-// uses them.
+// uses them. (A queue has no byte to spare for one without changing what C
+// sees; a companion file would cost every open a file and a mapping and
+// still not see C's users; and a queue nobody has open is often meant to
+// be there, holding messages for the next run.)
 func Stale() ([]Info, error) {
 	users, _ := shmUsers()
 	infos, err := listShm(users)
@@ -313,6 +323,8 @@ func Remove(in Info) error {
 		return ipcchan.UnlinkMutex(in.Name)
 	case "waitgroup":
 		return ipcchan.UnlinkWaitGroup(in.Name)
+	case "ring":
+		return ipcchan.UnlinkRing(in.Name)
 	}
 	return ipcchan.UnlinkShm(in.Name) // shm, and temporary files in /dev/shm
 }

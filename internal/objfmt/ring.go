@@ -25,7 +25,7 @@ import (
 // A slot is
 //
 //	offset  0  state   uint64: position (bits 0-38), state (bits 39-41), owner pid (bits 42-63)
-//	offset  8  length  uint32, of the message
+//	offset  8  length  uint32, of the message (of a RingFixed ring: unused, every message is maxLen bytes)
 //	offset 16  data    maxLen bytes
 //
 // Position p lives in slot p mod capacity. The state word of a slot says

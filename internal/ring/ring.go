@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -29,11 +30,20 @@ var (
 	ErrCorrupt = errors.New("the ring's slots are inconsistent")
 )
 
-// Spin is how many times a waiter looks at the ring again before it goes
-// to sleep on a futex: the other side, when it is running, usually acts
-// within that time, and a sleep and its wake-up cost two system calls and
-// two context switches.
-var Spin = 64
+// MaxSpin bounds how long a waiter looks at the ring again and again
+// before it goes to sleep on a futex. A sleep and its wake-up cost two
+// system calls and two context switches (5 µs one-way here, as a C futex
+// ping-pong), while the other side, when it runs on another core, usually
+// acts within a few microseconds: a waiter that catches it that way costs
+// the other side no system call either. Each ring handle adapts how long
+// it spins, between MinSpin and MaxSpin: it doubles after a spin that
+// caught the change, and halves after one that did not, so that a
+// receiver whose messages come seldom soon spins next to nothing.
+var MaxSpin = 20 * time.Microsecond
+
+// MinSpin is the least a waiter spins (it may be set to 0, as may MaxSpin,
+// to sleep at once).
+var MinSpin = 500 * time.Nanosecond
 
 // OwnerCheck is how long a waiter sleeps on a slot that another process
 // holds before it checks that the process is alive (and takes the slot
@@ -54,8 +64,10 @@ type Ring struct {
 	mask    uint64 // cap-1 when cap is a power of two, else 0
 	stride  int
 	maxLen  int
+	fixed   bool // every message is maxLen bytes: no length to store or load
 	pid     uint32
 	waiters futex.Set
+	spin    atomic.Int64 // how long a waiter spins now, in ns (see MaxSpin)
 }
 
 // A Claim is a slot that a sender or receiver holds: it must Publish or
@@ -70,10 +82,11 @@ type Claim struct {
 func New(payload []byte, pid uint32) *Ring {
 	g := objfmt.ReadRingGeometry(payload)
 	r := &Ring{payload: payload, w: objfmt.RingWordsOf(payload), cap: uint64(g.Capacity), stride: int(g.Stride),
-		maxLen: int(g.MaxLen), pid: pid}
+		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0, pid: pid}
 	if r.cap&(r.cap-1) == 0 {
 		r.mask = r.cap - 1
 	}
+	r.spin.Store(int64(MaxSpin))
 	return r
 }
 
@@ -172,7 +185,9 @@ const staleMax = 1 << 20
 
 // Publish makes the message of n bytes in c's slot visible to receivers.
 func (r *Ring) Publish(c Claim, n int) {
-	atomic.StoreUint32(r.length(c.off), uint32(n))
+	if !r.fixed {
+		atomic.StoreUint32(r.length(c.off), uint32(n))
+	}
 	atomic.StoreUint64(r.state(c.off), objfmt.SlotWord(c.pos, objfmt.SlotFull, 0))
 	wake(r.w.DataWord)
 }
@@ -198,7 +213,10 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 					AfterClaim(false)
 				}
 				c := Claim{off, pos}
-				n := min(int(atomic.LoadUint32(r.length(off))), r.maxLen)
+				n := r.maxLen
+				if !r.fixed {
+					n = min(int(atomic.LoadUint32(r.length(off))), r.maxLen)
+				}
 				return c, r.Buf(c)[:n], nil
 			}
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotSkipped:
@@ -307,8 +325,9 @@ var errOwnerCheck = errors.New("owner check")
 // returns errOwnerCheck if the owner is dead. It returns nil when still
 // may have stopped holding.
 func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins *int, st uint64, pid uint32) error {
-	for ; *spins < Spin; *spins++ {
-		if !still() {
+	if *spins == 0 { // once per claim
+		*spins = 1
+		if r.spinWait(still) {
 			return nil
 		}
 	}
@@ -342,6 +361,31 @@ func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins 
 			continue
 		}
 		return nil
+	}
+}
+
+// spinWait looks at still again and again, for as long as the handle
+// spins now, and reports whether it stopped holding; it adapts the length
+// of the next spin. The clock is read every few hundred looks; every 64
+// looks it lets the process's other goroutines run.
+func (r *Ring) spinWait(still func() bool) bool {
+	limit := r.spin.Load()
+	if limit <= 0 {
+		return !still()
+	}
+	start := time.Now()
+	for i := 1; ; i++ {
+		if !still() {
+			r.spin.Store(min(max(2*limit, int64(MinSpin)), int64(MaxSpin)))
+			return true
+		}
+		if i%64 == 0 {
+			runtime.Gosched()
+			if i%256 == 0 && time.Since(start) > time.Duration(limit) {
+				r.spin.Store(max(limit/2, int64(MinSpin)))
+				return false
+			}
+		}
 	}
 }
 

@@ -7,6 +7,11 @@
  *   bench mq-stream N SIZE       one-way streaming: ns per message received
  *   bench sem-pingpong N         round trip through two named semaphores
  *   bench futex-pingpong N       round trip through a futex word in shared memory
+ *   bench ring-busy N            SPSC ring of 64-byte slots in shared memory, both
+ *                                sides busy-polling: ns per message received
+ *   bench ring-futex N           the same ring, a side that finds it empty (full)
+ *                                spins 64 times, then sleeps on a futex; the other
+ *                                wakes it only then
  *   bench mutex-uncontended N    lock+unlock of a robust process-shared pthread mutex
  *   bench mutex-contended N      two processes, N lock+unlock each: ns per lock+unlock
  *   bench open-close queue|sem|shm N   create, close and unlink
@@ -160,6 +165,73 @@ static int futex_pingpong(long n) {
 	return 0;
 }
 
+/* The SPSC rings: 4096 slots of 64 bytes, head and tail on lines of their
+ * own, and a sleeper flag and futex word per side. */
+enum { RING_CAP = 4096, RING_SPIN = 64 };
+struct spsc {
+	_Alignas(64) _Atomic uint64_t head;
+	_Alignas(64) _Atomic uint64_t tail;
+	_Alignas(64) _Atomic uint32_t data_word; /* consumer sleeps; bit 31: someone does */
+	_Alignas(64) _Atomic uint32_t room_word;
+	_Alignas(64) uint8_t slots[RING_CAP][64];
+};
+
+static void ring_wake(_Atomic uint32_t *word) {
+	uint32_t v = atomic_load(word);
+	while (v & 0x80000000u) {
+		if (atomic_compare_exchange_weak(word, &v, (v + 1) & 0x7fffffffu)) {
+			syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+			return;
+		}
+	}
+}
+
+/* ring_wait waits until *counter != seen: spins, then (futex) sleeps. */
+static uint64_t ring_wait(_Atomic uint64_t *counter, uint64_t seen, _Atomic uint32_t *word, int futex) {
+	uint64_t c;
+	for (int i = 0; !futex || i < RING_SPIN; i++)
+		if ((c = atomic_load(counter)) != seen) return c;
+	for (;;) {
+		uint32_t v = atomic_fetch_or(word, 0x80000000u) | 0x80000000u;
+		if ((c = atomic_load(counter)) != seen) return c;
+		syscall(SYS_futex, word, FUTEX_WAIT, v, NULL, NULL, 0);
+		if ((c = atomic_load(counter)) != seen) return c;
+	}
+}
+
+static int ring_stream(long n, int futex) {
+	struct spsc *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED) die("mmap");
+	pid_t child = fork();
+	if (child == 0) { /* the producer */
+		uint64_t head = 0;
+		uint8_t msg[64] = {1};
+		for (uint64_t t = 0; t <= (uint64_t)n; t++) {
+			while (t - head >= RING_CAP) head = ring_wait(&r->head, head, &r->room_word, futex);
+			msg[0] = (uint8_t)t;
+			memcpy(r->slots[t % RING_CAP], msg, 64);
+			atomic_store(&r->tail, t + 1);
+			if (futex) ring_wake(&r->data_word);
+		}
+		_exit(0);
+	}
+	uint64_t tail = 0;
+	uint8_t buf[64];
+	long long start = 0;
+	for (uint64_t h = 0; h <= (uint64_t)n; h++) {
+		while (h == tail) tail = ring_wait(&r->tail, tail, &r->data_word, futex);
+		memcpy(buf, r->slots[h % RING_CAP], 64);
+		if (buf[0] != (uint8_t)h) { fprintf(stderr, "bench: ring out of order\n"); exit(1); }
+		atomic_store(&r->head, h + 1);
+		if (futex) ring_wake(&r->room_word);
+		if (h == 0) start = now(); /* the clock starts at the first message */
+	}
+	long long ns = now() - start;
+	waitpid(child, NULL, 0);
+	printf("%lld\n", ns / n);
+	return 0;
+}
+
 static pthread_mutex_t *robust_mutex(void) {
 	pthread_mutex_t *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	pthread_mutexattr_t at;
@@ -251,6 +323,8 @@ int main(int argc, char **argv) {
 	if (strcmp(argv[1], "mq-stream") == 0) return mq_stream(atol(argv[2]), atol(argv[3]));
 	if (strcmp(argv[1], "sem-pingpong") == 0) return sem_pingpong(n);
 	if (strcmp(argv[1], "futex-pingpong") == 0) return futex_pingpong(n);
+	if (strcmp(argv[1], "ring-busy") == 0) return ring_stream(n, 0);
+	if (strcmp(argv[1], "ring-futex") == 0) return ring_stream(n, 1);
 	if (strcmp(argv[1], "mutex-uncontended") == 0) return mutex_uncontended(n);
 	if (strcmp(argv[1], "mutex-contended") == 0) return mutex_contended(n);
 	if (strcmp(argv[1], "open-close") == 0 && argc == 4) return open_close(argv[2], atol(argv[3]));
