@@ -75,7 +75,9 @@ static int do_send(const char *name, int argc, char **argv) {
 	return mq_close(q) == 0 ? 0 : die("mq_close", name);
 }
 
-static int do_recv(const char *name, long count) {
+/* recv_each receives count messages, waiting up to 10 s for each, and
+ * hands each to print, which returns nonzero to stop with that status. */
+static int recv_each(const char *name, long count, int (*print)(unsigned prio, const char *buf, ssize_t n)) {
 	mqd_t q = mq_open(name, O_RDONLY);
 	if (q == (mqd_t)-1) return die("mq_open", name);
 	struct mq_attr a;
@@ -88,12 +90,31 @@ static int do_recv(const char *name, long count) {
 		unsigned prio;
 		ssize_t n = mq_timedreceive(q, buf, a.mq_msgsize, &prio, &ts);
 		if (n < 0) return die("mq_timedreceive", name);
-		printf("%u ", prio);
-		for (ssize_t j = 0; j < n; j++) printf("%02x", (unsigned char)buf[j]);
-		printf("\n");
+		int status = print(prio, buf, n);
 		fflush(stdout);
+		if (status) return status;
 	}
+	free(buf);
 	return mq_close(q) == 0 ? 0 : die("mq_close", name);
+}
+
+static int print_hex(unsigned prio, const char *buf, ssize_t n) {
+	printf("%u ", prio);
+	for (ssize_t j = 0; j < n; j++) printf("%02x", (unsigned char)buf[j]);
+	printf("\n");
+	return 0;
+}
+
+static int print_order(unsigned prio, const char *buf, ssize_t n) {
+	if (n != sizeof(struct order)) {
+		fprintf(stderr, "mqpeer: a message of %zd bytes, not a struct order of %zu\n", n, sizeof(struct order));
+		return 1;
+	}
+	struct order o;
+	memcpy(&o, buf, sizeof o);
+	printf("%u %" PRId64 " %.17g %" PRId32 " %u %u,%u,%u,%u\n", prio, o.id, o.price, o.qty, o.side,
+	       o.tags[0], o.tags[1], o.tags[2], o.tags[3]);
+	return 0;
 }
 
 static int do_sendorder(const char *name, int argc, char **argv) {
@@ -115,41 +136,15 @@ static int do_sendorder(const char *name, int argc, char **argv) {
 	return mq_close(q) == 0 ? 0 : die("mq_close", name);
 }
 
-static int do_recvorder(const char *name, long count) {
-	mqd_t q = mq_open(name, O_RDONLY);
-	if (q == (mqd_t)-1) return die("mq_open", name);
-	struct mq_attr a;
-	if (mq_getattr(q, &a) != 0) return die("mq_getattr", name);
-	char *buf = malloc(a.mq_msgsize);
-	for (long i = 0; i < count; i++) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 10;
-		unsigned prio;
-		ssize_t n = mq_timedreceive(q, buf, a.mq_msgsize, &prio, &ts);
-		if (n < 0) return die("mq_timedreceive", name);
-		if (n != sizeof(struct order)) {
-			fprintf(stderr, "mqpeer: a message of %zd bytes, not a struct order of %zu\n", n, sizeof(struct order));
-			return 1;
-		}
-		struct order o;
-		memcpy(&o, buf, sizeof o);
-		printf("%u %" PRId64 " %.17g %" PRId32 " %u %u,%u,%u,%u\n", prio, o.id, o.price, o.qty, o.side,
-		       o.tags[0], o.tags[1], o.tags[2], o.tags[3]);
-		fflush(stdout);
-	}
-	return mq_close(q) == 0 ? 0 : die("mq_close", name);
-}
-
 int main(int argc, char **argv) {
 	if (argc >= 3 && strcmp(argv[1], "send") == 0)
 		return do_send(argv[2], argc - 3, argv + 3);
 	if (argc == 4 && strcmp(argv[1], "recv") == 0)
-		return do_recv(argv[2], atol(argv[3]));
+		return recv_each(argv[2], atol(argv[3]), print_hex);
 	if (argc >= 3 && strcmp(argv[1], "sendorder") == 0)
 		return do_sendorder(argv[2], argc - 3, argv + 3);
 	if (argc == 4 && strcmp(argv[1], "recvorder") == 0)
-		return do_recvorder(argv[2], atol(argv[3]));
+		return recv_each(argv[2], atol(argv[3]), print_order);
 	if (argc == 5 && strcmp(argv[1], "create") == 0) {
 		struct mq_attr a = {0};
 		a.mq_maxmsg = atol(argv[3]);

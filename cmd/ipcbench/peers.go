@@ -188,17 +188,7 @@ func runPeer(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		for {
-			v, err := in.Receive(ctx)
-			if err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if err := out.Send(ctx, v); err != nil {
-				return err
-			}
-		}
+		return echo(in, out)
 	case "ring-block": // NAME: wait a second for a message that does not come; print the CPU ns it took
 		r, err := ipcchan.OpenRing[Tick](args[0])
 		if err != nil {
@@ -213,19 +203,7 @@ func runPeer(role string, args []string) error {
 		fmt.Println(cpuTime() - before)
 		return nil
 	case "tick-gob": // PATH N: N+1 Ticks with encoding/gob over a Unix socket
-		c, err := net.Dial("unix", args[0])
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriter(c)
-		enc := gob.NewEncoder(w)
-		for range atoi(1) + 1 {
-			if err := enc.Encode(&sampleTick); err != nil {
-				return err
-			}
-		}
-		w.Flush()
-		return c.Close()
+		return gobFlood(args[0], atoi(1), &sampleTick)
 	case "typed-msgpack": // PATH N: length-prefixed MessagePack frames
 		c, err := net.Dial("unix", args[0])
 		if err != nil {
@@ -244,35 +222,13 @@ func runPeer(role string, args []string) error {
 		w.Flush()
 		return c.Close()
 	case "typed-gob": // PATH N
-		c, err := net.Dial("unix", args[0])
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriter(c)
-		enc := gob.NewEncoder(w)
-		for range atoi(1) + 1 {
-			if err := enc.Encode(&sampleOrder); err != nil {
-				return err
-			}
-		}
-		w.Flush()
-		return c.Close()
+		return gobFlood(args[0], atoi(1), &sampleOrder)
 	case "typed-queue-echo": // IN OUT: decode each Order and send it back
 		in, out, err := open2[Order](args[0], args[1])
 		if err != nil {
 			return err
 		}
-		for {
-			o, err := in.Receive(ctx)
-			if err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if err := out.Send(ctx, o); err != nil {
-				return err
-			}
-		}
+		return echo(in, out)
 	case "typed-msgpack-echo", "typed-gob-echo": // PATH: the same over a Unix socket
 		c, err := net.Dial("unix", args[0])
 		if err != nil {
@@ -416,8 +372,26 @@ func cpuTime() float64 {
 	return float64(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// gobFlood sends n+1 values *v with encoding/gob over a Unix socket to
+// path, then closes it.
+func gobFlood[T any](path string, n int, v *T) error {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(c)
+	enc := gob.NewEncoder(w)
+	for range n + 1 {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return c.Close()
+}
+
 // echo sends back every message until the end of the stream.
-func echo(in ipcchan.Receiver[[]byte], out ipcchan.Sender[[]byte]) error {
+func echo[T any](in ipcchan.Receiver[T], out ipcchan.Sender[T]) error {
 	for {
 		m, err := in.Receive(ctx)
 		if err == io.EOF {

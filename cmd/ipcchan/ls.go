@@ -188,11 +188,7 @@ func details(in inventory.Info) string {
 			d = append(d, "stream ended")
 		}
 		if len(in.Registered) > 0 {
-			var ps []string
-			for _, p := range in.Registered {
-				ps = append(ps, strconv.Itoa(p))
-			}
-			d = append(d, "open in "+strings.Join(ps, " "))
+			d = append(d, "open in "+pids(in.Registered))
 		}
 	case "temp":
 		state := "alive"
@@ -208,16 +204,21 @@ func details(in inventory.Info) string {
 		}
 	}
 	if len(in.Users) > 0 {
-		var ps []string
-		for _, p := range in.Users {
-			ps = append(ps, strconv.Itoa(p))
-		}
-		d = append(d, "mapped by "+strings.Join(ps, " "))
+		d = append(d, "mapped by "+pids(in.Users))
 	}
 	if in.Problem != "" {
 		d = append(d, in.Problem)
 	}
 	return strings.Join(d, ", ")
+}
+
+// pids lists process ids: "4121 4125".
+func pids(list []int) string {
+	ps := make([]string, len(list))
+	for i, p := range list {
+		ps[i] = strconv.Itoa(p)
+	}
+	return strings.Join(ps, " ")
 }
 
 func writeStat(w io.Writer, in inventory.Info) {
