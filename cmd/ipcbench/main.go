@@ -4,7 +4,7 @@
 // missed. Only same-run ratios mean anything: these figures move with the
 // machine and its load.
 //
-//	go run ./cmd/ipcbench [-quick] [-reps N] [-json FILE] [-svg FILE]
+//	go run ./cmd/ipcbench [-quick] [-reps N] [-only NAME] [-nospin] [-json FILE] [-svg FILE]
 //
 // With -json -, the JSON goes to standard output and the table to
 // standard error.
@@ -23,9 +23,18 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/ipcchan/ipcchan/internal/ring"
 )
 
+// noSpinEnv, set, makes this process and its peers' ring waiters sleep at
+// once, without spinning first (-nospin).
+const noSpinEnv = "IPCBENCH_RING_NOSPIN"
+
 func main() {
+	if os.Getenv(noSpinEnv) != "" {
+		ring.MaxSpin, ring.MinSpin = 0, 0
+	}
 	if len(os.Args) > 2 && os.Args[1] == "-peer" {
 		if err := runPeer(os.Args[2], os.Args[3:]); err != nil {
 			fmt.Fprintln(os.Stderr, "ipcbench peer:", err)
@@ -38,7 +47,12 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file (- for stdout)")
 	svgOut := flag.String("svg", "", "also write a chart of the latency ratios (SVG) to this file")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
+	noSpin := flag.Bool("nospin", false, "ring waiters sleep at once, without spinning first (to compare)")
 	flag.Parse()
+	if *noSpin {
+		os.Setenv(noSpinEnv, "1") // for the peers too
+		ring.MaxSpin, ring.MinSpin = 0, 0
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "ipcbench: unexpected argument %q\n", flag.Arg(0))
 		flag.Usage()
