@@ -51,8 +51,8 @@ const (
 	typeLen        = offUsers - offType
 )
 
-// Magic starts every ipcchan object.
-var Magic = [8]byte{'i', 'p', 'c', 'c', 'h', 'a', 'n', 0}
+// magic starts every ipcchan object.
+var magic = [8]byte{'i', 'p', 'c', 'c', 'h', 'a', 'n', 0}
 
 // A Kind is what an ipcchan object is.
 type Kind uint32
@@ -110,7 +110,7 @@ type Header struct {
 // Marshal returns the header's bytes.
 func (h *Header) Marshal() [HeaderSize]byte {
 	var b [HeaderSize]byte
-	copy(b[0:8], Magic[:])
+	copy(b[0:8], magic[:])
 	le := binary.LittleEndian
 	le.PutUint32(b[offVersion:], Version)
 	le.PutUint32(b[offKind:], uint32(h.Kind))
@@ -132,7 +132,7 @@ func (h *Header) Marshal() [HeaderSize]byte {
 // Parse reads the header at the start of b. It explains what is wrong
 // when b is not an ipcchan object of this version.
 func Parse(b []byte) (Header, error) {
-	if len(b) < HeaderSize || [8]byte(b[0:8]) != Magic {
+	if len(b) < HeaderSize || [8]byte(b[0:8]) != magic {
 		return Header{}, fmt.Errorf("it is not an ipcchan object (no ipcchan header in its first %d bytes)", HeaderSize)
 	}
 	le := binary.LittleEndian

@@ -116,9 +116,6 @@ func (f *FD) Sysfd() int {
 	return f.sysfd
 }
 
-// Closing reports whether Close has begun.
-func (f *FD) Closing() bool { return f.closing.Load() }
-
 // Do makes one attempt of op with the non-blocking descriptor, or returns
 // ErrClosing.
 func (f *FD) Do(op func(fd int) error) error {

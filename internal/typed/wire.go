@@ -78,15 +78,6 @@ func NewWire[T any](obj ipcerr.Object, cd codec.Codec, noEOF bool) (*Wire[T], er
 // Kind tells how values become bytes.
 func (w *Wire[T]) Kind() Payload { return w.kind }
 
-// Overhead is the number of bytes a message has beyond its value's
-// encoding: the header of typed values, 0 for []byte and string.
-func (w *Wire[T]) Overhead() int {
-	if w.kind == Typed {
-		return HeaderSize
-	}
-	return 0
-}
-
 // TypeName is the name of T, as errors show it.
 func (w *Wire[T]) TypeName() string { return w.typeName }
 
