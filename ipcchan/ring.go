@@ -133,7 +133,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	payload := objfmt.Payload(mem)
 	if !created {
 		if err := checkRing(obj, cfg, payload, capacity, maxLen); err != nil {
-			unmap(mem)
+			unix.Munmap(mem) // no handle took it
 			return nil, err
 		}
 	}
@@ -364,6 +364,3 @@ func (r *Ring[T]) err(op string, err error) error {
 	}
 	return r.obj.Ended(op, err, what)
 }
-
-// unmap gives back a mapping that no handle took.
-func unmap(mem []byte) { unix.Munmap(mem) }

@@ -123,6 +123,30 @@ func (r *Ring) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&r.paylo
 
 func (r *Ring) length(off int) *uint32 { return (*uint32)(unsafe.Pointer(&r.payload[off+8])) }
 
+// look reads the position counter (head or tail) points to, and the state
+// word of its slot: its address, its value, and the value's parts.
+func (r *Ring) look(counter *uint64) (pos uint64, sw *uint64, w, p, st uint64, pid uint32) {
+	pos = atomic.LoadUint64(counter)
+	sw = r.state(r.offset(pos))
+	w = atomic.LoadUint64(sw)
+	p, st, pid = objfmt.ParseSlotWord(w)
+	return pos, sw, w, p, st, pid
+}
+
+// claim moves the slot of pos, found as w, to state (writing or reading)
+// held by this process, and counter past pos; it reports whether this call
+// won the slot.
+func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, state uint64) bool {
+	if !atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, state, r.pid)) {
+		return false
+	}
+	atomic.CompareAndSwapUint64(counter, pos, pos+1) // or another process helped already
+	if AfterClaim != nil {
+		AfterClaim(state == objfmt.SlotWriting)
+	}
+	return true
+}
+
 // Buf is the data area of a claimed slot, MaxLen bytes.
 func (r *Ring) Buf(c Claim) []byte {
 	d := c.off + objfmt.RingSlotHeader
@@ -138,19 +162,11 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 		if r.Ended() {
 			return Claim{}, ErrEnded
 		}
-		pos := atomic.LoadUint64(r.w.Tail)
-		off := r.offset(pos)
-		sw := r.state(off)
-		w := atomic.LoadUint64(sw)
-		p, st, pid := objfmt.ParseSlotWord(w)
+		pos, sw, w, p, st, pid := r.look(r.w.Tail)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree:
-			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, objfmt.SlotWriting, r.pid)) {
-				atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+1)
-				if AfterClaim != nil {
-					AfterClaim(true)
-				}
-				return Claim{off, pos}, nil
+			if r.claim(r.w.Tail, pos, sw, w, objfmt.SlotWriting) {
+				return Claim{r.offset(pos), pos}, nil
 			}
 		case p == objfmt.RingPos(pos):
 			// Another sender claimed pos: help it move tail on.
@@ -200,22 +216,14 @@ func (r *Ring) Publish(c Claim, n int) {
 func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error) {
 	spins, stale := 0, 0
 	for {
-		pos := atomic.LoadUint64(r.w.Head)
-		off := r.offset(pos)
-		sw := r.state(off)
-		w := atomic.LoadUint64(sw)
-		p, st, pid := objfmt.ParseSlotWord(w)
+		pos, sw, w, p, st, pid := r.look(r.w.Head)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFull:
-			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, objfmt.SlotReading, r.pid)) {
-				atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
-				if AfterClaim != nil {
-					AfterClaim(false)
-				}
-				c := Claim{off, pos}
+			if r.claim(r.w.Head, pos, sw, w, objfmt.SlotReading) {
+				c := Claim{r.offset(pos), pos}
 				n := r.maxLen
 				if !r.fixed {
-					n = min(int(atomic.LoadUint32(r.length(off))), r.maxLen)
+					n = min(int(atomic.LoadUint32(r.length(c.off))), r.maxLen)
 				}
 				return c, r.Buf(c)[:n], nil
 			}
@@ -270,10 +278,7 @@ func (r *Ring) WaitReady(ctx context.Context, write bool) error {
 		if write {
 			word, counter = r.w.RoomWord, r.w.Tail
 		}
-		pos := atomic.LoadUint64(counter)
-		sw := r.state(r.offset(pos))
-		w := atomic.LoadUint64(sw)
-		p, st, pid := objfmt.ParseSlotWord(w)
+		pos, sw, w, p, st, pid := r.look(counter)
 		var ready bool
 		switch {
 		case r.Ended():
