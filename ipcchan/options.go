@@ -82,6 +82,16 @@ func WithCodec(cd codec.Codec) Option {
 // reads whatever its clients send and never ends, such as cmd/mqserver.
 func NoEndOfStream() Option { return func(c *options.Config) { c.Given |= options.NoEOF } }
 
+// LargeMessages lets a Queue[[]byte] or Queue[string] carry messages
+// larger than its MsgSize, up to 1 GiB, as typed queues always do: such a
+// message travels in a /dev/shm file of its own and the queue carries a
+// 32-byte reference to it (see Queue). Without it, these queues carry
+// exactly C's bytes and refuse a larger message with ErrTooLarge. A C
+// program on a queue that carries large messages receives references, not
+// the messages. natsq takes the option too, and carries any message up to
+// the server's max_payload with or without it.
+func LargeMessages() Option { return func(c *options.Config) { c.Given |= options.Large } }
+
 // Value is the initial count of a created semaphore.
 func Value(n uint) Option {
 	return func(c *options.Config) { c.Given |= options.Value; c.Value = n }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/poll"
 	"github.com/ipcchan/ipcchan/internal/posix"
@@ -24,6 +25,16 @@ import (
 // type, so that a receiver of another type gets ErrTypeMismatch instead of
 // garbage (see WithCodec for other encodings).
 //
+// A message larger than the queue's MsgSize, up to 1 GiB, travels in a
+// file of its own in /dev/shm, and the queue carries a 32-byte reference
+// to it at the message's priority: typed queues do so always, Queue[[]byte]
+// and Queue[string] with LargeMessages. The file belongs to the queue's
+// owner, with the owner's bits of the queue's mode, under a random name;
+// Receive removes it before reading it. The files of messages never
+// received go with the queue (UnlinkQueue, ipcchan rm), and those a
+// killed process left with `ipcchan rm --stale`. Only processes of the
+// queue's owner (or root) send and receive large messages.
+//
 // A Send or Receive makes one system call, as a blocking mq_send or
 // mq_receive in C does; a wait longer than 10 ms goes on on the shared
 // epoll reactor (package loop), without a thread. No goroutine or thread
@@ -34,6 +45,7 @@ type Queue[T any] struct {
 	capacity int
 	msgSize  int
 	w        *typed.Wire[T]     // the message format
+	store    *large.Store       // messages beyond msgSize, or nil when the queue carries none
 	rx       typed.Receiving[T] // Recv
 	bufs     sync.Pool          // *[]byte with len msgSize
 }
@@ -64,6 +76,9 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	w, err := typed.NewWire[T](obj, cfg.Codec, cfg.Has(options.NoEOF))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Has(options.Large) && w.Kind() == typed.Layout {
+		return nil, obj.Err("open", ErrInvalid, "LargeMessages does not apply to codec.Layout: every message is the size of a "+w.TypeName())
 	}
 	if cfg.Has(options.MsgSize) {
 		if err := w.CheckMsgSize(cfg.MsgSize, fmt.Sprintf("MsgSize(%d)", cfg.MsgSize)); err != nil {
@@ -98,15 +113,46 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	if q.fd, err = poll.New(fd); err != nil {
 		return fail(&Error{Kind: "queue", Name: name, Op: "open", Err: err, Detail: "cannot start the event loop: " + err.Error()})
 	}
-	w.SetLimit(q.msgSize, fmt.Sprintf("its MsgSize of %d", q.msgSize), func() string {
-		return fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
-			posix.ReadMqLimits().MsgSizeMax, posix.MqSysctlDir)
-	})
+	if err := q.openStore(fd, cfg); err != nil {
+		return fail(err)
+	}
 	q.bufs.New = func() any {
 		b := make([]byte, q.msgSize)
 		return &b
 	}
 	return q, nil
+}
+
+// openStore sets up the large messages of the queue open as fd, when it
+// carries them, and the limit of a message's size.
+func (q *Queue[T]) openStore(fd int, cfg *options.Config) error {
+	kind := q.w.Kind()
+	carries := kind == typed.Typed || (cfg.Has(options.Large) && (kind == typed.Bytes || kind == typed.String))
+	if carries && q.msgSize < large.RefSize {
+		if cfg.Has(options.Large) {
+			return q.obj.Err("open", ErrInvalid, fmt.Sprintf("LargeMessages needs a MsgSize of at least %d bytes, for the references, and the queue's is %d", large.RefSize, q.msgSize))
+		}
+		carries = false // a tiny typed queue: its messages stay within MsgSize
+	}
+	if carries {
+		var err error
+		if q.store, err = large.NewStore(q.obj, fd); err != nil {
+			return err
+		}
+		q.w.SetLimit(large.Max, "the largest message a queue carries, 1 GiB (a large message travels through "+posix.ShmDir+")", func() string {
+			return "send it in parts"
+		})
+		return nil
+	}
+	q.w.SetLimit(q.msgSize, fmt.Sprintf("its MsgSize of %d", q.msgSize), func() string {
+		hint := fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
+			posix.ReadMqLimits().MsgSizeMax, posix.MqSysctlDir)
+		if kind == typed.Bytes || kind == typed.String {
+			hint += ", or open it with ipcchan.LargeMessages() to carry larger messages (up to 1 GiB) through " + posix.ShmDir
+		}
+		return hint
+	})
+	return nil
 }
 
 // openQueueFd opens or creates the queue and reports whether it created
@@ -234,12 +280,18 @@ func (q *Queue[T]) Close() error {
 // the queue disappears when the last one is closed.
 func (q *Queue[T]) Unlink() error { return UnlinkQueue(q.obj.Name) }
 
-// UnlinkQueue removes the message queue name.
+// UnlinkQueue removes the message queue name, and the files of the
+// large messages it holds: handles that stay open on the removed queue
+// still receive its small messages, and a *MessageError (ErrNotExist) for
+// each large one.
 func UnlinkQueue(name string) error {
 	if err := posix.CheckName(name, posix.NameMax); err != nil {
 		return nameError("queue", name, "unlink", err)
 	}
 	err := posix.MqUnlink(name)
+	if err == nil || err == syscall.ENOENT {
+		large.RemoveQueue(name) // its large messages go with it
+	}
 	switch err {
 	case nil:
 		return nil

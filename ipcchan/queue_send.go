@@ -64,7 +64,26 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	if err != nil {
 		return err
 	}
+	if len(msg) > q.msgSize { // Encode allows it only when the queue carries large messages
+		return q.sendLarge(ctx, msg, prio, block)
+	}
 	return q.sendBytes(ctx, msg, prio, block, "send")
+}
+
+// sendLarge sends msg, beyond the queue's MsgSize, in a /dev/shm file of
+// its own, and its reference in the queue. The file is removed if the
+// reference is not sent.
+func (q *Queue[T]) sendLarge(ctx context.Context, msg []byte, prio uint, block bool) error {
+	out, err := q.store.Put(msg)
+	if err != nil {
+		return err
+	}
+	if err := q.sendBytes(ctx, out.Ref, prio, block, "send"); err != nil {
+		out.Drop()
+		return err
+	}
+	out.Sent()
+	return nil
 }
 
 // sendBytes sends msg, waiting on the reactor while the queue is full if

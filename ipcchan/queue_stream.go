@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
@@ -54,8 +55,14 @@ func (q *Queue[T]) take(ctx context.Context) (typed.Taken[T], error) {
 	if err != nil {
 		return typed.Taken[T]{}, err
 	}
-	raw := append([]byte(nil), (*bp)[:n]...)
-	v, err := q.w.Decode(raw, prio)
+	raw, ok, err := q.takeLarge((*bp)[:n], prio, nil)
+	if err != nil {
+		return typed.Taken[T]{}, err
+	}
+	if !ok {
+		raw = append([]byte(nil), (*bp)[:n]...)
+	}
+	v, err := q.w.DecodeOwned(raw, prio) // v may share raw, which is sent back only if v is not delivered
 	if err != nil {
 		return typed.Taken[T]{}, err // the stream ends; Err holds the message
 	}
@@ -66,7 +73,24 @@ func (q *Queue[T]) take(ctx context.Context) (typed.Taken[T], error) {
 // but did not deliver. Close calls it while the descriptor is still open.
 // If the queue stays full, the message is returned in the error instead.
 func (q *Queue[T]) putBack(v T, msg []byte, prio uint) error {
-	err := q.fd.Final(time.Now().Add(putBackPatience), loop.Writable, func(fd int) error { return posix.MqSend(fd, msg, prio, unix.Timespec{}) })
+	send := msg
+	var out *large.Outgoing
+	if len(msg) > q.msgSize { // a large message: in a new file of its own
+		var err error
+		if out, err = q.store.Put(msg); err != nil {
+			return &MessageError{Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: err,
+				Detail: "Recv had read it ahead but could not put it back: " + err.Error() + "; it is in this error's Value"}
+		}
+		send = out.Ref
+	}
+	err := q.fd.Final(time.Now().Add(putBackPatience), loop.Writable, func(fd int) error { return posix.MqSend(fd, send, prio, unix.Timespec{}) })
+	if out != nil {
+		if err == nil {
+			out.Sent()
+		} else {
+			out.Drop()
+		}
+	}
 	switch err {
 	case nil:
 		return nil

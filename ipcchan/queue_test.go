@@ -173,7 +173,7 @@ func TestQueueTooLarge(t *testing.T) {
 	if !errors.Is(err, ipcchan.ErrTooLarge) {
 		t.Fatalf("Send(65 bytes) = %v, want ErrTooLarge", err)
 	}
-	for _, want := range []string{q.Name(), "65 bytes", "MsgSize of 64", "msgsize_max"} {
+	for _, want := range []string{q.Name(), "65 bytes", "MsgSize of 64", "msgsize_max", "ipcchan.LargeMessages()"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -182,7 +182,9 @@ func TestQueueTooLarge(t *testing.T) {
 		t.Fatalf("Send(64 bytes) = %v", err)
 	}
 
-	qt := openQueue[Job](t, queueName(t), ipcchan.Create(), ipcchan.MsgSize(64))
+	// A typed queue too small for a large message's reference (32 bytes)
+	// keeps to its MsgSize.
+	qt := openQueue[Job](t, queueName(t), ipcchan.Create(), ipcchan.MsgSize(24))
 	err = qt.Send(t.Context(), Job{Name: strings.Repeat("x", 100)})
 	if !errors.Is(err, ipcchan.ErrTooLarge) || !strings.Contains(err.Error(), "12-byte header") {
 		t.Fatalf("typed Send too large = %v, want ErrTooLarge explaining the header", err)

@@ -28,7 +28,7 @@ func shellAdvice(err error) error {
 	case errors.Is(e.Err, ipcchan.ErrPermission) && e.Op == "open":
 		hint = fmt.Sprintf("`ipcchan stat %s` shows its owner and mode; its creator can make it with --perm 0660 (group) or 0666 (everyone)", e.Name)
 	case errors.Is(e.Err, ipcchan.ErrTooLarge) && e.Kind == "queue":
-		hint = fmt.Sprintf("send smaller messages, or make the queue again with a larger message size: `ipcchan rm %s && ipcchan mk queue %s --msgsize N`", e.Name, e.Name)
+		hint = fmt.Sprintf("send smaller messages, send it with --large (through /dev/shm: ipcchan.LargeMessages() for the receivers), or make the queue again with a larger message size: `ipcchan rm %s && ipcchan mk queue %s --msgsize N`", e.Name, e.Name)
 	default:
 		return err
 	}

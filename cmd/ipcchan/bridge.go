@@ -62,7 +62,7 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	// Signals first: a Ctrl-C while connecting stops the bridge cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	local, err := ipcchan.OpenQueue[[]byte](name)
+	local, err := openReceiving(name) // large messages both ways
 	if err != nil {
 		return c.fail(err)
 	}

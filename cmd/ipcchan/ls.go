@@ -157,9 +157,18 @@ func details(in inventory.Info) string {
 		if in.Len >= 0 {
 			d = append(d, fmt.Sprintf("%d/%d messages of at most %d bytes", in.Len, in.Capacity, in.MsgSize))
 		}
+		if in.Large > 0 {
+			d = append(d, fmt.Sprintf("%s in %d bytes of /dev/shm", plural(in.Large, "large message", "large messages"), in.LargeBytes))
+		}
 		if in.NotifyPID > 0 {
 			d = append(d, fmt.Sprintf("notifies %d", in.NotifyPID))
 		}
+	case "large":
+		sender := "alive"
+		if !in.CreatorAlive {
+			sender = "dead"
+		}
+		d = append(d, fmt.Sprintf("message of %d bytes, %s, sent by %d (%s)", in.MsgBytes, in.State, in.Creator, sender))
 	case "semaphore":
 		d = append(d, fmt.Sprintf("value %d", in.Value))
 		if in.Waiters > 0 {
@@ -234,6 +243,7 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
 		line("msgsize", in.MsgSize)
 		line("charge", fmt.Sprintf("%d bytes of its owner's RLIMIT_MSGQUEUE", in.Charge))
+		line("large", fmt.Sprintf("%s in %d bytes of /dev/shm", plural(in.Large, "message", "messages"), in.LargeBytes))
 		if in.NotifyPID > 0 {
 			line("notify", fmt.Sprintf("process %d is registered (mq_notify)", in.NotifyPID))
 		}

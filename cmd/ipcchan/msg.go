@@ -22,7 +22,7 @@ import (
 
 var cmdSend = &command{
 	name:  "send",
-	usage: "send QUEUE [--priority N] [--timeout D] [--end] [MESSAGE...]",
+	usage: "send QUEUE [--priority N] [--timeout D] [--end] [--large] [MESSAGE...]",
 	help:  "send each MESSAGE, or each line of stdin, to an existing queue",
 	example: `  $ ipcchan send /jobs --priority 5 "resize a.png" "resize b.png"
   $ seq 3 | ipcchan send /jobs
@@ -45,6 +45,7 @@ func runSend(c *cli, cmd *command, args []string) int {
 	prio := fs.Uint("priority", 0, "priority, 0 to 32767; receivers get higher ones first")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for room in a full queue, per message (0: no limit)")
 	end := fs.Bool("end", false, "after the messages, send the end of the stream")
+	big := fs.Bool("large", false, "send messages beyond the queue's MsgSize through /dev/shm (ipcchan.LargeMessages: its receivers must take them, C gets 32-byte references)")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
@@ -52,7 +53,11 @@ func runSend(c *cli, cmd *command, args []string) int {
 	if len(rest) == 0 {
 		return c.usageErr(cmd, "want a QUEUE")
 	}
-	q, err := ipcchan.OpenQueue[[]byte](rest[0])
+	var opts []ipcchan.Option
+	if *big {
+		opts = append(opts, ipcchan.LargeMessages())
+	}
+	q, err := ipcchan.OpenQueue[[]byte](rest[0], opts...)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -96,6 +101,17 @@ func runSend(c *cli, cmd *command, args []string) int {
 	return exitOK
 }
 
+// openReceiving opens the queue name to receive whatever is sent to it:
+// large messages too, unless its messages are too small for their
+// references (then none can be sent to it).
+func openReceiving(name string) (*ipcchan.Queue[[]byte], error) {
+	q, err := ipcchan.OpenQueue[[]byte](name, ipcchan.LargeMessages())
+	if errors.Is(err, ipcchan.ErrInvalid) {
+		return ipcchan.OpenQueue[[]byte](name)
+	}
+	return q, err
+}
+
 func timeoutCtx(d time.Duration) (context.Context, context.CancelFunc) {
 	if d > 0 {
 		return context.WithTimeout(context.Background(), d)
@@ -119,7 +135,7 @@ func runRecv(c *cli, cmd *command, args []string) int {
 	if *n < 0 {
 		return c.usageErr(cmd, "-n %d: want 0 or more", *n)
 	}
-	q, err := ipcchan.OpenQueue[[]byte](rest[0])
+	q, err := openReceiving(rest[0])
 	if err != nil {
 		return c.fail(err)
 	}

@@ -24,7 +24,7 @@ var kinds = []string{"queue", "ring", "semaphore", "shm", "mutex", "waitgroup"}
 func runRm(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
 	kind := fs.String("kind", "", "the kind to remove when a name has several: "+strings.Join(kinds, ", "))
-	stale := fs.Bool("stale", false, "remove ipcchan's own objects (ring, mutex, wait group, shm, half-built files) that no live process uses; nothing else")
+	stale := fs.Bool("stale", false, "remove ipcchan's own objects (ring, mutex, wait group, shm, half-built files, large messages no queue refers to) that no live process uses; nothing else")
 	dry := fs.Bool("dry-run", false, "with --stale: only say what would be removed")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
@@ -53,7 +53,8 @@ func runRm(c *cli, cmd *command, args []string) int {
 		}
 		var found []inventory.Info
 		for _, in := range infos {
-			if in.Name == name && in.Kind != "temp" && (*kind == "" || in.Kind == *kind) {
+			// A queue's large messages go with it: they are not an object of that name.
+			if in.Name == name && in.Kind != "temp" && in.Kind != "large" && (*kind == "" || in.Kind == *kind) {
 				found = append(found, in)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,8 +30,8 @@ import (
 // namespace), as List finds it. Fields that do not apply to the kind, or
 // could not be read, are zero, and -1 for counts.
 type Info struct {
-	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", or "temp" (a half-built object)
-	Name   string      `json:"name"`   // the name to open it by, "/jobs"
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "large" (a queue's large message), or "temp" (a half-built object)
+	Name   string      `json:"name"`   // the name to open it by, "/jobs"; a large message's queue
 	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
 	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
 	UID    int         `json:"uid"`
@@ -44,6 +45,14 @@ type Info struct {
 	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize, or a ring's largest message
 	NotifyPID int   `json:"notify_pid,omitempty"`
 	Charge    int64 `json:"charge,omitempty"` // bytes charged to the owner's RLIMIT_MSGQUEUE
+
+	// Queues: their large messages in /dev/shm (files, and bytes).
+	Large      int   `json:"large,omitempty"`
+	LargeBytes int64 `json:"large_bytes,omitempty"`
+
+	// Large messages: "pending" (its sender may not have queued the
+	// reference yet) or "queued", in State; the sender in Creator.
+	MsgBytes int64 `json:"msg_bytes,omitempty"`
 
 	// Semaphores: the count, and waiters that may sleep.
 	Value   int `json:"value"`
@@ -84,6 +93,7 @@ func List() ([]Info, error) {
 		return nil, err
 	}
 	queues, qerr := listQueues()
+	countLarge(queues, infos)
 	infos = append(infos, queues...)
 	sort.Slice(infos, func(i, j int) bool {
 		if infos[i].Name != infos[j].Name {
@@ -119,6 +129,10 @@ func listShm(users map[string][]int) ([]Info, error) {
 			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.WaitGroup.Prefix())
 		case strings.HasPrefix(fn, objfmt.Ring.Prefix()):
 			in.Kind, in.Format, in.Name = "ring", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Ring.Prefix())
+		case strings.HasPrefix(fn, objfmt.LargePrefix):
+			if q, _, ok := objfmt.ParseLargeName(fn); ok {
+				in.Kind, in.Format, in.Name = "large", "ipcchan", q
+			}
 		}
 		fillShm(&in)
 		infos = append(infos, in)
@@ -173,6 +187,11 @@ func fillShm(in *Info) {
 		in.HolderAlive = in.Holder > 0 && posix.Alive(in.Holder)
 	case objfmt.WaitGroup:
 		in.Count = objfmt.ReadWaitGroup(p)
+	case objfmt.Large:
+		if li, err := objfmt.ParseLarge(b); err == nil {
+			in.MsgBytes, in.Creator, in.State = li.Size, li.Sender, objfmt.LargeStateName(li.State)
+			in.CreatorAlive = posix.Alive(li.Sender)
+		}
 	case objfmt.Ring:
 		g, st := objfmt.ReadRingGeometry(p), objfmt.ReadRingStats(p)
 		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
@@ -212,6 +231,20 @@ func listQueues() ([]Info, error) {
 		return infos, &ipcchan.Error{Kind: "queue", Op: "list", Err: ipcchan.ErrPermission, Sys: err, Detail: err.Error()}
 	}
 	return infos, nil
+}
+
+// countLarge adds up the large messages among files to their queues.
+func countLarge(queues, files []Info) {
+	byName := map[string]*Info{}
+	for i := range queues {
+		byName[queues[i].Name] = &queues[i]
+	}
+	for _, f := range files {
+		if q := byName[f.Name]; q != nil && f.Kind == "large" {
+			q.Large++
+			q.LargeBytes += f.Size
+		}
+	}
 }
 
 // shmUsers maps each /dev/shm file to the processes that have it mapped,
@@ -284,7 +317,8 @@ func userName(uid int) string {
 // Stale returns the objects of ipcchan's own format that nothing uses any
 // more: Mutex, WaitGroup, Ring and Shm objects whose users table lists no
 // live process (and that no process whose /proc/PID/maps can be read has
-// mapped), and temporary files of creators that died before linking them.
+// mapped), temporary files of creators that died before linking them, and
+// the large messages that no queue refers to (see staleLarge).
 // An object whose table once overflowed is never stale. Stale never returns
 // queues, glibc semaphores or plain POSIX shm, which carry no record of who
 // uses them. (A queue has no byte to spare for one without changing what C
@@ -300,6 +334,7 @@ func Stale() ([]Info, error) {
 	var stale []Info
 	for _, in := range infos {
 		switch {
+		case in.Kind == "large": // judged by staleLarge
 		case in.Format != "ipcchan" || len(in.Users) > 0 || in.Problem != "":
 		case in.Kind == "temp":
 			if in.Creator > 0 && !in.CreatorAlive {
@@ -309,7 +344,66 @@ func Stale() ([]Info, error) {
 			stale = append(stale, in)
 		}
 	}
-	return stale, nil
+	return append(stale, staleLarge(infos)...), nil
+}
+
+// largeGrace is how long a large message must stay unreferenced to be
+// stale: longer than a live receiver takes from getting its reference to
+// removing its file (microseconds).
+var largeGrace = 200 * time.Millisecond
+
+// staleLarge returns the large messages among files that no queue refers
+// to: those of a queue that is gone, and, in a queue that is empty, those
+// whose sender is not sending them (it marked them queued, or died). The
+// reference of such a message was taken by a receiver that died before it
+// removed the file, or was never sent; a message whose sender died just
+// after sending it waits in its queue and is not stale while the queue
+// holds messages. A receiver is given largeGrace to take a message it has
+// just received. Nothing is judged when the queues cannot be listed.
+func staleLarge(files []Info) []Info {
+	candidates := func() map[string]Info {
+		queues, err := listQueues()
+		if err != nil {
+			return nil
+		}
+		byName := map[string]Info{}
+		for _, q := range queues {
+			byName[q.Name] = q
+		}
+		found := map[string]Info{}
+		for _, f := range files {
+			if f.Kind != "large" {
+				continue
+			}
+			if b, err := readHead(f.Path, objfmt.LargeHead); err == nil { // now, not when files was listed
+				li, err := objfmt.ParseLarge(b)
+				if err != nil {
+					continue
+				}
+				f.State, f.CreatorAlive = objfmt.LargeStateName(li.State), posix.Alive(li.Sender)
+			} else {
+				continue // gone: received
+			}
+			q, ok := byName[f.Name]
+			if !ok || (q.Len == 0 && (f.State == "queued" || !f.CreatorAlive)) {
+				found[f.Path] = f
+			}
+		}
+		return found
+	}
+	first := candidates()
+	if len(first) == 0 {
+		return nil
+	}
+	time.Sleep(largeGrace)
+	var stale []Info
+	for path, f := range candidates() {
+		if _, ok := first[path]; ok {
+			stale = append(stale, f)
+		}
+	}
+	sort.Slice(stale, func(i, j int) bool { return stale[i].Path < stale[j].Path })
+	return stale
 }
 
 // Remove removes the object in (a queue, a semaphore or a /dev/shm file).
@@ -325,6 +419,11 @@ func Remove(in Info) error {
 		return ipcchan.UnlinkWaitGroup(in.Name)
 	case "ring":
 		return ipcchan.UnlinkRing(in.Name)
+	case "large":
+		if err := os.Remove(in.Path); err != nil {
+			return &ipcchan.Error{Kind: "queue", Name: in.Name, Op: "remove a large message", Sys: err, Detail: err.Error()}
+		}
+		return nil
 	}
 	return ipcchan.UnlinkShm(in.Name) // shm, and temporary files in /dev/shm
 }

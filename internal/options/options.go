@@ -28,13 +28,14 @@ const (
 	Codec
 	Value
 	NoEOF
+	Large
 )
 
 // names are the options' names as a user writes them, in bit order.
-var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream"}
+var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages"}
 
 // Queue is the set a queue-like transport takes (Queue, natsq).
-const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF
+const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large
 
 // Config is what a list of options asks for.
 type Config struct {

@@ -192,6 +192,21 @@ func (w *Wire[T]) Decode(msg []byte, prio uint) (T, error) {
 	return v, nil
 }
 
+// DecodeOwned is Decode of a message that the caller hands over and will
+// not touch again: a []byte or string value is msg itself, with no copy.
+func (w *Wire[T]) DecodeOwned(msg []byte, prio uint) (T, error) {
+	var v T
+	switch w.kind {
+	case Bytes:
+		*(*[]byte)(unsafe.Pointer(&v)) = msg
+	case String:
+		*(*string)(unsafe.Pointer(&v)) = unsafe.String(unsafe.SliceData(msg), len(msg))
+	default:
+		return w.Decode(msg, prio)
+	}
+	return v, nil
+}
+
 // decodeTyped decodes a message of the codec, apart from Decode so that
 // the value the codec needs on the heap is not there for the other kinds.
 func (w *Wire[T]) decodeTyped(msg []byte, prio uint) (T, error) {
