@@ -33,6 +33,17 @@
 // A message of zero bytes ends the stream: CloseSend sends it, a C program
 // can send it, and receivers stop at it.
 //
+// A message larger than the queue's MsgSize (at most 8192 bytes for an
+// unprivileged creator, /proc/sys/fs/mqueue/msgsize_max), up to 1 GiB,
+// travels in a file of its own in /dev/shm, and the queue carries a
+// reference to it at the message's priority: typed queues do so always,
+// Queue[[]byte] and Queue[string] with LargeMessages (see Queue):
+//
+//	offset 0   0xC1 'L' 'M' 1  magic and version of a reference
+//	offset 4   0               reserved
+//	offset 8   uint64 LE       the message's size
+//	offset 16  16 bytes        the token that names its file, /dev/shm/ipcchan.large.NAME.TOKEN (hex)
+//
 // # Rings
 //
 // A Ring[T] is the same channel in shared memory (/dev/shm/ipcchan.ring.NAME):
@@ -146,7 +157,8 @@
 // message that left its queue but cannot be handed over as a value is a
 // *MessageError, which holds its bytes. For example:
 //
-//	queue /jobs: send: Job of 9000 bytes (12-byte header + 8988 encoded) exceeds its
-//	MsgSize of 8192; send smaller messages, or recreate the queue with a larger MsgSize
-//	(this machine allows up to 8192: /proc/sys/fs/mqueue/msgsize_max)
+//	queue /jobs: send: message of 9000 bytes exceeds its MsgSize of 8192; send smaller
+//	messages, or recreate the queue with a larger MsgSize (this machine allows up to
+//	8192: /proc/sys/fs/mqueue/msgsize_max), or open it with ipcchan.LargeMessages() to
+//	carry larger messages (up to 1 GiB) through /dev/shm/
 package ipcchan

@@ -346,3 +346,34 @@ func ExampleOpenQueue_cStruct() {
 	// message size: 24
 	// {ID:7 Price:19.99 Qty:3 Side:1 _:[0 0 0]} at 5, <nil>
 }
+
+func ExampleLargeMessages() {
+	ctx := context.Background()
+	// A queue of the machine's default shape (messages of at most 8192
+	// bytes) that also carries larger ones through /dev/shm.
+	q, err := ipcchan.OpenQueue[[]byte](exampleName, ipcchan.Create(), ipcchan.LargeMessages())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkQueue(exampleName)
+	defer q.Close()
+
+	image := make([]byte, 5<<20) // 5 MiB
+	copy(image, "\x89PNG")
+	if err := q.SendPriority(ctx, image, 1); err != nil {
+		log.Fatal(err)
+	}
+	if err := q.Send(ctx, []byte("small")); err != nil {
+		log.Fatal(err)
+	}
+	for range 2 {
+		msg, prio, err := q.ReceivePriority(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d bytes at priority %d, starting %q\n", len(msg), prio, msg[:4])
+	}
+	// Output:
+	// 5242880 bytes at priority 1, starting "\x89PNG"
+	// 5 bytes at priority 0, starting "smal"
+}

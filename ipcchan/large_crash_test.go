@@ -30,15 +30,23 @@ func init() {
 // crashMessage is what the crash tests send: 200 KB, many pages.
 var crashMessage = pattern(200000, 42)
 
-// helperLargeStep: QUEUE ROLE STEP — sends crashMessage (ROLE send) or
-// receives a message (ROLE receive), killing itself with SIGKILL at STEP
-// of the large message's journey.
+// helperLargeStep: QUEUE ROLE STEP [ring] — sends crashMessage (ROLE send)
+// or receives a message (ROLE receive) on the queue (or the ring) QUEUE,
+// killing itself with SIGKILL at STEP of the large message's journey.
 func helperLargeStep(args []string) error {
 	step, err := strconv.Atoi(args[2])
 	if err != nil {
 		return err
 	}
-	q, err := ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
+	var q interface {
+		ipcchan.Sender[[]byte]
+		ipcchan.Receiver[[]byte]
+	}
+	if len(args) > 3 && args[3] == "ring" {
+		q, err = ipcchan.OpenRing[[]byte](args[0], ipcchan.LargeMessages())
+	} else {
+		q, err = ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
+	}
 	if err != nil {
 		return err
 	}
@@ -139,6 +147,42 @@ func TestLargeKillAtEachStep(t *testing.T) {
 	}
 }
 
+// TestLargeRingKilled: a ring's large message whose receiver died with its
+// reference, or whose sender died before publishing it, is stale once the
+// ring is empty; the ring goes on.
+func TestLargeRingKilled(t *testing.T) {
+	for _, c := range []struct {
+		role string
+		step large.Step
+	}{{"send", large.Linked}, {"receive", large.Received}} {
+		name := ringName(t)
+		r := openRing[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages())
+		if c.role == "receive" {
+			if err := r.Send(t.Context(), crashMessage); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)), "ring").Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("%s helper: %v, want it killed", c.role, err)
+		}
+		wantLargeFiles(t, name, 1, c.role+" killed")
+		if n := removeStale(t, name); n != 1 {
+			t.Fatalf("%s killed: rm --stale removed %d, want 1", c.role, n)
+		}
+		if _, err := r.TryReceive(); !errors.Is(err, ipcchan.ErrEmpty) {
+			t.Fatalf("%s killed: TryReceive = %v, want ErrEmpty", c.role, err)
+		}
+		if err := r.Send(t.Context(), crashMessage); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.Receive(t.Context()); err != nil || !bytes.Equal(got, crashMessage) {
+			t.Fatalf("the ring after the crash: %d bytes, %v", len(got), err)
+		}
+	}
+}
+
 // helperLargeIntrude: FILE PLANT — as another user, tries to read, write,
 // remove and replace FILE, a large message's file, and plants a file of
 // its own at PLANT. It prints one line per attempt.
@@ -185,7 +229,7 @@ func TestLargeOtherUserLocked(t *testing.T) {
 	// The next token the sender draws is known; nobody plants a file there.
 	var planned [objfmt.LargeTokenSize]byte
 	copy(planned[:], "planted-token-01")
-	plant := "/dev/shm/" + objfmt.LargeName(name, planned)
+	plant := "/dev/shm/" + objfmt.LargeName("queue", name, planned)
 	t.Cleanup(func() { os.Remove(plant) })
 	var st unix.Stat_t
 	if err := unix.Stat("/dev/shm", &st); err != nil || st.Mode&unix.S_ISVTX == 0 {
@@ -225,7 +269,7 @@ func TestLargeOtherUserLocked(t *testing.T) {
 	if err := q.Send(t.Context(), pattern(7000, 3)); err != nil {
 		t.Fatal(err)
 	}
-	target := "/dev/shm/" + objfmt.LargeName(name, tokens[0])
+	target := "/dev/shm/" + objfmt.LargeName("queue", name, tokens[0])
 	if err := os.Rename(plant, target); err != nil {
 		t.Fatal(err)
 	}

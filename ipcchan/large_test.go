@@ -36,7 +36,7 @@ func pattern(n int, seed uint64) []byte {
 	return b
 }
 
-// largeFiles lists the large messages' files of the queue name in /dev/shm.
+// largeFiles lists the large messages' files of the queue or ring name in /dev/shm.
 func largeFiles(t testing.TB, name string) []string {
 	t.Helper()
 	ents, err := os.ReadDir("/dev/shm")
@@ -45,7 +45,7 @@ func largeFiles(t testing.TB, name string) []string {
 	}
 	var files []string
 	for _, e := range ents {
-		if q, _, ok := objfmt.ParseLargeName(e.Name()); ok && q == name {
+		if _, n, _, ok := objfmt.ParseLargeName(e.Name()); ok && n == name { // of a queue or a ring
 			files = append(files, "/dev/shm/"+e.Name())
 		}
 	}
@@ -324,5 +324,50 @@ func TestLargeFileMode(t *testing.T) {
 		if st.Mode&0o777 != 0o600 || int(st.Uid) != os.Geteuid() {
 			t.Errorf("queue %04o: its large message's file has mode %04o, uid %d; want 0600, uid %d", perm, st.Mode&0o777, st.Uid, os.Geteuid())
 		}
+	}
+}
+
+// TestLargeRing: a ring carries typed values beyond MsgSize, and []byte
+// with LargeMessages, in order among small ones; the files go as the
+// messages are received, or with the ring.
+func TestLargeRing(t *testing.T) {
+	name := ringName(t)
+	r := openRing[Doc](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256))
+	docs := []Doc{{"small", []byte("x")}, {"large", pattern(1<<20, 1)}, {"small again", nil}, {"large again", pattern(300, 2)}}
+	for _, d := range docs {
+		if err := r.Send(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantLargeFiles(t, name, 2, "two large messages in the ring")
+	for i, want := range docs {
+		got, err := r.Receive(t.Context())
+		if err != nil || got.Title != want.Title || !bytes.Equal(got.Body, want.Body) {
+			t.Fatalf("receive %d: %q (%d bytes), %v; want %q", i, got.Title, len(got.Body), err, want.Title)
+		}
+	}
+	wantLargeFiles(t, name, 0, "all received")
+
+	bname := ringName(t)
+	plain := openRing[[]byte](t, bname, ipcchan.Create(), ipcchan.MsgSize(64))
+	if err := plain.Send(t.Context(), make([]byte, 65)); !errors.Is(err, ipcchan.ErrTooLarge) || !strings.Contains(err.Error(), "ipcchan.LargeMessages()") {
+		t.Fatalf("ring Send(65 bytes) without LargeMessages = %v, want ErrTooLarge naming LargeMessages()", err)
+	}
+	b := openRing[[]byte](t, bname, ipcchan.LargeMessages())
+	for i := range 3 {
+		if err := b.Send(t.Context(), pattern(5000, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := b.Receive(t.Context()); err != nil || !bytes.Equal(got, pattern(5000, 0)) {
+		t.Fatalf("ring []byte Receive: %d bytes, %v", len(got), err)
+	}
+	wantLargeFiles(t, bname, 2, "two left")
+	if err := ipcchan.UnlinkRing(bname); err != nil {
+		t.Fatal(err)
+	}
+	wantLargeFiles(t, bname, 0, "after UnlinkRing")
+	if _, err := ipcchan.OpenRing[Order](ringName(t), ipcchan.Create(), ipcchan.LargeMessages()); !errors.Is(err, ipcchan.ErrInvalid) {
+		t.Errorf("a ring of a pointer-free type with LargeMessages = %v, want ErrInvalid", err)
 	}
 }

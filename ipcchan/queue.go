@@ -123,36 +123,20 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	return q, nil
 }
 
-// openStore sets up the large messages of the queue open as fd, when it
+// openStore sets up the large messages of the queue open as fd, if it
 // carries them, and the limit of a message's size.
 func (q *Queue[T]) openStore(fd int, cfg *options.Config) error {
-	kind := q.w.Kind()
-	carries := kind == typed.Typed || (cfg.Has(options.Large) && (kind == typed.Bytes || kind == typed.String))
-	if carries && q.msgSize < large.RefSize {
-		if cfg.Has(options.Large) {
-			return q.obj.Err("open", ErrInvalid, fmt.Sprintf("LargeMessages needs a MsgSize of at least %d bytes, for the references, and the queue's is %d", large.RefSize, q.msgSize))
-		}
-		carries = false // a tiny typed queue: its messages stay within MsgSize
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &Error{Kind: "queue", Name: q.obj.Name, Op: "open", Sys: err}
 	}
-	if carries {
-		var err error
-		if q.store, err = large.NewStore(q.obj, fd); err != nil {
-			return err
-		}
-		q.w.SetLimit(large.Max, "the largest message a queue carries, 1 GiB (a large message travels through "+posix.ShmDir+")", func() string {
-			return "send it in parts"
-		})
-		return nil
-	}
-	q.w.SetLimit(q.msgSize, fmt.Sprintf("its MsgSize of %d", q.msgSize), func() string {
-		hint := fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
+	advice := func() string {
+		return fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
 			posix.ReadMqLimits().MsgSizeMax, posix.MqSysctlDir)
-		if kind == typed.Bytes || kind == typed.String {
-			hint += ", or open it with ipcchan.LargeMessages() to carry larger messages (up to 1 GiB) through " + posix.ShmDir
-		}
-		return hint
-	})
-	return nil
+	}
+	var err error
+	q.store, err = largeStore(q.obj, q.w, cfg, q.msgSize, &st, advice)
+	return err
 }
 
 // openQueueFd opens or creates the queue and reports whether it created
@@ -290,7 +274,7 @@ func UnlinkQueue(name string) error {
 	}
 	err := posix.MqUnlink(name)
 	if err == nil || err == syscall.ENOENT {
-		large.RemoveQueue(name) // its large messages go with it
+		large.RemoveAll("queue", name) // its large messages go with it
 	}
 	switch err {
 	case nil:

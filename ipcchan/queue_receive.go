@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/loop"
@@ -57,7 +56,7 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 			var zero T
 			return zero, prio, err
 		}
-		if msg, ok, err := q.takeLarge((*bp)[:n], prio, nil); ok {
+		if msg, ok, err := takeLarge(q.store, (*bp)[:n], prio, nil); ok {
 			if err != nil {
 				var zero T
 				return zero, prio, err
@@ -68,19 +67,6 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 		v, err := q.w.Decode((*bp)[:n], prio)
 		return v, prio, err
 	})
-}
-
-// takeLarge reports whether msg, received at priority prio, is a
-// reference to a large message, and if so reads the message, appending it
-// to dst, and removes its file.
-func (q *Queue[T]) takeLarge(msg []byte, prio uint, dst []byte) ([]byte, bool, error) {
-	if q.store == nil || !large.IsRef(msg) {
-		return dst, false, nil
-	}
-	var ref [large.RefSize]byte // msg may be in dst's spare room, where the message goes
-	copy(ref[:], msg)
-	dst, err := q.store.Take(ref[:], prio, dst)
-	return dst, true, err
 }
 
 // receiveLayout receives a message of a Layout queue whose messages are
@@ -122,7 +108,7 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 		if err != nil {
 			return dst, prio, err
 		}
-		if dst, ok, err := q.takeLarge(free[:n], prio, dst); ok {
+		if dst, ok, err := takeLarge(q.store, free[:n], prio, dst); ok {
 			return dst, prio, err
 		}
 		return dst[:len(dst)+n], prio, nil
@@ -133,7 +119,7 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 	if err != nil {
 		return dst, prio, err
 	}
-	if dst, ok, err := q.takeLarge((*bp)[:n], prio, dst); ok {
+	if dst, ok, err := takeLarge(q.store, (*bp)[:n], prio, dst); ok {
 		return dst, prio, err
 	}
 	return append(dst, (*bp)[:n]...), prio, nil

@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/ring"
@@ -59,12 +61,13 @@ import (
 //
 // (offsets from the end of the header, file offset 192).
 type Ring[T any] struct {
-	obj  ipcerr.Object
-	m    mapping
-	core *ring.Ring
-	w    *typed.Wire[T]
-	rx   typed.Receiving[T]
-	bufs sync.Pool // *[]byte of MaxLen, for encoded values
+	obj   ipcerr.Object
+	m     mapping
+	core  *ring.Ring
+	w     *typed.Wire[T]
+	rx    typed.Receiving[T]
+	bufs  sync.Pool    // *[]byte of MaxLen, for encoded values
+	store *large.Store // messages beyond MaxLen, or nil when the ring carries none
 }
 
 // RingAttr describes a ring.
@@ -91,12 +94,18 @@ const (
 // OpenRing opens the ring name ("/ticks"). It takes the options Create,
 // Exclusive, Perm, Capacity (slots, any number from 1; default 1024),
 // MsgSize (the largest message of a []byte, string or encoded T, default
-// 1024; a pointer-free T's slots are its size) and WithCodec. Opening an
-// existing ring checks that it carries T; with Capacity or MsgSize, that
-// it has that shape.
+// 1024; a pointer-free T's slots are its size), WithCodec and
+// LargeMessages. Opening an existing ring checks that it carries T; with
+// Capacity or MsgSize, that it has that shape.
+//
+// An encoded T larger than MsgSize, and with LargeMessages a []byte or
+// string, up to 1 GiB, travels as a queue's large message does (see
+// Queue): in a /dev/shm file of its own (ipcchan.large-ring.NAME.TOKEN),
+// its slot holding a 32-byte reference; UnlinkRing removes the files of
+// messages never received.
 func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	obj := ipcerr.Object{Kind: "ring", Name: name}
-	const allowed = options.Create | options.Exclusive | options.Perm | options.Capacity | options.MsgSize | options.Codec
+	const allowed = options.Create | options.Exclusive | options.Perm | options.Capacity | options.MsgSize | options.Codec | options.Large
 	cfg, err := options.Apply(obj, allowed, opts)
 	if err != nil {
 		return nil, err
@@ -113,6 +122,9 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	w, err := typed.NewWire[T](obj, cd, true) // CloseSend ends a ring's stream, not an empty message
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Has(options.Large) && w.Kind() == typed.Layout {
+		return nil, obj.Err("open", ErrInvalid, "LargeMessages does not apply to a ring of "+w.TypeName()+", a pointer-free type: every message is its size")
 	}
 	capacity, maxLen, err := ringShape(obj, cfg, w)
 	if err != nil {
@@ -139,9 +151,17 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	}
 	r := &Ring[T]{obj: obj, core: ring.New(payload, uint32(os.Getpid())), w: w}
 	r.rx.Obj = obj
-	w.SetLimit(r.core.MaxLen(), fmt.Sprintf("the ring's MsgSize of %d", r.core.MaxLen()), func() string {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		unix.Munmap(mem)
+		return nil, &Error{Kind: "ring", Name: name, Op: "open", Sys: err}
+	}
+	if r.store, err = largeStore(obj, w, cfg, r.core.MaxLen(), &st, func() string {
 		return "send smaller messages, or make the ring again with a larger MsgSize (ipcchan.UnlinkRing, then OpenRing with MsgSize)"
-	})
+	}); err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
 	r.bufs.New = func() any { b := make([]byte, 0, r.core.MaxLen()); return &b }
 	attach(r, &r.m, mem, addUser(mem))
 	return r, nil
@@ -237,16 +257,29 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 		defer r.bufs.Put(bp)
 		buf = (*bp)[:0]
 	}
-	msg, err := r.w.Encode(buf, v) // checked against MsgSize before a slot is claimed
+	msg, err := r.w.Encode(buf, v) // checked against MsgSize (or 1 GiB) before a slot is claimed
 	if err != nil {
 		return err
 	}
+	var out *large.Outgoing
+	if len(msg) > r.core.MaxLen() { // a large message: the slot takes its reference
+		if out, err = r.store.Put(msg); err != nil {
+			return err
+		}
+		msg = out.Ref
+	}
 	c, err := r.core.ClaimWrite(ctx, block)
 	if err != nil {
+		if out != nil {
+			out.Drop()
+		}
 		return r.err(op, err)
 	}
 	copy(r.core.Buf(c), msg)
 	r.core.Publish(c, len(msg))
+	if out != nil {
+		out.Sent()
+	}
 	return nil
 }
 
@@ -275,6 +308,16 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	c, data, err := r.core.ClaimRead(ctx, block)
 	if err != nil {
 		return zero, 0, r.err("receive", err)
+	}
+	if r.store != nil && large.IsRef(data) {
+		ref := append(make([]byte, 0, large.RefSize), data...)
+		r.core.Release(c) // the slot is free while the message is read from its file
+		msg, _, err := takeLarge(r.store, ref, 0, nil)
+		if err != nil {
+			return zero, 0, err
+		}
+		v, err := r.w.DecodeOwned(msg, 0)
+		return v, 0, err
 	}
 	v, err := r.w.Decode(data, 0)
 	r.core.Release(c)
@@ -338,7 +381,11 @@ func (r *Ring[T]) Unlink() error { return UnlinkRing(r.obj.Name) }
 
 // UnlinkRing removes the ring name.
 func UnlinkRing(name string) error {
-	return unlinkObject("ring", name, objfmt.Ring.Prefix())
+	err := unlinkObject("ring", name, objfmt.Ring.Prefix())
+	if err == nil || errors.Is(err, ErrNotExist) {
+		large.RemoveAll("ring", name) // its large messages go with it
+	}
+	return err
 }
 
 // err turns an error of the ring's algorithm into the handle's.

@@ -57,6 +57,9 @@ var sampleOrder = Order{ID: 123456, Customer: "ada@example.com", Item: "widget-4
 
 // runPeer runs one of the processes the measurements talk to.
 func runPeer(role string, args []string) error {
+	if ok, err := largePeer(role, args); ok {
+		return err
+	}
 	atoi := func(i int) int { n, _ := strconv.Atoi(args[i]); return n }
 	ctx := context.Background()
 	switch role {

@@ -145,7 +145,7 @@ func scenarios(b *bench) []scenario {
 			},
 		})
 	}
-	return scs
+	return append(scs, largeScenarios(b)...)
 }
 
 func byteSize(n int) string {

@@ -46,13 +46,16 @@ type Info struct {
 	NotifyPID int   `json:"notify_pid,omitempty"`
 	Charge    int64 `json:"charge,omitempty"` // bytes charged to the owner's RLIMIT_MSGQUEUE
 
-	// Queues: their large messages in /dev/shm (files, and bytes).
+	// Queues and rings: their large messages in /dev/shm (files, and bytes).
 	Large      int   `json:"large,omitempty"`
 	LargeBytes int64 `json:"large_bytes,omitempty"`
 
-	// Large messages: "pending" (its sender may not have queued the
-	// reference yet) or "queued", in State; the sender in Creator.
-	MsgBytes int64 `json:"msg_bytes,omitempty"`
+	// Large messages: the kind of object they belong to, "queue" or
+	// "ring" (Name is its name); their bytes; "pending" (the sender may not
+	// have sent the reference yet) or "queued" in State; the sender in
+	// Creator.
+	Of       string `json:"of,omitempty"`
+	MsgBytes int64  `json:"msg_bytes,omitempty"`
 
 	// Semaphores: the count, and waiters that may sleep.
 	Value   int `json:"value"`
@@ -93,8 +96,8 @@ func List() ([]Info, error) {
 		return nil, err
 	}
 	queues, qerr := listQueues()
-	countLarge(queues, infos)
 	infos = append(infos, queues...)
+	countLarge(infos)
 	sort.Slice(infos, func(i, j int) bool {
 		if infos[i].Name != infos[j].Name {
 			return infos[i].Name < infos[j].Name
@@ -129,9 +132,9 @@ func listShm(users map[string][]int) ([]Info, error) {
 			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.WaitGroup.Prefix())
 		case strings.HasPrefix(fn, objfmt.Ring.Prefix()):
 			in.Kind, in.Format, in.Name = "ring", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Ring.Prefix())
-		case strings.HasPrefix(fn, objfmt.LargePrefix):
-			if q, _, ok := objfmt.ParseLargeName(fn); ok {
-				in.Kind, in.Format, in.Name = "large", "ipcchan", q
+		case strings.HasPrefix(fn, objfmt.LargePrefix), strings.HasPrefix(fn, objfmt.RingLargePrefix):
+			if of, name, _, ok := objfmt.ParseLargeName(fn); ok {
+				in.Kind, in.Format, in.Name, in.Of = "large", "ipcchan", name, of
 			}
 		}
 		fillShm(&in)
@@ -233,16 +236,19 @@ func listQueues() ([]Info, error) {
 	return infos, nil
 }
 
-// countLarge adds up the large messages among files to their queues.
-func countLarge(queues, files []Info) {
+// countLarge adds up the large messages among infos to their queues and
+// rings.
+func countLarge(infos []Info) {
 	byName := map[string]*Info{}
-	for i := range queues {
-		byName[queues[i].Name] = &queues[i]
+	for i, in := range infos {
+		if in.Kind == "queue" || in.Kind == "ring" {
+			byName[in.Kind+" "+in.Name] = &infos[i]
+		}
 	}
-	for _, f := range files {
-		if q := byName[f.Name]; q != nil && f.Kind == "large" {
-			q.Large++
-			q.LargeBytes += f.Size
+	for _, f := range infos {
+		if o := byName[f.Of+" "+f.Name]; o != nil && f.Kind == "large" {
+			o.Large++
+			o.LargeBytes += f.Size
 		}
 	}
 }
@@ -352,23 +358,30 @@ func Stale() ([]Info, error) {
 // removing its file (microseconds).
 var largeGrace = 200 * time.Millisecond
 
-// staleLarge returns the large messages among files that no queue refers
-// to: those of a queue that is gone, and, in a queue that is empty, those
-// whose sender is not sending them (it marked them queued, or died). The
-// reference of such a message was taken by a receiver that died before it
-// removed the file, or was never sent; a message whose sender died just
-// after sending it waits in its queue and is not stale while the queue
-// holds messages. A receiver is given largeGrace to take a message it has
-// just received. Nothing is judged when the queues cannot be listed.
+// staleLarge returns the large messages among files that no queue or ring
+// refers to: those of a queue or ring that is gone, and, in one that is
+// empty, those whose sender is not sending them (it marked them queued, or
+// died). The reference of such a message was taken by a receiver that died
+// before it removed the file, or was never sent; a message whose sender
+// died just after sending it waits in its queue and is not stale while the
+// queue holds messages. A receiver is given largeGrace to take a message
+// it has just received. Nothing is judged when the queues cannot be listed.
 func staleLarge(files []Info) []Info {
 	candidates := func() map[string]Info {
 		queues, err := listQueues()
 		if err != nil {
 			return nil
 		}
-		byName := map[string]Info{}
+		byName := map[string]Info{} // "queue /jobs", "ring /ticks": now, with their length
 		for _, q := range queues {
-			byName[q.Name] = q
+			byName["queue "+q.Name] = q
+		}
+		for _, f := range files {
+			if f.Kind == "ring" {
+				if fillShm(&f); f.Problem == "" {
+					byName["ring "+f.Name] = f
+				}
+			}
 		}
 		found := map[string]Info{}
 		for _, f := range files {
@@ -384,7 +397,7 @@ func staleLarge(files []Info) []Info {
 			} else {
 				continue // gone: received
 			}
-			q, ok := byName[f.Name]
+			q, ok := byName[f.Of+" "+f.Name]
 			if !ok || (q.Len == 0 && (f.State == "queued" || !f.CreatorAlive)) {
 				found[f.Path] = f
 			}

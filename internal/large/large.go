@@ -108,22 +108,24 @@ type Store struct {
 	refusal  string // why this process may not send large messages, or ""
 }
 
-// NewStore returns the store of the queue obj, open as mqfd: its files get
-// the queue's owner and the owner's bits of its mode.
-func NewStore(obj ipcerr.Object, mqfd int) (*Store, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(mqfd, &st); err != nil {
-		return nil, &ipcerr.Error{Kind: obj.Kind, Name: obj.Name, Op: "open", Sys: err}
-	}
+// NewStore returns the store of the queue or ring obj, whose file is st:
+// its messages' files get the object's owner and the owner's bits of its
+// mode.
+func NewStore(obj ipcerr.Object, st *unix.Stat_t) *Store {
 	s := &Store{obj: obj, uid: st.Uid, gid: st.Gid, mode: st.Mode & 0o600}
 	if euid := os.Geteuid(); euid != 0 && uint32(euid) != st.Uid {
-		s.refusal = fmt.Sprintf("a large message travels in a /dev/shm file that belongs to the queue's owner (uid %d), and this process (uid %d) cannot make one", st.Uid, euid)
+		s.refusal = fmt.Sprintf("a large message travels in a /dev/shm file that belongs to the %s's owner (uid %d), and this process (uid %d) cannot make one", obj.Kind, st.Uid, euid)
 	}
-	if len(objfmt.LargeName(obj.Name, [objfmt.LargeTokenSize]byte{})) > posix.NameMax {
-		s.refusal = fmt.Sprintf("the queue's name is too long to name its large messages' files (at most %d characters)",
-			posix.NameMax-len(objfmt.LargeName("/", [objfmt.LargeTokenSize]byte{})))
+	if len(s.fileName([objfmt.LargeTokenSize]byte{})) > posix.NameMax {
+		s.refusal = fmt.Sprintf("the %s's name is too long to name its large messages' files (at most %d characters)",
+			obj.Kind, posix.NameMax-len(objfmt.LargeName(obj.Kind, "/", [objfmt.LargeTokenSize]byte{})))
 	}
-	return s, nil
+	return s
+}
+
+// fileName is the name in /dev/shm of the message token.
+func (s *Store) fileName(token [objfmt.LargeTokenSize]byte) string {
+	return objfmt.LargeName(s.obj.Kind, s.obj.Name, token)
 }
 
 // An Outgoing is a large message linked under its name, whose reference
@@ -154,10 +156,10 @@ func (s *Store) Put(msg []byte) (*Outgoing, error) {
 	for range 100 {
 		token := NewToken()
 		head := objfmt.LargeHeader(len(msg), token, os.Getpid())
-		if err = pwriteAll(fd, head, 0); err != nil {
+		if err = posix.WriteAt(fd, head, 0); err != nil {
 			break
 		}
-		o.path = posix.ShmDir + objfmt.LargeName(s.obj.Name, token)
+		o.path = posix.ShmDir + s.fileName(token)
 		err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, o.path, unix.AT_SYMLINK_FOLLOW)
 		if err == nil {
 			o.Ref = make([]byte, RefSize)
@@ -189,12 +191,10 @@ func (s *Store) build(fd int, msg []byte) error {
 			return err
 		}
 	}
-	// Reserve the pages first: a full /dev/shm is ENOSPC here, before
-	// anything is written or sent.
-	if err := unix.Fallocate(fd, 0, 0, int64(objfmt.LargeDataOff+len(msg))); err != nil {
-		return err
-	}
-	return pwriteAll(fd, msg, objfmt.LargeDataOff)
+	// No fallocate first: tmpfs clears the pages it reserves, and writing
+	// whole pages allocates them without; a full /dev/shm is ENOSPC from
+	// the write, before anything is sent.
+	return posix.WriteAt(fd, msg, objfmt.LargeDataOff)
 }
 
 // Sent marks the message queued: its reference is in the queue.
@@ -242,7 +242,7 @@ func (s *Store) sysErr(err error, size int) error {
 func (s *Store) Take(ref []byte, prio uint, dst []byte) ([]byte, error) {
 	at(Received)
 	size, token := parseRef(ref)
-	path := posix.ShmDir + objfmt.LargeName(s.obj.Name, token)
+	path := posix.ShmDir + s.fileName(token)
 	refuse := func(sentinel error, detail string) ([]byte, error) {
 		return dst, &ipcerr.MessageError{Queue: s.obj.Name, Op: "receive", Priority: prio, Data: slices.Clone(ref), Err: sentinel,
 			Detail: "a reference to a large message of " + Bytes(size) + " in " + path + ", " + detail}
@@ -250,9 +250,9 @@ func (s *Store) Take(ref []byte, prio uint, dst []byte) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	switch {
 	case err == syscall.ENOENT:
-		return refuse(ipcerr.ErrNotExist, "which is gone: its queue was removed (UnlinkQueue), or its sender died sending it and ipcchan rm --stale removed it")
+		return refuse(ipcerr.ErrNotExist, "which is gone: its "+s.obj.Kind+" was removed, or its sender died sending it and ipcchan rm --stale removed it")
 	case err == syscall.EACCES:
-		return refuse(ipcerr.ErrPermission, "which this process may not read: only the queue's owner (or root) receives large messages")
+		return refuse(ipcerr.ErrPermission, "which this process may not read: only the "+s.obj.Kind+"'s owner (or root) receives large messages")
 	case err != nil:
 		return refuse(ipcerr.ErrCorrupt, "which cannot be opened: "+err.Error())
 	}
@@ -268,7 +268,7 @@ func (s *Store) Take(ref []byte, prio uint, dst []byte) ([]byte, error) {
 	at(Taken)
 	n := len(dst)
 	dst = slices.Grow(dst, int(size))[:n+int(size)]
-	if err := preadFull(fd, dst[n:], objfmt.LargeDataOff); err != nil {
+	if err := posix.ReadFullAt(fd, dst[n:], objfmt.LargeDataOff); err != nil {
 		return refuse(ipcerr.ErrCorrupt, "whose reading failed: "+err.Error())
 	}
 	return dst, nil
@@ -285,12 +285,12 @@ func (s *Store) check(fd int, size int64, token [objfmt.LargeTokenSize]byte) str
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return "it is not a regular file"
 	case st.Uid != s.uid:
-		return fmt.Sprintf("it belongs to uid %d, not to the queue's owner (uid %d)", st.Uid, s.uid)
+		return fmt.Sprintf("it belongs to uid %d, not to the %s's owner (uid %d)", st.Uid, s.obj.Kind, s.uid)
 	case st.Size < objfmt.LargeDataOff+size:
 		return fmt.Sprintf("it has %d bytes, too few for the message", st.Size)
 	}
 	head := make([]byte, objfmt.LargeHead)
-	if err := preadFull(fd, head, 0); err != nil {
+	if err := posix.ReadFullAt(fd, head, 0); err != nil {
 		return err.Error()
 	}
 	in, err := objfmt.ParseLarge(head)
@@ -301,31 +301,6 @@ func (s *Store) check(fd int, size int64, token [objfmt.LargeTokenSize]byte) str
 		return "its header is another message's"
 	}
 	return ""
-}
-
-func pwriteAll(fd int, b []byte, off int64) error {
-	for len(b) > 0 {
-		n, err := unix.Pwrite(fd, b, off)
-		if err != nil {
-			return err
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return nil
-}
-
-func preadFull(fd int, b []byte, off int64) error {
-	for len(b) > 0 {
-		n, err := unix.Pread(fd, b, off)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("the file ends %d bytes early", len(b))
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return nil
 }
 
 // Bytes writes a size for people: "67108864 bytes (64.0 MiB)".
@@ -341,16 +316,16 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// RemoveQueue removes every large message of the queue name ("/jobs"):
-// what goes with the queue when it is removed.
-func RemoveQueue(name string) error {
+// RemoveAll removes every large message of the object name ("/jobs") of
+// kind ("queue" or "ring"): what goes with the object when it is removed.
+func RemoveAll(kind, name string) error {
 	ents, err := os.ReadDir(posix.ShmDir)
 	if err != nil {
 		return err
 	}
 	var first error
 	for _, e := range ents {
-		if q, _, ok := objfmt.ParseLargeName(e.Name()); ok && q == name {
+		if k, n, _, ok := objfmt.ParseLargeName(e.Name()); ok && k == kind && n == name {
 			if err := unix.Unlink(posix.ShmDir + e.Name()); err != nil && err != syscall.ENOENT && first == nil {
 				first = err
 			}

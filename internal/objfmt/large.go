@@ -6,10 +6,12 @@ import (
 	"strings"
 )
 
-// A large message (a message of a queue beyond its MsgSize) lives in a
-// file of its own in /dev/shm, named LargePrefix + the queue's name
-// without its slash + "." + 32 hexadecimal digits of a random token:
-// "ipcchan.large.jobs.9f0c...". The file is the object header (Kind Large,
+// A large message (a message of a queue or a ring beyond its MsgSize)
+// lives in a file of its own in /dev/shm, named after its object: for a
+// queue LargePrefix + the queue's name without its slash + "." + 32
+// hexadecimal digits of a random token ("ipcchan.large.jobs.9f0c..."), for
+// a ring the same with RingLargePrefix ("ipcchan.large-ring.ticks.9f0c...").
+// The file is the object header (Kind Large,
 // Size the message's bytes, Creator the sender's pid), then
 //
 //	offset 192  state   uint8: LargePending or LargeQueued
@@ -23,9 +25,10 @@ import (
 // stores LargeQueued; the receiver that gets the reference opens the file,
 // checks it, removes its name and reads it. See package internal/large.
 const (
-	LargePrefix  = "ipcchan.large."
-	LargeDataOff = 4096
-	LargeHead    = offLargeToken + LargeTokenSize // what a reader of the state needs
+	LargePrefix     = "ipcchan.large."
+	RingLargePrefix = "ipcchan.large-ring."
+	LargeDataOff    = 4096
+	LargeHead       = offLargeToken + LargeTokenSize // what a reader of the state needs
 	// LargeTokenSize is the size of a large message's token.
 	LargeTokenSize = 16
 
@@ -45,24 +48,37 @@ const (
 // LargeStateOff is the file offset of a large message's state byte.
 const LargeStateOff = offLargeState
 
-// LargeName is the file name of the large message token of the queue
-// name ("/jobs").
-func LargeName(queue string, token [LargeTokenSize]byte) string {
-	return LargePrefix + strings.TrimPrefix(queue, "/") + "." + hex.EncodeToString(token[:])
+// LargeName is the file name of the large message token of the object
+// name ("/jobs") of kind ("queue" or "ring").
+func LargeName(kind, name string, token [LargeTokenSize]byte) string {
+	return largePrefix(kind) + strings.TrimPrefix(name, "/") + "." + hex.EncodeToString(token[:])
 }
 
-// ParseLargeName returns the queue ("/jobs") and the token of the file
-// name of a large message, and false if fn is not one.
-func ParseLargeName(fn string) (queue string, token [LargeTokenSize]byte, ok bool) {
+func largePrefix(kind string) string {
+	if kind == "ring" {
+		return RingLargePrefix
+	}
+	return LargePrefix
+}
+
+// ParseLargeName returns the kind ("queue" or "ring"), the object ("/jobs")
+// and the token of the file name of a large message, and false if fn is
+// not one.
+func ParseLargeName(fn string) (kind, name string, token [LargeTokenSize]byte, ok bool) {
+	kind = "queue"
 	rest, ok := strings.CutPrefix(fn, LargePrefix)
+	if !ok {
+		kind = "ring"
+		rest, ok = strings.CutPrefix(fn, RingLargePrefix)
+	}
 	i := strings.LastIndexByte(rest, '.')
 	if !ok || i < 1 || len(rest)-i-1 != 2*LargeTokenSize {
-		return "", token, false
+		return "", "", token, false
 	}
 	if _, err := hex.Decode(token[:], []byte(rest[i+1:])); err != nil {
-		return "", token, false
+		return "", "", token, false
 	}
-	return "/" + rest[:i], token, true
+	return kind, "/" + rest[:i], token, true
 }
 
 // LargeHeader returns the first LargeHead bytes of the file of a large

@@ -2,9 +2,11 @@ package posix
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,4 +104,37 @@ func FileSize(fd int) (int64, error) {
 		return 0, err
 	}
 	return st.Size, nil
+}
+
+// WriteAt writes all of b into the file fd from offset off (pwrite,
+// repeated while it writes part). Like the mq calls it is the raw system
+// call: b does not escape, so a value whose bytes are sent stays on its
+// goroutine's stack (x/sys's wrapper lets b escape when the race detector
+// is on).
+func WriteAt(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, _, errno := unix.Syscall6(unix.SYS_PWRITE64, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(off), 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// ReadFullAt fills b from the file fd from offset off (pread, repeated
+// while it reads part); a file that ends first is io.ErrUnexpectedEOF. As
+// WriteAt, it is the raw system call.
+func ReadFullAt(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, _, errno := unix.Syscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(off), 0, 0)
+		switch {
+		case errno != 0:
+			return errno
+		case n == 0:
+			return io.ErrUnexpectedEOF
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
 }
