@@ -20,9 +20,11 @@
 // Options are ipcchan's: Create, Exclusive, Capacity (the stream's
 // MaxMsgs, with new messages refused while full: Send waits, TrySend
 // returns ErrFull), MsgSize (the stream's MaxMsgSize; without it, the
-// server's max_payload bounds messages), WithCodec and NoEndOfStream. Perm
-// does not apply: NATS accounts and permissions decide who may use a
-// stream.
+// server's max_payload bounds messages), WithCodec, NoEndOfStream and
+// LargeMessages (accepted so that code moves between transports unchanged:
+// every natsq message may be up to max_payload, and a larger one is
+// ErrTooLarge naming the limit before anything is sent). Perm does not
+// apply: NATS accounts and permissions decide who may use a stream.
 //
 // # Messages
 //

@@ -182,3 +182,25 @@ func TestRawCodecOnStruct(t *testing.T) {
 		t.Errorf("Open with codec.Raw for a struct = %v", err)
 	}
 }
+
+// TestLargeRefusedBeforeSending: natsq takes LargeMessages, as a POSIX
+// queue does, and a message over the server's max_payload is ErrTooLarge
+// naming the limit and its value, before anything is sent.
+func TestLargeRefusedBeforeSending(t *testing.T) {
+	js := natstest.Connect(t, natstest.Server(t))
+	tr := transport{name: "nats", js: js}
+	name := tr.newName(t)
+	q, err := natsq.Open[[]byte](t.Context(), js, name, ipcchan.Create(), ipcchan.LargeMessages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	limit := int(js.Conn().MaxPayload())
+	err = q.Send(t.Context(), make([]byte, limit+1))
+	if !errors.Is(err, ipcchan.ErrTooLarge) || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), fmt.Sprint(limit-512)) {
+		t.Fatalf("Send of max_payload+1 bytes = %v, want ErrTooLarge naming max_payload and its value", err)
+	}
+	if a, err := q.Attr(); err != nil || a.Len != 0 {
+		t.Fatalf("the stream holds %d messages (%v) after a refused send", a.Len, err)
+	}
+}
