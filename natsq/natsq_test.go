@@ -204,3 +204,43 @@ func TestLargeRefusedBeforeSending(t *testing.T) {
 		t.Fatalf("the stream holds %d messages (%v) after a refused send", a.Len, err)
 	}
 }
+
+// TestBusyWorkerKeepsNothing: a handle that took a window of messages and
+// then stops receiving (a worker busy with its job) gives back what it
+// holds, so that another receiver gets every other message.
+func TestBusyWorkerKeepsNothing(t *testing.T) {
+	js := natstest.Connect(t, natstest.Server(t))
+	tr := transport{name: "nats", js: js}
+	name := tr.newName(t)
+	busy := mustOpen[int](t, tr, name, ipcchan.Create())
+	const n = 60
+	for i := range n {
+		if err := busy.Send(t.Context(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, tr, busy, n)
+	got := map[int]bool{}
+	for range 8 { // receives in a row: the handle asks for more at a time
+		v, err := busy.Receive(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[v] = true
+	}
+	// busy now holds up to a window it has not handed over, and goes on
+	// with its job without receiving.
+	idle := mustOpen[int](t, tr, name)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for len(got) < n {
+		v, err := idle.Receive(ctx)
+		if err != nil {
+			t.Fatalf("the idle receiver got %d of the %d messages the busy one did not take: %v", len(got)-8, n-8, err)
+		}
+		if got[v] {
+			t.Fatalf("message %d received twice", v)
+		}
+		got[v] = true
+	}
+}

@@ -65,11 +65,16 @@ type Queue[T any] struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
-	mu     sync.Mutex // guards levels, takers, askErr, wake
-	takers int        // receives going on (take)
-	levels [Levels]level
-	askErr error         // the last failed request's error, for a take to report
-	wake   chan struct{} // closed and replaced when a request brings or ends
+	mu        sync.Mutex // guards levels, takers, askErr, wake, idleArmed, batch, lastTake
+	takers    int        // receives going on (take)
+	levels    [Levels]level
+	askErr    error         // the last failed request's error, for a take to report
+	wake      chan struct{} // closed and replaced when a request brings or ends
+	idle      *time.Timer   // linger: gives back what is held when no receive is going on
+	idleArmed bool          // the linger runs: what comes is held
+	holdFor   time.Duration // the longest a held message may wait to be handed over
+	batch     int           // how many messages a request asks for (see window)
+	lastTake  time.Time     // when the last receive ended
 }
 
 var (
@@ -109,7 +114,7 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 			return nil, err
 		}
 	}
-	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{}), wake: make(chan struct{})}
+	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{}), wake: make(chan struct{}), batch: 1}
 	q.rx.Obj, q.rx.RenewEvery = obj, holdRenew
 	for l := range Levels {
 		q.subject[l] = fmt.Sprintf("ipcchan.%s.p%d", stream, l)
@@ -124,11 +129,17 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	}
 	w.SetLimit(q.maxSize, fmt.Sprintf("the largest message the stream takes, %d bytes (its MaxMsgSize, or the server's max_payload)", q.maxSize),
 		func() string { return "send smaller messages" })
+	q.holdFor = holdMax
 	for l := range Levels {
 		if q.cons[l], err = q.consumer(ctx, l); err != nil {
 			return nil, q.natsError("open", err, fmt.Sprintf("cannot create the consumer of level %d", l))
 		}
+		if aw := q.cons[l].CachedInfo().Config.AckWait; aw > 0 {
+			q.holdFor = min(q.holdFor, aw/3)
+		}
 	}
+	q.idle = time.AfterFunc(time.Hour, q.idleEnded)
+	q.idle.Stop()
 	return q, nil
 }
 

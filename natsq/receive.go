@@ -48,6 +48,8 @@ func (q *Queue[T]) TryReceivePriority() (T, uint, error) {
 // this handle holds, if any, or else one from the stream.
 func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	return q.rx.Receive(ctx, block, func() (T, uint, error) {
+		q.beginTake()
+		defer q.endTake() // after the acknowledgement: the handle holds its window until then
 		m, v, prio, err := q.next(ctx, block)
 		if m != nil {
 			q.ack(m)
@@ -132,28 +134,42 @@ func (q *Queue[T]) ack(m jetstream.Msg) {
 // ackTimeout bounds the wait for an acknowledgement's confirmation.
 const ackTimeout = 5 * time.Second
 
-// take returns the next message of the highest level: the oldest one this
-// handle holds, once it has asked the levels it holds nothing of whether
-// they have one now (one round trip, all levels at once). A goroutine per
-// request (pump) holds what the request brings; at most one request per
-// level is outstanding, so a handle holds the messages of a level in the
-// stream's order. If nothing came and wait > 0, take asks again with
-// requests that wait up to wait on the server, and returns the first
-// message held, nil when those requests ended empty, or an error when ctx
-// is done or the handle is closed.
+// take returns the next message of the highest level. A handle asks a
+// level for up to window messages at once and holds what comes (a
+// goroutine per request, pump, holds it), so a stream of messages costs
+// one request per window; at most one request per level is outstanding,
+// so a handle holds the messages of a level in the stream's order.
+//
+// A held message is handed over at once when every higher level is
+// covered: it holds messages, or a request of this handle, sent after the
+// level was found empty, waits on it on the server, which then passes this
+// handle whatever is stored there. Else take first asks the uncovered
+// levels what they have now (one round trip, all of them at once), and,
+// while it holds a window, leaves a short request (coverWait) on those that
+// had nothing, so that the next takes are covered. If nothing came and
+// wait > 0, take waits up to wait for a message, and returns the first one
+// held, nil when the requests ended empty, or an error when ctx is done or
+// the handle is closed.
 func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
 	q.mu.Lock()
-	q.takers++
+	m := q.popCoveredLocked()
 	q.mu.Unlock()
-	defer q.doneTaking()
-	asked, err := q.ask(0)
+	if m != nil {
+		return m, nil
+	}
+	asked, err := q.ask(0, false)
 	if err != nil {
 		return nil, err
 	}
 	for _, done := range asked {
 		<-done
 	}
-	m, err := q.popOrErr()
+	m, err = q.popOrErr()
+	if q.holdsAny() { // a window is being taken: cover the empty levels for the next takes
+		if _, err := q.ask(coverWait, true); err != nil {
+			return m, err
+		}
+	}
 	if m != nil || err != nil || wait == 0 {
 		return m, err
 	}
@@ -161,7 +177,7 @@ func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg,
 		q.mu.Lock()
 		woken := q.wake
 		q.mu.Unlock()
-		if _, err := q.ask(wait); err != nil {
+		if _, err := q.ask(wait, false); err != nil {
 			return nil, err
 		}
 		select {
@@ -184,34 +200,96 @@ func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg,
 	}
 }
 
-// ask sends a request for one message to every level that this handle
-// holds nothing of and has no request outstanding on; wait 0 asks for
-// what is there now. It returns a channel per request, closed when the
-// request has ended.
-func (q *Queue[T]) ask(wait time.Duration) ([]chan struct{}, error) {
+// coverWait is how long a request covering an empty level waits on the
+// server: a handle that takes a window of messages from one level learns
+// of a higher level's message without asking for each take, and, once it
+// stops receiving, leaves no request behind for long.
+const coverWait = 5 * time.Millisecond
+
+// holdsAny reports whether the handle holds messages.
+func (q *Queue[T]) holdsAny() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for l := range Levels {
+		if len(q.levels[l].held) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// window is the most messages a handle asks one level for at once, and so
+// the most it holds of a level. A handle asks for one message at a time
+// unless its receives come within streamGap of each other; then it doubles
+// the number with each receive, up to window: a worker busy with each job
+// takes one job at a time, and a stream one request per window.
+const (
+	window    = 16
+	streamGap = time.Millisecond
+)
+
+// ask sends a request for up to batch messages to every level that this
+// handle holds nothing of and has no request outstanding on (with
+// drainedOnly, of those that its last request found empty); wait 0 asks
+// for what is there now, and a request with a wait stays on the server
+// until then, passing this handle what is stored meanwhile. It returns a
+// channel per request, closed when the request has ended.
+func (q *Queue[T]) ask(wait time.Duration, drainedOnly bool) ([]chan struct{}, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var asked []chan struct{}
 	for l := range Levels {
-		if q.levels[l].asking || len(q.levels[l].held) > 0 {
+		if lv := &q.levels[l]; lv.asking || len(lv.held) > 0 || (drainedOnly && !lv.drained) {
 			continue
 		}
 		var b jetstream.MessageBatch
 		var err error
 		if wait == 0 {
-			b, err = q.cons[l].FetchNoWait(1)
+			b, err = q.cons[l].FetchNoWait(q.batch)
 		} else {
-			b, err = q.cons[l].Fetch(1, jetstream.FetchMaxWait(wait))
+			b, err = q.cons[l].Fetch(q.batch, jetstream.FetchMaxWait(wait))
 		}
 		if err != nil {
 			return asked, q.natsError("receive", err, "cannot ask for a message")
 		}
 		done := make(chan struct{})
-		q.levels[l].asking = true
-		go q.pump(l, b, done)
+		lv := &q.levels[l]
+		// A waiting request covers its level only if the level was found
+		// empty just before: what was stored already may come later.
+		lv.asking, lv.waiting, lv.drained = true, wait > 0 && lv.drained, false
+		go q.pump(l, b, q.batch, wait == 0, done)
 		asked = append(asked, done)
 	}
 	return asked, nil
+}
+
+// popCoveredLocked takes the oldest held message of the highest level if
+// every level above it is covered (see take), or returns nil.
+func (q *Queue[T]) popCoveredLocked() jetstream.Msg {
+	for l := Levels - 1; l >= 0; l-- {
+		lv := &q.levels[l]
+		for len(lv.held) > 0 {
+			if m := q.shiftLocked(l); m != nil {
+				return m
+			}
+		}
+		if !lv.waiting {
+			return nil // a level that may have a message this handle has not heard of
+		}
+	}
+	return nil
+}
+
+// shiftLocked takes the oldest message held of level l, or gives it back
+// and returns nil if it has been held too long to be handed over.
+func (q *Queue[T]) shiftLocked(l int) jetstream.Msg {
+	h := q.levels[l].held[0]
+	q.levels[l].held = q.levels[l].held[1:]
+	if time.Since(h.when) < q.holdFor {
+		return h.m
+	}
+	h.m.Nak()
+	return nil
 }
 
 // popOrErr takes the best held message, or else the error of a failed
@@ -229,25 +307,76 @@ func (q *Queue[T]) popOrErr() (jetstream.Msg, error) {
 	return nil, nil
 }
 
-// doneTaking ends a take. When no take is left on this handle, what it
-// holds goes back to the stream: a handle that is not receiving (a worker
-// busy with its job) keeps nothing from the others.
-func (q *Queue[T]) doneTaking() {
+// linger is how long a handle keeps what it holds once no receive is going
+// on, for the next receive; then it gives it back (negative
+// acknowledgement) to the stream, for other receivers. It is what lets a
+// stream of receives take a window at a time, and what a busy worker can
+// keep from an idle one: what it was given beyond the message it took, for
+// linger (and a worker whose receives are further apart than streamGap is
+// given one message at a time).
+const linger = 2 * time.Millisecond
+
+// beginTake starts a receive on the handle (take, and what the caller does
+// with the message before the receive ends: acknowledging it).
+func (q *Queue[T]) beginTake() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.takers++
+	if time.Since(q.lastTake) < streamGap { // a stream of receives: ask for more at once
+		q.batch = min(2*q.batch, window)
+	} else {
+		q.batch = 1
+	}
+}
+
+// endTake ends a receive. When no receive is left on this handle, what it
+// holds goes back to the stream after linger, unless a receive has begun
+// by then.
+func (q *Queue[T]) endTake() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.takers--; q.takers == 0 {
+		q.lastTake = time.Now()
+		q.armIdleLocked()
+	}
+}
+
+// armIdleLocked starts the linger timer, if it is not running.
+func (q *Queue[T]) armIdleLocked() {
+	if !q.idleArmed {
+		q.idleArmed = true
+		q.idle.Reset(linger)
+	}
+}
+
+// idleEnded gives back what the handle holds if no take is going on.
+func (q *Queue[T]) idleEnded() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.idleArmed = false
+	if q.takers == 0 {
 		q.giveBackHeldLocked()
 	}
 }
 
 // pump holds what one request of level l brings, and marks the level free
-// for the next request when the request ends.
-func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, done chan struct{}) {
+// for the next request when the request ends. What comes in the linger
+// after a receive is held too; what comes later, while no receive is going
+// on, goes back.
+func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, asked int, noWait bool, done chan struct{}) {
+	got := 0
 	for m := range b.Messages() {
+		got++
 		q.mu.Lock()
-		if q.closed() || q.takers == 0 {
-			m.Nak() // nobody here is waiting for it: back to the stream, for others
-		} else {
+		switch {
+		case q.closed():
+			m.Nak() // back to the stream, for others
+		case q.takers == 0 && !q.idleArmed:
+			// Nobody here has received for a while: back to the stream, a
+			// little later, so that this handle's request (if it is the
+			// only one waiting) does not take it straight back.
+			m.NakWithDelay(linger)
+		default:
 			q.levels[l].held = append(q.levels[l].held, held{m, time.Now()})
 			q.wakeLocked()
 		}
@@ -257,7 +386,9 @@ func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, done chan struct{}) {
 	if err := b.Error(); err != nil {
 		q.askErr = err
 	}
-	q.levels[l].asking = false
+	lv := &q.levels[l]
+	lv.asking, lv.waiting = false, false
+	lv.drained = noWait && got < asked && b.Error() == nil
 	q.wakeLocked()
 	q.mu.Unlock()
 	close(done)
@@ -265,8 +396,10 @@ func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, done chan struct{}) {
 
 // level is what a handle knows of one priority level.
 type level struct {
-	held   []held // delivered to this handle, not yet handed over, oldest first
-	asking bool   // a request for a message is outstanding
+	held    []held // delivered to this handle, not yet handed over, oldest first
+	asking  bool   // a request is outstanding
+	waiting bool   // and it covers the level: it waits on the server, which passes it what is stored
+	drained bool   // the last request found the level empty
 }
 
 // A held message was delivered to this handle but not handed over yet.
@@ -275,10 +408,10 @@ type held struct {
 	when time.Time
 }
 
-// holdMax is how long a handle keeps a message it holds while a receive
-// goes on; one older than that is given back rather than handed over,
-// since JetStream may have given it to another receiver after AckWait
-// (30 s by default).
+// holdMax is the longest a handle keeps a message it holds; one older
+// than that is given back rather than handed over, since JetStream may
+// have given it to another receiver after AckWait (30 s by default). A
+// consumer with a shorter AckWait holds for a third of it (holdFor).
 const holdMax = 10 * time.Second
 
 // wakeLocked tells the waiting takes that something changed.
@@ -300,19 +433,17 @@ func (q *Queue[T]) anyAskingLocked() bool {
 func (q *Queue[T]) popLocked() jetstream.Msg {
 	for l := Levels - 1; l >= 0; l-- {
 		for len(q.levels[l].held) > 0 {
-			h := q.levels[l].held[0]
-			q.levels[l].held = q.levels[l].held[1:]
-			if time.Since(h.when) < holdMax {
-				return h.m
+			if m := q.shiftLocked(l); m != nil {
+				return m
 			}
-			h.m.Nak()
 		}
 	}
 	return nil
 }
 
 // giveBackHeldLocked returns every held message to the stream; the
-// requests still outstanding give back what they bring (pump).
+// requests still outstanding bring what they bring to the handle, which
+// holds it for linger (pump).
 func (q *Queue[T]) giveBackHeldLocked() {
 	for l := range Levels {
 		for _, h := range q.levels[l].held {

@@ -35,7 +35,9 @@ const holdRenew = 10 * time.Second
 // takeForStream takes the next message for the Recv stream; it is acknowledged when
 // handed over, and given back (Nak) if the handle closes first.
 func (q *Queue[T]) takeForStream(ctx context.Context) (typed.Taken[T], error) {
+	q.beginTake()
 	m, v, prio, err := q.next(ctx, true)
+	q.endTake()
 	if err != nil {
 		if m != nil {
 			q.ack(m) // an undecodable message, handed over in the error
