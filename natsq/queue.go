@@ -61,6 +61,7 @@ type Queue[T any] struct {
 	w       *typed.Wire[T]
 	rx      typed.Receiving[T] // Recv
 	maxSize int                // largest message: the stream's MaxMsgSize or the server's max_payload
+	pipe    *pipeline          // Pipelined sends, or nil
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -84,14 +85,14 @@ var (
 
 // Open opens the queue name ("/jobs") on the JetStream js, making its
 // requests to the server within ctx. It takes ipcchan's queue options:
-// Create, Exclusive, Capacity, MsgSize, WithCodec and NoEndOfStream (see
-// the package documentation). Without Create the stream must exist. When
+// Create, Exclusive, Capacity, MsgSize, WithCodec, NoEndOfStream and
+// LargeMessages, and Pipelined (see the package documentation). Without Create the stream must exist. When
 // Capacity or MsgSize is given and the stream exists with other limits,
 // Open fails with ipcchan.ErrExist. The JetStream connection stays the
 // caller's: Close does not close it.
 func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts ...ipcchan.Option) (*Queue[T], error) {
 	obj := ipcerr.Object{Kind: kind, Name: name}
-	o, err := options.Apply(obj, options.Queue, opts)
+	o, err := options.Apply(obj, options.Queue|options.Pipeline, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +117,9 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	}
 	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{}), wake: make(chan struct{}), batch: 1}
 	q.rx.Obj, q.rx.RenewEvery = obj, holdRenew
+	if o.Has(options.Pipeline) {
+		q.pipe = newPipeline(o.Pipeline)
+	}
 	for l := range Levels {
 		q.subject[l] = fmt.Sprintf("ipcchan.%s.p%d", stream, l)
 	}
@@ -306,17 +310,32 @@ func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
 
 // Close closes this handle: waiting calls return ipcchan.ErrClosed, the
 // Recv channel closes, and a message that Recv had read ahead goes back to
-// the stream. The queue and the JetStream connection stay. Closing twice
+// the stream. A Pipelined handle first waits (up to 10 s) for its
+// messages in flight to be stored, and returns an *UnsentError for those
+// that were not. The queue and the JetStream connection stay. Closing twice
 // is harmless.
 func (q *Queue[T]) Close() error {
+	var flushErr error
+	if q.pipe != nil && !q.closed() { // what is in flight is stored, or reported, before the handle goes
+		ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+		flushErr = q.Flush(ctx)
+		cancel()
+	}
 	q.closeOnce.Do(func() {
 		q.mu.Lock()
 		close(q.done)
 		q.giveBackHeldLocked()
 		q.mu.Unlock()
 	})
-	return q.rx.Close()
+	if err := q.rx.Close(); err != nil {
+		return err
+	}
+	return flushErr
 }
+
+// closeFlushTimeout bounds how long Close waits for the acknowledgements
+// of a Pipelined handle's messages in flight.
+const closeFlushTimeout = 10 * time.Second
 
 // Unlink removes the queue's stream, with every message in it.
 func (q *Queue[T]) Unlink(ctx context.Context) error { return Unlink(ctx, q.js, q.obj.Name) }

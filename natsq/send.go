@@ -15,9 +15,10 @@ import (
 )
 
 // Send sends v at priority 0. It returns once JetStream has stored the
-// message; while the stream is full (Capacity), it waits, checking again
-// with a growing pause of up to fullPollMax, until there is room, ctx is
-// done or the handle is closed.
+// message (on a Pipelined handle: once it is on its way, see Pipelined);
+// while the stream is full (Capacity), it waits, checking again with a
+// growing pause of up to fullPollMax, until there is room, ctx is done or
+// the handle is closed.
 func (q *Queue[T]) Send(ctx context.Context, v T) error {
 	return q.send(ctx, v, 0, true)
 }
@@ -29,7 +30,8 @@ func (q *Queue[T]) SendPriority(ctx context.Context, v T, prio uint) error {
 }
 
 // TrySend sends v at priority 0, or returns ipcchan.ErrFull at once if
-// the stream is full. It still waits for JetStream's acknowledgement.
+// the stream is full. It still waits for JetStream's acknowledgement (on a
+// Pipelined handle, first for those of the messages in flight).
 func (q *Queue[T]) TrySend(v T) error {
 	return q.send(context.Background(), v, 0, false)
 }
@@ -45,6 +47,9 @@ func (q *Queue[T]) CloseSend(ctx context.Context) error {
 	if q.w.NoEOF() {
 		return q.obj.Err("close send", ipcchan.ErrInvalid, "this handle was opened with NoEndOfStream: a zero-byte message is data, not the end")
 	}
+	if err := q.Flush(ctx); err != nil { // the end comes after every message in flight
+		return err
+	}
 	return q.publish(ctx, "close send", &nats.Msg{Subject: q.subject[0]}, true)
 }
 
@@ -59,6 +64,14 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	msg := &nats.Msg{Subject: q.subject[Level(prio)], Data: data}
 	if prio != 0 {
 		msg.Header = nats.Header{priorityHeader: []string{strconv.FormatUint(uint64(prio), 10)}}
+	}
+	if q.pipe != nil {
+		if block {
+			return q.sendPipelined(ctx, msg, prio, true)
+		}
+		if err := q.Flush(ctx); err != nil { // TrySend: in order, and ErrFull at once
+			return err
+		}
 	}
 	return q.publish(ctx, "send", msg, block)
 }

@@ -29,10 +29,11 @@ const (
 	Value
 	NoEOF
 	Large
+	Pipeline
 )
 
 // names are the options' names as a user writes them, in bit order.
-var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages"}
+var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined"}
 
 // Queue is the set a queue-like transport takes (Queue, natsq).
 const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large
@@ -45,6 +46,7 @@ type Config struct {
 	MsgSize  int         // MsgSize(n), or 0
 	Codec    codec.Codec // WithCodec(c), or nil for the default
 	Value    uint        // Value(n)
+	Pipeline int         // natsq.Pipelined(n)
 
 	// DefaultMsgSize is the message size the transport chose for a new
 	// queue when MsgSize is not given (a Layout queue's: the size of T),
