@@ -32,10 +32,22 @@ var cmdBridge = &command{
 // *ipcchan.Queue[[]byte] or a *natsq.Queue[[]byte].
 type endpoint interface {
 	ReceivePriority(ctx context.Context) ([]byte, uint, error)
+	TryReceivePriority() ([]byte, uint, error)
 	SendPriority(ctx context.Context, v []byte, prio uint) error
 	CloseSend(ctx context.Context) error
 	Close() error
 }
+
+// A flusher is a destination whose sends are pipelined (natsq.Pipelined):
+// Flush waits until what was sent is stored.
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// bridgePipeline is how many messages the bridge has on their way to NATS
+// at once, at most; it flushes them when its source is empty, and every
+// bridgePipeline messages.
+const bridgePipeline = 64
 
 func runBridge(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
@@ -76,7 +88,7 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	remote, err := natsq.Open[[]byte](ctx, js, *stream, ipcchan.Create())
+	remote, err := natsq.Open[[]byte](ctx, js, *stream, ipcchan.Create(), natsq.Pipelined(bridgePipeline))
 	if err != nil && ctx.Err() != nil { // Ctrl-C while it opened the stream: a clean stop
 		fmt.Fprintln(c.stderr, "bridge: interrupted while starting; 0 messages forwarded")
 		return exitOK
@@ -96,16 +108,20 @@ func runBridge(c *cli, cmd *command, args []string) int {
 }
 
 // A bridge forwards messages, byte for byte and with their priority, from
-// one endpoint to the other. A message is taken from the source only when
-// the previous one is in the destination, and a message it cannot deliver
-// goes back to the source: nothing is lost but to SIGKILL in the instant
-// between the two (and then only that one message).
+// one endpoint to the other, and a message it cannot deliver goes back to
+// the source. To a local queue, a message is taken from NATS (a window at a
+// time) only when the previous one is in the queue; to NATS, up to
+// bridgePipeline messages are on their way at once, flushed when the local
+// queue is empty: what NATS did not store goes back to the local queue.
+// Nothing is lost but to SIGKILL: then the message in hand, and, towards
+// NATS, those not yet flushed.
 type bridge struct {
 	c        *cli
 	from, to endpoint
 	route    string
 	limit    int
 	count    int
+	unsent   int // sent to a pipelined destination since its last Flush
 }
 
 // progressEvery is how often a running bridge reports its count.
@@ -125,12 +141,15 @@ func (b *bridge) run(ctx context.Context) int {
 			}
 		default:
 		}
-		msg, prio, err := b.from.ReceivePriority(ctx)
+		msg, prio, err := b.receive(ctx)
 		switch {
 		case err == io.EOF:
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := b.to.CloseSend(cctx)
+			err := b.to.CloseSend(cctx) // after every message in flight
 			cancel()
+			if code, stop := b.unstored(err); stop {
+				return code
+			}
 			if err != nil {
 				return b.c.fail(fmt.Errorf("bridge: the end of the stream could not be forwarded: %w", err))
 			}
@@ -145,11 +164,72 @@ func (b *bridge) run(ctx context.Context) int {
 			return b.putBack(msg, prio, err)
 		}
 		b.count++
+		if b.unsent++; b.unsent >= bridgePipeline {
+			if code, stop := b.flush(ctx); stop {
+				return code
+			}
+		}
 	}
 	return b.done()
 }
 
+// receive takes the next message from the source; before it waits for
+// one, it flushes what is on its way to the destination.
+func (b *bridge) receive(ctx context.Context) ([]byte, uint, error) {
+	if _, ok := b.to.(flusher); ok && b.unsent > 0 {
+		msg, prio, err := b.from.TryReceivePriority()
+		if !errors.Is(err, ipcchan.ErrEmpty) {
+			return msg, prio, err
+		}
+		if _, stop := b.flush(ctx); stop {
+			return nil, 0, errFlush
+		}
+	}
+	return b.from.ReceivePriority(ctx)
+}
+
+var errFlush = errors.New("bridge: messages could not be stored")
+
+// flush waits until the destination has stored what was sent to it; what
+// it did not store goes back to the source. stop says to end the bridge,
+// with status code.
+func (b *bridge) flush(ctx context.Context) (code int, stop bool) {
+	f, ok := b.to.(flusher)
+	if !ok || b.unsent == 0 {
+		return exitOK, false
+	}
+	b.unsent = 0
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second) // Ctrl-C still lets what is in flight land
+	defer cancel()
+	return b.unstored(f.Flush(fctx))
+}
+
+// unstored puts back into the source the messages err (from a Flush or
+// CloseSend) says the destination did not store.
+func (b *bridge) unstored(err error) (code int, stop bool) {
+	var ue *natsq.UnsentError
+	if !errors.As(err, &ue) {
+		return exitOK, false
+	}
+	b.count -= len(ue.Messages)
+	for _, m := range ue.Messages[:len(ue.Messages)-1] {
+		if !b.putBackOne(m.Data, m.Priority, ue.Err) {
+			return exitFailed, true
+		}
+	}
+	last := ue.Messages[len(ue.Messages)-1]
+	return b.putBack(last.Data, last.Priority, ue), true
+}
+
 func (b *bridge) done() int {
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if f, ok := b.to.(flusher); ok && b.unsent > 0 {
+		b.unsent = 0
+		if code, stop := b.unstored(f.Flush(cctx)); stop {
+			return code
+		}
+	}
 	fmt.Fprintf(b.c.stderr, "bridge: %s forwarded\n", plural(b.count, "message", "messages"))
 	return exitOK
 }
@@ -183,13 +263,29 @@ func permanent(err error) bool {
 	return errors.Is(err, ipcchan.ErrTooLarge) || errors.Is(err, ipcchan.ErrInvalid) || errors.Is(err, ipcchan.ErrClosed)
 }
 
-// putBack returns a message that could not be delivered to its source.
-func (b *bridge) putBack(msg []byte, prio uint, why error) int {
+// putBackOne returns a message that could not be delivered to its
+// source, and says so if that fails too.
+func (b *bridge) putBackOne(msg []byte, prio uint, why error) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.from.SendPriority(ctx, msg, prio); err != nil {
 		fmt.Fprintf(b.c.stderr, "bridge: a message of %d bytes at priority %d could neither be delivered (%v) nor put back (%v); its bytes: %x\n",
 			len(msg), prio, why, err, msg)
+		return false
+	}
+	if f, ok := b.from.(flusher); ok { // NATS as the source: put back for good
+		if err := f.Flush(ctx); err != nil {
+			fmt.Fprintf(b.c.stderr, "bridge: a message of %d bytes at priority %d could not be put back: %v; its bytes: %x\n", len(msg), prio, err, msg)
+			return false
+		}
+	}
+	return true
+}
+
+// putBack returns a message that could not be delivered to its source, and
+// ends the bridge.
+func (b *bridge) putBack(msg []byte, prio uint, why error) int {
+	if !b.putBackOne(msg, prio, why) {
 		return exitFailed
 	}
 	if errors.Is(why, context.Canceled) {
