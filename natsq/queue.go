@@ -62,6 +62,7 @@ type Queue[T any] struct {
 	rx      typed.Receiving[T] // Recv
 	maxSize int                // largest message: the stream's MaxMsgSize or the server's max_payload
 	pipe    *pipeline          // Pipelined sends, or nil
+	bounded bool               // the stream has a Capacity (MaxMsgs or MaxBytes): receives confirm their acknowledgements
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -127,6 +128,7 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	if err != nil {
 		return nil, err
 	}
+	q.bounded = info.Config.MaxMsgs > 0 || info.Config.MaxBytes > 0
 	q.maxSize = int(js.Conn().MaxPayload()) - headerRoom
 	if s := msgSize(info.Config); s > 0 && s < q.maxSize {
 		q.maxSize = s

@@ -120,12 +120,18 @@ func (q *Queue[T]) priority(m jetstream.Msg) uint {
 	return 0
 }
 
-// ack acknowledges a message that has been handed over, and waits for
-// the server to confirm: once Receive has returned, the stream has room
-// again and will not deliver the message a second time. If the
-// confirmation fails (the connection dropped), the value is still the
-// caller's, and JetStream may deliver the message again after AckWait.
+// ack acknowledges a message that has been handed over. On a stream with
+// a Capacity it waits for the server to confirm: once Receive has
+// returned, the stream has room again (a TrySend that follows succeeds).
+// Without one, room never runs out, and the acknowledgement goes without
+// waiting (a round trip less per message). Either way, if the
+// acknowledgement is lost (the connection dropped), the value is still the
+// caller's, and JetStream delivers the message again after AckWait.
 func (q *Queue[T]) ack(m jetstream.Msg) {
+	if !q.bounded {
+		m.Ack()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
 	defer cancel()
 	m.DoubleAck(ctx)

@@ -25,7 +25,8 @@ type bench struct {
 	made  []string // queue names to remove at the end, in case a run fails
 	notes []string
 
-	natsSrv *natsSide // the embedded NATS server, once started
+	natsSrv         *natsSide // the embedded NATS server, once started
+	workerpoolBuilt string    // the worker-pool demo's program, once built
 }
 
 func newBench(cfg config) (*bench, error) {

@@ -60,6 +60,9 @@ func runPeer(role string, args []string) error {
 	if ok, err := largePeer(role, args); ok {
 		return err
 	}
+	if ok, err := rawJSPeer(role, args); ok {
+		return err
+	}
 	atoi := func(i int) int { n, _ := strconv.Atoi(args[i]); return n }
 	ctx := context.Background()
 	switch role {

@@ -145,7 +145,8 @@ func scenarios(b *bench) []scenario {
 			},
 		})
 	}
-	return append(scs, largeScenarios(b)...)
+	scs = append(scs, largeScenarios(b)...)
+	return append(scs, natsScenarios(b)...)
 }
 
 func byteSize(n int) string {
