@@ -32,7 +32,8 @@ func (q *Queue[T]) ReceivePriority(ctx context.Context) (T, uint, error) {
 }
 
 // TryReceive returns the next message if there is one, and
-// ipcchan.ErrEmpty if there is not. It still makes one round trip to the
+// ipcchan.ErrEmpty if there is not. Unless the handle holds messages and
+// knows the levels above them empty, it makes one round trip to the
 // server.
 func (q *Queue[T]) TryReceive() (T, error) {
 	v, _, err := q.receive(context.Background(), false)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -284,7 +285,10 @@ var jobsDone = regexp.MustCompile(`all (\d+) jobs done exactly once .* in (\S+),
 func (b *bench) workerpool(n int, overNATS bool) (float64, error) {
 	bin := filepath.Join(b.dir, "workerpool")
 	if b.workerpoolBuilt == "" {
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/ipcchan/ipcchan/examples/workerpool").CombinedOutput(); err != nil {
+		build := exec.Command("go", "build", "-o", bin, "./examples/workerpool")
+		_, file, _, _ := runtime.Caller(0) // this file, in the module's cmd/ipcbench
+		build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := build.CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("go build examples/workerpool: %v\n%s", err, out)
 		}
 		b.workerpoolBuilt = bin
