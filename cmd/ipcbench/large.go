@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -23,8 +22,8 @@ func largeScenarios(b *bench) []scenario {
 	return []scenario{{
 		name: "large message 1 MiB, one-way stream, per message", unit: "message",
 		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.largeStream(n, mib, false) }},
-			{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.largeStream(n, mib, true) }},
+			{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.queueStreamWith(n, mib, false, true) }},
+			{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.queueStreamWith(n, mib, true, true) }},
 			{name: "Go net, Unix socket", n: cfg.n(400), run: func(n int) (float64, error) { return b.unixStream(n, mib) }},
 		},
 	}, {
@@ -42,48 +41,10 @@ func largeScenarios(b *bench) []scenario {
 	}, {
 		name: "queue throughput 64 B, with and without LargeMessages, per message", unit: "message",
 		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages", ipcchan: true, n: cfg.n(20000), run: func(n int) (float64, error) { return b.largeStream(n, 64, false) }},
+			{name: "ipcchan Queue[[]byte] LargeMessages", ipcchan: true, n: cfg.n(20000), run: func(n int) (float64, error) { return b.queueStreamWith(n, 64, false, true) }},
 			{name: "ipcchan Queue[[]byte]", n: cfg.n(20000), run: func(n int) (float64, error) { return b.queueStream(n, 64, false) }},
 		},
 	}}
-}
-
-// largeStream has a peer send n messages of size bytes on a queue with
-// LargeMessages, and receives them.
-func (b *bench) largeStream(n, size int, appendBuf bool) (float64, error) {
-	name, err := b.streamQueue()
-	if err != nil {
-		return 0, err
-	}
-	defer ipcchan.UnlinkQueue(name)
-	q, err := ipcchan.OpenQueue[[]byte](name, ipcchan.LargeMessages())
-	if err != nil {
-		return 0, err
-	}
-	defer q.Close()
-	cmd := b.peer("queue-flood-large", name, strconv.Itoa(n), strconv.Itoa(size))
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	buf := make([]byte, 0, max(size, 8192))
-	q.ReceiveAppend(ctx, buf) // the clock starts at the first message
-	start := time.Now()
-	got := 0
-	for {
-		if appendBuf {
-			buf, _, err = q.ReceiveAppend(ctx, buf[:0])
-		} else {
-			_, err = q.Receive(ctx)
-		}
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			return 0, err
-		}
-		got++
-	}
-	ns := float64(time.Since(start).Nanoseconds()) / float64(got)
-	return ns, cmd.Wait()
 }
 
 // hugeQueue makes a queue for 64 MiB messages and opens it.

@@ -97,6 +97,11 @@ func (b *bench) natsPingPong(n int) (float64, error) {
 
 // natsStream is queueStream over NATS: a flooding peer, this receiver.
 func (b *bench) natsStream(n, size int) (float64, error) {
+	return b.natsStreamMode(n, size, false)
+}
+
+// natsStreamMode is natsStream with the peer's sends pipelined or not.
+func (b *bench) natsStreamMode(n, size int, pipelined bool) (float64, error) {
 	s, err := b.nats()
 	if err != nil {
 		return 0, err
@@ -108,7 +113,11 @@ func (b *bench) natsStream(n, size int) (float64, error) {
 	}
 	defer natsq.Unlink(ctx, s.js, name)
 	defer q.Close()
-	cmd := b.peer("nats-flood", s.url, name, strconv.Itoa(n), strconv.Itoa(size))
+	role := "nats-flood"
+	if pipelined {
+		role = "nats-flood-pipelined"
+	}
+	cmd := b.peer(role, s.url, name, strconv.Itoa(n), strconv.Itoa(size))
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
 	"github.com/ipcchan/ipcchan/natsq"
 )
 
@@ -48,34 +47,6 @@ func natsScenarios(b *bench) []scenario {
 			{name: "over POSIX queues", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.workerpool(n, false) }},
 		},
 	}}
-}
-
-// natsStreamMode has a peer send n messages of size bytes (pipelined or
-// not) and receives them with natsq.
-func (b *bench) natsStreamMode(n, size int, pipelined bool) (float64, error) {
-	if !pipelined {
-		return b.natsStream(n, size)
-	}
-	s, err := b.nats()
-	if err != nil {
-		return 0, err
-	}
-	name := b.name("pstream")
-	q, err := natsq.Open[[]byte](ctx, s.js, name, ipcchan.Create())
-	if err != nil {
-		return 0, err
-	}
-	defer natsq.Unlink(ctx, s.js, name)
-	defer q.Close()
-	cmd := b.peer("nats-flood-pipelined", s.url, name, strconv.Itoa(n), strconv.Itoa(size))
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	ns, err := drain(q, nil)
-	if err != nil {
-		return 0, err
-	}
-	return ns, cmd.Wait()
 }
 
 // rawJSStream makes a work-queue stream of one subject on file storage, as

@@ -290,21 +290,32 @@ func (b *bench) streamQueue() (string, error) {
 }
 
 func (b *bench) queueStream(n, size int, appendBuf bool) (float64, error) {
+	return b.queueStreamWith(n, size, appendBuf, false)
+}
+
+// queueStreamWith has a peer send n messages of size bytes, and receives
+// them, on queues opened with LargeMessages if large.
+func (b *bench) queueStreamWith(n, size int, appendBuf, large bool) (float64, error) {
 	name, err := b.streamQueue()
 	if err != nil {
 		return 0, err
 	}
 	defer ipcchan.UnlinkQueue(name)
-	q, err := ipcchan.OpenQueue[[]byte](name)
+	var opts []ipcchan.Option
+	role := "queue-flood"
+	if large {
+		opts, role = append(opts, ipcchan.LargeMessages()), "queue-flood-large"
+	}
+	q, err := ipcchan.OpenQueue[[]byte](name, opts...)
 	if err != nil {
 		return 0, err
 	}
 	defer q.Close()
-	cmd := b.peer("queue-flood", name, strconv.Itoa(n), strconv.Itoa(size))
+	cmd := b.peer(role, name, strconv.Itoa(n), strconv.Itoa(size))
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, 0, 8192)
+	buf := make([]byte, 0, max(size, 8192))
 	q.ReceiveAppend(ctx, buf) // the clock starts at the first message
 	start := time.Now()
 	got := 0
