@@ -106,17 +106,8 @@ func TestPipelinedFullStream(t *testing.T) {
 // Flush) returned nil is received.
 func TestServerRestartMidStream(t *testing.T) {
 	srv := natstest.StartProcess(t)
-	connect := func() jetstream.JetStream {
-		nc, err := nats.Connect(srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
+	connect := func() jetstream.JetStream { // one that waits for the server to come back
+		return natstest.Connect(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	}
 	js := connect()
 	name := testutil.Name(t, func(n string) error { return natsq.Unlink(context.Background(), js, n) })

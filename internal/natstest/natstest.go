@@ -55,19 +55,19 @@ func Server(t testing.TB) string {
 	return s.ClientURL()
 }
 
-// Connect connects to url for the test t (closed at its end) and returns
-// the JetStream of the connection.
-func Connect(t testing.TB, url string) jetstream.JetStream {
+// Connect connects to url with opts for the test t (closed at its end)
+// and returns the JetStream of the connection.
+func Connect(t testing.TB, url string, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	js, _ := ConnectConn(t, url)
+	js, _ := ConnectConn(t, url, opts...)
 	return js
 }
 
 // ConnectConn is Connect that also returns the connection, for a test
 // that closes it itself.
-func ConnectConn(t testing.TB, url string) (jetstream.JetStream, *nats.Conn) {
+func ConnectConn(t testing.TB, url string, opts ...nats.Option) (jetstream.JetStream, *nats.Conn) {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
