@@ -446,12 +446,7 @@ func TestQueuePermissions(t *testing.T) {
 	if s, err := q.TryReceive(); err != nil || s != "hi" {
 		t.Errorf("message from nobody = %q, %v", s, err)
 	}
-	dir, release, err := testutil.MqueueDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	st, err := os.Stat(dir + shared)
+	st, err := testutil.StatQueue(shared)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
 // Prefix starts the name of every object the tests of this process create.
@@ -34,47 +36,32 @@ func Name(t testing.TB, unlink func(string) error) string {
 	return name
 }
 
-// MqueueDir returns a directory where the mqueue filesystem is mounted:
-// /dev/mqueue if it is, or else a private mount in a new temporary
-// directory; release unmounts it. It fails where mounting is not allowed.
-func MqueueDir() (dir string, release func(), err error) {
-	if isMqueue("/dev/mqueue") {
-		return "/dev/mqueue", func() {}, nil
-	}
-	dir, err = os.MkdirTemp("", "ipcchan-mqueue-")
-	if err != nil {
-		return "", nil, err
-	}
-	if err := unix.Mount("none", dir, "mqueue", 0, ""); err != nil {
-		os.Remove(dir)
-		return "", nil, fmt.Errorf("mount -t mqueue: %w", err)
-	}
-	return dir, func() { unix.Unmount(dir, 0); os.Remove(dir) }, nil
-}
-
-func isMqueue(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(dir, &st) == nil && st.Type == 0x19800202 // MQUEUE_MAGIC
-}
-
-// LeftQueues lists the queues whose names start with prefix.
+// LeftQueues lists the queues of this IPC namespace whose names start
+// with prefix.
 func LeftQueues(prefix string) ([]string, error) {
-	dir, release, err := MqueueDir()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	var left []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) {
-			left = append(left, "/"+e.Name())
+	err := posix.WithMqueueDir(func(dir string) error {
+		ents, err := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix) {
+				left = append(left, "/"+e.Name())
+			}
 		}
-	}
-	return left, nil
+		return err
+	})
+	return left, err
+}
+
+// StatQueue returns what the mqueue filesystem of this IPC namespace says
+// of the queue name: its mode and owner.
+func StatQueue(name string) (os.FileInfo, error) {
+	var fi os.FileInfo
+	err := posix.WithMqueueDir(func(dir string) error {
+		var err error
+		fi, err = os.Stat(filepath.Join(dir, name[1:]))
+		return err
+	})
+	return fi, err
 }
 
 // Main runs the tests, then fails the run if any queue or /dev/shm file
@@ -192,6 +179,11 @@ func RunHelpers(helpers map[string]func(args []string) error) {
 	name := os.Getenv(HelperEnv)
 	if name == "" {
 		return
+	}
+	if name == helperSandbox {
+		err := runSandbox(os.Args[1:]) // returns only if it cannot execute the tests
+		fmt.Fprintf(os.Stderr, "testutil: cannot build the sandbox: %v\n", err)
+		os.Exit(1)
 	}
 	f, ok := helpers[name]
 	if !ok {
