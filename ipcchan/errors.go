@@ -49,6 +49,12 @@ var (
 	// ErrNotRecoverable: a Mutex was unlocked after ErrOwnerDead without
 	// MarkConsistent, and can no longer be locked.
 	ErrNotRecoverable = ipcerr.ErrNotRecoverable
+	// ErrWrongKind: no object of the kind asked for has that name, but
+	// one of another kind has ("/jobs is a queue, not a semaphore"); the
+	// error names it. It is also ErrNotExist (and fs.ErrNotExist): objects
+	// of different kinds may share a name, and Create makes one of the kind
+	// asked for beside the other.
+	ErrWrongKind = ipcerr.ErrWrongKind
 )
 
 // An Error records a failed operation on a named object, in the manner of

@@ -303,7 +303,7 @@ func TestKillCreatorBeforeLink(t *testing.T) {
 			}
 			// Its half-built file is stale, and only it (the new object is
 			// in use by this test's cleanup... or unused, which is fine).
-			stale, _ := inventory.Stale()
+			stale, _, _ := inventory.Stale(false)
 			found := false
 			for _, in := range stale {
 				if in.Path == tmp {

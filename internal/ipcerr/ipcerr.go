@@ -39,6 +39,7 @@ var (
 	ErrCorrupt        error = &sentinel{"corrupt message", nil}
 	ErrOwnerDead      error = &sentinel{"previous owner died", nil}
 	ErrNotRecoverable error = &sentinel{"not recoverable", nil}
+	ErrWrongKind      error = &sentinel{"the name is another kind's", ErrNotExist}
 )
 
 // An Error records a failed operation on a named object, in the manner of

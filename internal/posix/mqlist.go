@@ -13,6 +13,7 @@ import (
 // it.
 type QueueEntry struct {
 	Name      string // "/jobs"
+	Dev, Ino  uint64 // its file in the mqueue filesystem, which /proc/PID/fd links to
 	UID       int    // its owner
 	Mode      uint32 // permission bits
 	QSize     int64  // bytes of the messages in it (QSIZE)
@@ -46,7 +47,7 @@ func ListQueues() ([]QueueEntry, error) {
 			path := filepath.Join(dir, ent.Name())
 			var st unix.Stat_t
 			if unix.Stat(path, &st) == nil {
-				e.UID, e.Mode = int(st.Uid), st.Mode&0o777
+				e.Dev, e.Ino, e.UID, e.Mode = st.Dev, st.Ino, int(st.Uid), st.Mode&0o777
 			}
 			// "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0"
 			if b, err := os.ReadFile(path); err == nil {
