@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -21,6 +22,8 @@ func shellAdvice(err error) error {
 	}
 	hint := ""
 	switch {
+	case errors.Is(e.Err, ipcchan.ErrWrongKind) && e.Op == "open":
+		hint = fmt.Sprintf("`ipcchan stat %s` shows what it is; objects of different kinds may share a name: `ipcchan mk %s %s` makes %s beside it", e.Name, mk, e.Name, kinds.Describe(e.Kind))
 	case errors.Is(e.Err, ipcchan.ErrNotExist) && e.Op == "open":
 		hint = fmt.Sprintf("create it with `ipcchan mk %s %s`, or start the program that creates it (names are global to the machine)", mk, e.Name)
 	case errors.Is(e.Err, ipcchan.ErrExist) && e.Op == "open":
@@ -38,4 +41,4 @@ func shellAdvice(err error) error {
 }
 
 // mkKind is the word `ipcchan mk` takes for each kind of object.
-var mkKind = map[string]string{"queue": "queue", "semaphore": "sem", "shm": "shm", "mutex": "mutex", "waitgroup": "waitgroup"}
+var mkKind = map[string]string{"queue": "queue", "ring": "ring", "semaphore": "sem", "shm": "shm", "mutex": "mutex", "waitgroup": "waitgroup"}

@@ -14,6 +14,9 @@ import (
 // queue's MsgSize; ls shows its file next to its queue, stat counts it,
 // recv takes it whole, and rm takes the files of the messages left.
 func TestLargeMessagesInTheTool(t *testing.T) {
+	if testutil.InSandbox(t, testutil.OwnMqueueMount) { // ls lists the whole machine
+		return
+	}
 	q := testutil.Name(t, ipcchan.UnlinkQueue)
 	qh, err := ipcchan.OpenQueue[[]byte](q, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(64))
 	if err != nil {

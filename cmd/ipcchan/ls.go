@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,7 +53,8 @@ func runLs(c *cli, cmd *command, args []string) int {
 	if len(rest) > 0 {
 		return c.usageErr(cmd, "unexpected argument %q", rest[0])
 	}
-	infos, err := inventory.List()
+	listing, err := inventory.List()
+	infos := listing.Objects
 	if infos == nil {
 		infos = []inventory.Info{}
 	}
@@ -64,6 +66,7 @@ func runLs(c *cli, cmd *command, args []string) int {
 			writeBudget(c.stdout, inventory.QueueBudget(infos, os.Getuid()))
 		}
 	}
+	c.noteHidden(listing.Hidden)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ipcchan: the list is incomplete: %v\n", err)
 		return exitFailed
@@ -82,17 +85,17 @@ func runStat(c *cli, cmd *command, args []string) int {
 		return c.usageErr(cmd, "want one NAME")
 	}
 	name := rest[0]
-	infos, listErr := inventory.List()
+	if err := ipcchan.CheckName(name); err != nil {
+		return c.usageErr(cmd, "%v", err)
+	}
+	listing, listErr := inventory.List()
 	var found []inventory.Info
-	for _, in := range infos {
+	for _, in := range listing.Objects {
 		if in.Name == name {
 			found = append(found, in)
 		}
 	}
 	if len(found) == 0 {
-		if err := ipcchan.CheckName(name); err != nil {
-			return c.usageErr(cmd, "%v", err)
-		}
 		msg := fmt.Sprintf("no object is called %s", name)
 		if listErr != nil {
 			msg += fmt.Sprintf(" (queues could not be listed: %v)", listErr)
@@ -110,7 +113,17 @@ func runStat(c *cli, cmd *command, args []string) int {
 		}
 		writeStat(c.stdout, in)
 	}
+	c.noteHidden(listing.Hidden)
 	return exitOK
+}
+
+// noteHidden says, when some processes could not be inspected, that what
+// ls and stat call idle may be used by them.
+func (c *cli) noteHidden(hidden int) {
+	if hidden > 0 {
+		fmt.Fprintf(c.stderr, "ipcchan: %s of other users could not be inspected (their /proc/PID/maps and fd): an object only they use may show as idle; run as root to see every user\n",
+			plural(hidden, "process", "processes"))
+	}
 }
 
 func writeJSON(w io.Writer, v any) {
@@ -142,9 +155,9 @@ func userName(uid int) string {
 
 func writeTable(w io.Writer, infos []inventory.Info) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAME\tOWNER\tMODE\tSIZE\tDETAILS")
+	fmt.Fprintln(tw, "KIND\tNAME\tOWNER\tMODE\tSIZE\tUSE\tDETAILS")
 	for _, in := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%04o\t%d\t%s\n", in.Kind, in.Name, in.Owner, uint32(in.Mode), in.Size, details(in))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%04o\t%d\t%s\t%s\n", in.Kind, in.Name, in.Owner, uint32(in.Mode), in.Size, in.Use, details(in))
 	}
 	tw.Flush()
 }
@@ -196,9 +209,6 @@ func details(in inventory.Info) string {
 		if in.Ended {
 			d = append(d, "stream ended")
 		}
-		if len(in.Registered) > 0 {
-			d = append(d, "open in "+pids(in.Registered))
-		}
 	case "temp":
 		state := "alive"
 		if !in.CreatorAlive {
@@ -212,13 +222,23 @@ func details(in inventory.Info) string {
 			d = append(d, "plain")
 		}
 	}
-	if len(in.Users) > 0 {
-		d = append(d, "mapped by "+pids(in.Users))
+	if open := union(in.Users, in.Registered); len(open) > 0 {
+		d = append(d, "open in "+pids(open))
+	}
+	if len(in.Died) > 0 {
+		d = append(d, "left open by "+pids(in.Died)+", which died")
 	}
 	if in.Problem != "" {
 		d = append(d, in.Problem)
 	}
 	return strings.Join(d, ", ")
+}
+
+// union returns the pids of a and b, each once, sorted.
+func union(a, b []int) []int {
+	u := slices.Concat(a, b)
+	slices.Sort(u)
+	return slices.Compact(u)
 }
 
 // pids lists process ids: "4121 4125".
@@ -238,6 +258,7 @@ func writeStat(w io.Writer, in inventory.Info) {
 	line("owner", fmt.Sprintf("%s (uid %d)", in.Owner, in.UID))
 	line("mode", fmt.Sprintf("%04o", uint32(in.Mode)))
 	line("size", fmt.Sprintf("%d bytes", in.Size))
+	line("use", useDetail(in))
 	switch in.Kind {
 	case "queue":
 		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
@@ -268,4 +289,38 @@ func writeStat(w io.Writer, in inventory.Info) {
 	if d := details(in); d != "" {
 		line("state", d)
 	}
+}
+
+// useDetail says what the object is to its users, and how that is known.
+func useDetail(in inventory.Info) string {
+	switch in.Use {
+	case inventory.InUse:
+		var who []string
+		if len(in.Users) > 0 {
+			who = append(who, "mapped or open in "+pids(in.Users))
+		}
+		if len(in.Registered) > 0 {
+			who = append(who, "registered by "+pids(in.Registered))
+		}
+		if len(who) == 0 {
+			return "in use"
+		}
+		return "in use: " + strings.Join(who, "; ")
+	case inventory.Idle:
+		if in.Format == "ipcchan" {
+			return "idle: nobody has it open, and everyone who did closed it (rm --stale keeps it; rm --stale --idle removes it)"
+		}
+		return "idle: nobody has it open (nothing records who did; rm --stale keeps it)"
+	case inventory.Abandoned:
+		if len(in.Died) > 0 {
+			return "abandoned: only processes that died without closing it used it (" + pids(in.Died) + "), and nobody has it open (rm --stale removes it)"
+		}
+		return "abandoned (rm --stale removes it)"
+	case inventory.Unknown:
+		if in.Overflow {
+			return "unknown: its users table ran out of slots once, so its users are not known (rm --stale keeps it)"
+		}
+		return "unknown (rm --stale keeps it)"
+	}
+	return in.Use
 }

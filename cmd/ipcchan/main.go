@@ -1,20 +1,23 @@
 // Command ipcchan lists, inspects, creates, uses and removes POSIX message
-// queues, semaphores and shared memory objects, and ipcchan's own mutexes
-// and wait groups: what ipcs and ipcrm are for System V IPC.
+// queues, semaphores and shared memory objects, and ipcchan's own rings,
+// mutexes and wait groups: what ipcs and ipcrm are for System V IPC.
 //
 //	ipcchan ls [--json]                      every object, with its owner, mode and state
 //	ipcchan stat NAME [--json]               one object in detail
-//	ipcchan mk queue|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--value N] [--size N] [--perm MODE]
-//	ipcchan send QUEUE [--priority N] [MESSAGE...]
-//	ipcchan recv QUEUE [-n N] [--follow] [--timeout D] [--json]
+//	ipcchan mk queue|ring|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--value N] [--size N] [--perm MODE]
+//	ipcchan send QUEUE|RING [--priority N] [--kind K] [MESSAGE...]
+//	ipcchan recv QUEUE|RING [-n N] [--follow] [--timeout D] [--json] [--kind K]
 //	ipcchan post SEM [-n N]
 //	ipcchan wait SEM [--timeout D]
 //	ipcchan rm NAME... [--kind KIND]
-//	ipcchan rm --stale [--dry-run]
+//	ipcchan rm --stale [--idle] [--dry-run]
 //	ipcchan bridge QUEUE NATS_URL [--from-nats] [--stream NAME] [-n N]
 //
-// Exit status: 0 done; 1 failed; 2 bad usage; 3 no such object; 4 timed
-// out. "ipcchan help COMMAND" or "ipcchan COMMAND --help" explains each.
+// Exit status, the same for every command: 0 done; 1 failed; 2 bad usage
+// (an unknown flag, a flag that does not apply, a value out of range, an
+// invalid name); 3 no such object (or the name is another kind's: the
+// message says which); 4 timed out. "ipcchan help COMMAND" or "ipcchan
+// COMMAND --help" explains each.
 package main
 
 import (
@@ -22,7 +25,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -91,15 +97,17 @@ func find(name string) *command {
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, `usage: ipcchan COMMAND [ARGS]
 
-POSIX message queues, semaphores and shared memory, and ipcchan's mutexes
-and wait groups, by name ("/jobs"):
+POSIX message queues, semaphores and shared memory, and ipcchan's rings,
+mutexes and wait groups, by name ("/jobs"):
 
 `)
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-60s %s\n", cmd.usage, cmd.help)
 	}
 	fmt.Fprint(w, `
-Exit status: 0 done; 1 failed; 2 bad usage; 3 no such object; 4 timed out.
+Exit status: 0 done; 1 failed; 2 bad usage (a flag that does not apply, a
+value out of range, an invalid name); 3 no such object (or the name is
+another kind's); 4 timed out.
 Run "ipcchan COMMAND --help" for a command's flags and an example.
 `)
 }
@@ -155,7 +163,9 @@ func status(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, ipcchan.ErrNotExist):
+	case errors.Is(err, ipcchan.ErrInvalidName):
+		return exitUsage
+	case errors.Is(err, ipcchan.ErrNotExist): // ErrWrongKind too
 		return exitNotFound
 	case errors.Is(err, errTimeout):
 		return exitTimeout
@@ -164,6 +174,28 @@ func status(err error) int {
 }
 
 var errTimeout = errors.New("timed out")
+
+// given returns the names of the flags that were set on the command line.
+func given(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// onlyFlags refuses, as a usage mistake of cmd, a flag that was set but
+// does not apply to what (a kind of object): allowed are those that do.
+func (c *cli) onlyFlags(cmd *command, fs *flag.FlagSet, what string, allowed ...string) (int, bool) {
+	for _, name := range slices.Sorted(maps.Keys(given(fs))) {
+		if !slices.Contains(allowed, name) {
+			takes := "no flags"
+			if len(allowed) > 0 {
+				takes = "--" + strings.Join(allowed, ", --")
+			}
+			return c.usageErr(cmd, "--%s does not apply to %s (it takes %s)", name, what, takes), false
+		}
+	}
+	return 0, true
+}
 
 // usageErr reports a usage mistake of cmd.
 func (c *cli) usageErr(cmd *command, format string, a ...any) int {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +30,18 @@ import (
 
 var exe string
 
+// exeEnv hands the binary built by TestMain to the tests of this package
+// that run again in a sandbox (testutil.InSandbox).
+const exeEnv = "IPCCHAN_TEST_EXE"
+
 func TestMain(m *testing.M) {
 	testutil.RunHelpers(map[string]func([]string) error{
-		"make-objects": helperMakeObjects,
-		"hold-shm":     helperHoldShm,
+		"abandon":  helperAbandon,
+		"hold-shm": helperHoldShm,
 	})
+	if exe = os.Getenv(exeEnv); exe != "" && testutil.Sandbox() != "" {
+		os.Exit(testutil.Main(m, ipcchan.UnlinkQueue))
+	}
 	dir, err := os.MkdirTemp("", "ipcchan-cli-test-")
 	if err != nil {
 		panic(err)
@@ -43,22 +52,51 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	os.Setenv(exeEnv, exe)
 	code := testutil.Main(m, ipcchan.UnlinkQueue)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// helperMakeObjects: SHM MUTEX WG — creates them and exits, leaving them
-// mapped by nobody.
-func helperMakeObjects(args []string) error {
-	if _, err := ipcchan.OpenShmSlice[byte](args[0], 64, ipcchan.Create()); err != nil {
-		return err
+// Tick is what testdata/ringpeer.c sends and receives.
+type Tick struct {
+	Seq   uint64
+	Price float64
+	Side  int32
+	_     [4]byte
+}
+
+// helperAbandon: KIND NAME... — creates each object (kinds shm, mutex,
+// waitgroup, ring, tickring) and keeps it open, says "ready", and waits to
+// be killed: its objects are left as a crashed program leaves them.
+func helperAbandon(args []string) error {
+	var held []io.Closer
+	for i := 0; i+1 < len(args); i += 2 {
+		var c io.Closer
+		var err error
+		switch name := args[i+1]; args[i] {
+		case "shm":
+			c, err = ipcchan.OpenShmSlice[byte](name, 64, ipcchan.Create())
+		case "mutex":
+			c, err = ipcchan.OpenMutex(name, ipcchan.Create())
+		case "waitgroup":
+			c, err = ipcchan.OpenWaitGroup(name, ipcchan.Create())
+		case "ring":
+			c, err = ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4))
+		case "tickring":
+			c, err = ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Capacity(4))
+		default:
+			err = fmt.Errorf("unknown kind %q", args[i])
+		}
+		if err != nil {
+			return err
+		}
+		held = append(held, c)
 	}
-	if _, err := ipcchan.OpenMutex(args[1], ipcchan.Create()); err != nil {
-		return err
-	}
-	_, err := ipcchan.OpenWaitGroup(args[2], ipcchan.Create())
-	return err
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin) // until killed
+	runtime.KeepAlive(held)
+	return nil
 }
 
 // helperHoldShm: SHM — maps it, says "mapped", and waits for stdin to close.
@@ -98,7 +136,31 @@ func mustRun(t *testing.T, args ...string) string {
 	return out
 }
 
-// lsJSON returns ipcchan ls --json, by kind and name.
+// statJSON returns ipcchan stat NAME --json, by kind: nothing when there
+// is no object of that name.
+func statJSON(t *testing.T, name string) map[string]inventory.Info {
+	t.Helper()
+	out, errs, code := run(t, "", "stat", name, "--json")
+	m := map[string]inventory.Info{}
+	if code == exitNotFound {
+		return m
+	}
+	var infos []inventory.Info
+	if code != 0 {
+		t.Fatalf("ipcchan stat %s --json: status %d\n%s", name, code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		m[in.Kind] = in
+	}
+	return m
+}
+
+// lsJSON returns ipcchan ls --json, by kind and name; only tests in a
+// sandbox of their own call it (testutil.InSandbox), where every object is
+// theirs.
 func lsJSON(t *testing.T) map[string]inventory.Info {
 	t.Helper()
 	var infos []inventory.Info
@@ -113,6 +175,9 @@ func lsJSON(t *testing.T) map[string]inventory.Info {
 }
 
 func TestLsAndStat(t *testing.T) {
+	if testutil.InSandbox(t) { // ls lists the whole machine
+		return
+	}
 	sempeer, shmpeer := testutil.BuildC(t, "sempeer"), testutil.BuildC(t, "shmpeer")
 	q := testutil.Name(t, ipcchan.UnlinkQueue)
 	qh, err := ipcchan.OpenQueue[string](q, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(100))
@@ -227,7 +292,7 @@ func TestMkSendRecv(t *testing.T) {
 	if _, errs, code := run(t, "", "mk", "queue", q); code != exitFailed || !strings.Contains(errs, "already exists") {
 		t.Errorf("mk of an existing queue: status %d, %q", code, errs)
 	}
-	if in := lsJSON(t)["queue "+q]; in.Capacity != 3 || in.MsgSize != 64 || in.Mode != 0o640 {
+	if in := statJSON(t, q)["queue"]; in.Capacity != 3 || in.MsgSize != 64 || in.Mode != 0o640 {
 		t.Errorf("made queue %+v", in)
 	}
 	mustRun(t, "send", q, "--priority", "2", "first", "second")
@@ -294,7 +359,7 @@ func TestPostWait(t *testing.T) {
 		t.Errorf("C sees the value as %q after post -n 2", out)
 	}
 	mustRun(t, "wait", s)
-	if in := lsJSON(t)["semaphore "+s]; in.Value != 1 {
+	if in := statJSON(t, s)["semaphore"]; in.Value != 1 {
 		t.Errorf("value %d after a wait", in.Value)
 	}
 	// A sleeping wait is woken by C's sem_post.
@@ -303,7 +368,7 @@ func TestPostWait(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := 0; lsJSON(t)["semaphore "+s].Waiters == 0; deadline++ {
+	for deadline := 0; statJSON(t, s)["semaphore"].Waiters == 0; deadline++ {
 		if deadline > 10000 {
 			t.Fatal("ipcchan wait never slept")
 		}
@@ -324,7 +389,7 @@ func TestRm(t *testing.T) {
 	}
 	mustRun(t, "rm", name, "--kind", "sem")
 	mustRun(t, "rm", name)
-	if _, ok := lsJSON(t)["queue "+name]; ok {
+	if _, ok := statJSON(t, name)["queue"]; ok {
 		t.Error("the queue is still there")
 	}
 	if _, errs, code := run(t, "", "rm", name); code != exitNotFound || !strings.Contains(errs, "no object is called") {
@@ -338,80 +403,216 @@ func TestRm(t *testing.T) {
 	}
 }
 
-// TestRmStale: only ipcchan objects that no live process maps, and
-// half-built files of dead creators, are removed; nothing else.
+// TestRmStale: rm --stale removes what is abandoned, and nothing a user
+// keeps. Removed: the objects of a program SIGKILLed while it held them,
+// and a dead creator's half-built file. Kept, byte for byte: objects made
+// with ipcchan mk and closed (idle), objects without a users table (a
+// queue, a glibc semaphore, a plain shm object), an object in use by this
+// process, and one whose creator died while a C program still maps it.
+// --idle removes the idle ipcchan objects too, and only them. In a sandbox
+// of its own: it acts on the whole machine.
 func TestRmStale(t *testing.T) {
-	sempeer := testutil.BuildC(t, "sempeer")
-	deadShm, deadMutex, deadWG := testutil.Name(t, ipcchan.UnlinkShm), testutil.Name(t, ipcchan.UnlinkMutex), testutil.Name(t, ipcchan.UnlinkWaitGroup)
-	maker := testutil.Helper(t, "make-objects", deadShm, deadMutex, deadWG)
-	maker.Stderr = nil
-	if out, err := maker.CombinedOutput(); err != nil {
-		t.Fatalf("make-objects: %v %s", err, out)
+	if testutil.InSandbox(t, testutil.OwnMqueueMount) {
+		return
 	}
+	ringpeer, sempeer, shmpeer := testutil.BuildC(t, "ringpeer"), testutil.BuildC(t, "sempeer"), testutil.BuildC(t, "shmpeer")
+	unlink := map[string]func(string) error{"shm": ipcchan.UnlinkShm, "mutex": ipcchan.UnlinkMutex,
+		"waitgroup": ipcchan.UnlinkWaitGroup, "ring": ipcchan.UnlinkRing}
+
+	// Idle: made as a user makes them, closed cleanly.
+	idle := map[string]string{}
+	for _, kind := range []string{"shm", "mutex", "waitgroup", "ring"} {
+		idle[kind] = testutil.Name(t, unlink[kind])
+		args := []string{"mk", kind, idle[kind]}
+		if kind == "shm" {
+			args = append(args, "--size", "64")
+		}
+		mustRun(t, args...)
+	}
+	if out, err := exec.Command(shmpeer, "write", idle["shm"], "200", "i64", "42").CombinedOutput(); err != nil { // state kept for the next run
+		t.Fatalf("shmpeer write: %v %s", err, out)
+	}
+	// Without a users table.
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	mustRun(t, "mk", "queue", q)
+	mustRun(t, "send", q, "kept for the next run")
+	sem := testutil.Name(t, ipcchan.UnlinkSemaphore)
+	if out, err := exec.Command(sempeer, "create", sem, "2").CombinedOutput(); err != nil {
+		t.Fatalf("sempeer create: %v %s", err, out)
+	}
+	plain := testutil.Name(t, ipcchan.UnlinkShm)
+	if out, err := exec.Command(shmpeer, "create", plain, "100").CombinedOutput(); err != nil {
+		t.Fatalf("shmpeer create: %v %s", err, out)
+	}
+	// In use by this process.
+	used := testutil.Name(t, ipcchan.UnlinkShm)
+	sh, err := ipcchan.OpenShmSlice[byte](used, 64, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+
+	// Abandoned: a program killed while it held them; and a ring its
+	// killed creator shared with a C program, which still maps it.
+	dead := map[string]string{}
+	var args []string
+	for _, kind := range []string{"shm", "mutex", "waitgroup", "ring"} {
+		dead[kind] = testutil.Name(t, unlink[kind])
+		args = append(args, kind, dead[kind])
+	}
+	shared := testutil.Name(t, ipcchan.UnlinkRing)
+	args = append(args, "tickring", shared)
+	victim := testutil.Helper(t, "abandon", args...)
+	stdout, _ := victim.StdoutPipe()
+	hold, _ := victim.StdinPipe() // never closed before the kill
+
+	defer hold.Close()
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("the helper said %q", l)
+	}
+	cpeer := exec.CommandContext(t.Context(), ringpeer, "recv", shared, "1")
+	cpeer.Stderr = os.Stderr
+	cout, _ := cpeer.StdoutPipe()
+	if err := cpeer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	victim.Process.Kill()
+	victim.Wait()
+	waitUntil(t, "the C peer to map the ring", func() bool { return slices.Contains(statJSON(t, shared)["ring"].Users, cpeer.Process.Pid) })
 	// A dead creator's half-built file, and a live one's.
-	deadTmp := fmt.Sprintf("/dev/shm/.ipcchan-tmp-%d-deadbeef", maker.Process.Pid)
+	deadTmp := fmt.Sprintf("/dev/shm/.ipcchan-tmp-%d-deadbeef", victim.Process.Pid)
 	liveTmp := fmt.Sprintf("/dev/shm/.ipcchan-tmp-%d-cafef00d", os.Getpid())
 	for _, p := range []string{deadTmp, liveTmp} {
 		os.WriteFile(p, nil, 0o600)
 		t.Cleanup(func() { os.Remove(p) })
 	}
-	// Objects in use, or of other formats: kept.
-	used := testutil.Name(t, ipcchan.UnlinkShm)
-	if _, err := ipcchan.OpenShmSlice[byte](used, 64, ipcchan.Create()); err != nil {
-		t.Fatal(err)
-	}
-	holder := testutil.Helper(t, "hold-shm", used)
-	in, _ := holder.StdinPipe()
-	out, _ := holder.StdoutPipe()
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { in.Close(); holder.Wait() }()
-	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "mapped\n" {
-		t.Fatalf("holder said %q", l)
-	}
-	glibcSem := testutil.Name(t, ipcchan.UnlinkSemaphore)
-	exec.Command(sempeer, "create", glibcSem, "1").Run()
-	q := testutil.Name(t, ipcchan.UnlinkQueue)
-	mustRun(t, "mk", "queue", q)
 
-	// The helper that made the used object exited: the test process itself
-	// maps nothing of it (OpenShmSlice's handle above was not closed, though).
+	kept := []string{idle["shm"], idle["mutex"], idle["waitgroup"], idle["ring"], q, sem, plain, used, shared}
+	before := contents(t)
+	wantAbandoned := []string{"/dev/shm/" + dead["shm"][1:], "/dev/shm/ipcchan.mutex." + dead["mutex"][1:],
+		"/dev/shm/ipcchan.wg." + dead["waitgroup"][1:], "/dev/shm/ipcchan.ring." + dead["ring"][1:], deadTmp}
 	dry := mustRun(t, "rm", "--stale", "--dry-run")
-	removed := func(s string) []string {
-		var got []string
-		for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
-			if f := strings.Fields(l); len(f) >= 4 && strings.Contains(l, testutil.Prefix+"") || strings.Contains(l, ".ipcchan-tmp-") {
-				got = append(got, f[len(f)-1])
+	if got := removedPaths(dry); !slices.Equal(got, sorted(wantAbandoned)) || !strings.Contains(dry, "would remove abandoned ") {
+		t.Errorf("rm --stale --dry-run said:\n%s\nwant exactly %v", dry, sorted(wantAbandoned))
+	}
+	if after := contents(t); !maps.Equal(after, before) {
+		t.Errorf("--dry-run changed something:\n%v\n%v", before, after)
+	}
+	if got := removedPaths(mustRun(t, "rm", "--stale")); !slices.Equal(got, sorted(wantAbandoned)) {
+		t.Errorf("rm --stale removed %v, want %v", got, sorted(wantAbandoned))
+	}
+	after := contents(t)
+	for path, sum := range before {
+		switch {
+		case slices.Contains(wantAbandoned, path):
+			if _, ok := after[path]; ok {
+				t.Errorf("%s is still there", path)
 			}
-		}
-		slices.Sort(got)
-		return got
-	}
-	want := []string{"(" + deadTmp + ")", "(/dev/shm/" + deadShm[1:] + ")", "(/dev/shm/ipcchan.mutex." + deadMutex[1:] + ")", "(/dev/shm/ipcchan.wg." + deadWG[1:] + ")"}
-	slices.Sort(want)
-	if got := removed(dry); !slices.Equal(got, want) || !strings.Contains(dry, "would remove") {
-		t.Errorf("rm --stale --dry-run said:\n%s\nwant exactly %v", dry, want)
-	}
-	if _, err := os.Stat("/dev/shm/" + deadShm[1:]); err != nil {
-		t.Error("--dry-run removed something")
-	}
-	if got := removed(mustRun(t, "rm", "--stale")); !slices.Equal(got, want) {
-		t.Errorf("rm --stale removed %v, want %v", got, want)
-	}
-	all := lsJSON(t)
-	for _, key := range []string{"shm " + used, "semaphore " + glibcSem, "queue " + q} {
-		if _, ok := all[key]; !ok {
-			t.Errorf("rm --stale removed %s", key)
+		case strings.Contains(path, shared[1:]): // the C peer's ring: in use, its futex words move
+			if _, ok := after[path]; !ok {
+				t.Errorf("rm --stale removed the ring a C program maps, %s", path)
+			}
+		case after[path] != sum:
+			t.Errorf("rm --stale removed or changed %s", path)
 		}
 	}
-	if _, err := os.Stat(liveTmp); err != nil {
-		t.Error("rm --stale removed a live process's temporary file")
-	}
-	for _, key := range []string{"shm " + deadShm, "mutex " + deadMutex, "waitgroup " + deadWG} {
-		if _, ok := all[key]; ok {
-			t.Errorf("%s is still there", key)
+	for _, name := range kept {
+		if len(statJSON(t, name)) == 0 {
+			t.Errorf("rm --stale removed %s", name)
 		}
+	}
+
+	// --idle: the idle ipcchan objects too; never the objects without a
+	// users table, nor those in use.
+	wantIdle := []string{"/dev/shm/" + idle["shm"][1:], "/dev/shm/ipcchan.mutex." + idle["mutex"][1:],
+		"/dev/shm/ipcchan.wg." + idle["waitgroup"][1:], "/dev/shm/ipcchan.ring." + idle["ring"][1:]}
+	dry = mustRun(t, "rm", "--stale", "--idle", "--dry-run")
+	if got := removedPaths(dry); !slices.Equal(got, sorted(wantIdle)) || !strings.Contains(dry, "would remove idle ") {
+		t.Errorf("rm --stale --idle --dry-run said:\n%s\nwant exactly %v", dry, sorted(wantIdle))
+	}
+	if got := removedPaths(mustRun(t, "rm", "--stale", "--idle")); !slices.Equal(got, sorted(wantIdle)) {
+		t.Errorf("rm --stale --idle removed %v, want %v", got, sorted(wantIdle))
+	}
+	for _, name := range []string{q, sem, plain, used, shared} {
+		if len(statJSON(t, name)) == 0 {
+			t.Errorf("rm --stale --idle removed %s", name)
+		}
+	}
+	if out := mustRun(t, "recv", q); out != "kept for the next run\n" {
+		t.Errorf("the queue's message: %q", out)
+	}
+
+	// The C peer still has its ring: a message reaches it.
+	r, err := ipcchan.OpenRing[Tick](shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Send(t.Context(), Tick{Seq: 7, Price: 3.5, Side: -7}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(cout); string(b) != "7 3.5 -7\n" {
+		t.Errorf("the C peer received %q", b)
+	}
+	if err := cpeer.Wait(); err != nil {
+		t.Errorf("ringpeer: %v", err)
+	}
+}
+
+// contents returns the SHA-256 of every file in /dev/shm (in a sandbox:
+// all of them are the test's), and of every queue's attributes and bytes
+// queued as ls reports them, by path.
+func contents(t *testing.T) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	ents, err := os.ReadDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile("/dev/shm/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["/dev/shm/"+e.Name()] = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	for key, in := range lsJSON(t) {
+		if in.Kind == "queue" {
+			m[key] = fmt.Sprintf("%d %d %d %d", in.Len, in.Size, in.Capacity, in.MsgSize)
+		}
+	}
+	return m
+}
+
+// removedPaths returns the paths that rm --stale's output says it removed
+// or would remove, sorted.
+func removedPaths(out string) []string {
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[len(f)-1], "(") {
+			got = append(got, strings.Trim(f[len(f)-1], "()"))
+		}
+	}
+	return sorted(got)
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// waitUntil waits until cond holds, for at most 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -437,44 +638,87 @@ func TestUsageAndHelp(t *testing.T) {
 	}
 }
 
-// TestLsWithoutMqueueMount: a user who can neither find nor mount the
-// mqueue filesystem gets the rest of the list and exactly how to mount it.
-func TestLsWithoutMqueueMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Log("not root: this process cannot mount either; running as is")
+// TestLsUnprivileged: a user who may not mount sees the queues of their
+// own IPC namespace when /dev/mqueue is its mqueue filesystem; otherwise
+// the rest of the list, and what to mount, or that /dev/mqueue is another
+// namespace's (never that namespace's queues).
+func TestLsUnprivileged(t *testing.T) {
+	if testutil.InSandbox(t) {
+		return
 	}
-	cmd := exec.CommandContext(context.Background(), exe, "ls")
-	if os.Geteuid() == 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	}
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	mustRun(t, "mk", "queue", q, "--perm", "0644")
+	cmd := exec.CommandContext(t.Context(), exe, "ls")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var out, errs strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	err := cmd.Run()
-	if _, mounted := os.Stat("/dev/mqueue/."); mounted == nil && isMqueue() {
-		if err != nil {
-			t.Fatalf("ls with /dev/mqueue mounted: %v %s", err, errs.String())
+	if !strings.HasPrefix(out.String(), "KIND") || strings.Contains(out.String(), testutil.ForeignQueue) {
+		t.Errorf("ls as nobody printed:\n%s", out.String())
+	}
+	want := map[testutil.Mqueue]string{
+		testutil.NoMqueueMount:      "mount -t mqueue none /dev/mqueue",
+		testutil.ForeignMqueueMount: "/dev/mqueue holds the queues of another IPC namespace",
+	}[testutil.Sandbox()]
+	if want == "" { // its own namespace's /dev/mqueue
+		if err != nil || !strings.Contains(out.String(), q+" ") {
+			t.Errorf("ls as nobody with this namespace's /dev/mqueue: %v, %s\n%s", err, errs.String(), out.String())
 		}
 		return
 	}
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailed {
-		t.Fatalf("ls without the mount: %v, want status %d", err, exitFailed)
-	}
-	if !strings.Contains(errs.String(), "mount -t mqueue none /dev/mqueue") || !strings.HasPrefix(out.String(), "KIND") {
-		t.Errorf("stdout %q\nstderr %q", out.String(), errs.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailed || !strings.Contains(errs.String(), want) {
+		t.Errorf("ls as nobody: %v (want status %d), stderr %q, want %q", err, exitFailed, errs.String(), want)
 	}
 }
 
-func isMqueue() bool {
-	var st syscall.Statfs_t
-	return syscall.Statfs("/dev/mqueue", &st) == nil && st.Type == 0x19800202
+// TestNamespaceAgreement: in an IPC namespace of its own, whatever
+// /dev/mqueue is, ls lists exactly the namespace's queues, and mk, stat,
+// send, recv and rm agree on them.
+func TestNamespaceAgreement(t *testing.T) {
+	if testutil.InSandbox(t) {
+		return
+	}
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	mustRun(t, "mk", "queue", q, "--capacity", "2", "--msgsize", "16")
+	if in := statJSON(t, q)["queue"]; in.Capacity != 2 || in.MsgSize != 16 {
+		t.Errorf("stat of the queue mk made: %+v", in)
+	}
+	var queues []string
+	for _, in := range lsJSON(t) {
+		if in.Kind == "queue" {
+			queues = append(queues, in.Name)
+		}
+	}
+	if !slices.Equal(queues, []string{q}) {
+		t.Errorf("ls lists the queues %v, want exactly %s", queues, q)
+	}
+	if _, errs, code := run(t, "", "stat", testutil.ForeignQueue); code != exitNotFound {
+		t.Errorf("stat of another namespace's queue: status %d, %s", code, errs)
+	}
+	mustRun(t, "send", q, "here")
+	if in := statJSON(t, q)["queue"]; in.Len != 1 {
+		t.Errorf("stat after a send: %d messages", in.Len)
+	}
+	if out := mustRun(t, "recv", q); out != "here\n" {
+		t.Errorf("recv: %q", out)
+	}
+	mustRun(t, "rm", q)
+	if _, _, code := run(t, "", "stat", q); code != exitNotFound {
+		t.Errorf("stat after rm: status %d", code)
+	}
+	if _, _, code := run(t, "", "send", q, "x"); code != exitNotFound {
+		t.Errorf("send after rm: status %d", code)
+	}
 }
 
 // TestLsRing: ls and stat show a ring's shape, length, users and the slots
-// recovered after crashes; rm removes it, and rm --stale once nobody has it
-// open.
+// recovered after crashes; rm --stale keeps it once everyone closed it
+// (idle), and rm --stale --idle removes it then. In a sandbox of its own.
 func TestLsRing(t *testing.T) {
+	if testutil.InSandbox(t, testutil.OwnMqueueMount) {
+		return
+	}
 	name := testutil.Name(t, ipcchan.UnlinkRing)
-	type Tick struct{ Seq, At int64 }
 	r, err := ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Capacity(8))
 	if err != nil {
 		t.Fatal(err)
@@ -482,24 +726,31 @@ func TestLsRing(t *testing.T) {
 	r.Send(t.Context(), Tick{Seq: 1})
 	r.Send(t.Context(), Tick{Seq: 2})
 	in := lsJSON(t)["ring "+name]
-	if in.Capacity != 8 || in.MsgSize != 16 || in.Len != 2 || in.Type != "main.Tick" || !slices.Contains(in.Registered, os.Getpid()) {
+	if in.Capacity != 8 || in.MsgSize != 24 || in.Len != 2 || in.Type != "main.Tick" || !slices.Contains(in.Registered, os.Getpid()) || in.Use != inventory.InUse {
 		t.Errorf("ls lists the ring as %+v", in)
 	}
-	if out := mustRun(t, "ls"); !strings.Contains(out, fmt.Sprintf("2/8 messages of at most 16 bytes, ring of main.Tick, open in %d", os.Getpid())) {
+	if out := mustRun(t, "ls"); !strings.Contains(out, fmt.Sprintf("in use  2/8 messages of at most 24 bytes, ring of main.Tick, open in %d", os.Getpid())) {
 		t.Errorf("the table lacks the ring:\n%s", out)
 	}
-	if out := mustRun(t, "stat", name); !strings.Contains(out, "recovered  0 slots") || !strings.Contains(out, "messages   2 of 8") {
+	if out := mustRun(t, "stat", name); !strings.Contains(out, "recovered  0 slots") || !strings.Contains(out, "messages   2 of 8") ||
+		!strings.Contains(out, fmt.Sprintf("use        in use: mapped or open in %d; registered by %d", os.Getpid(), os.Getpid())) {
 		t.Errorf("stat of the ring:\n%s", out)
 	}
-	if out := mustRun(t, "rm", "--stale", "--dry-run"); strings.Contains(out, name) {
+	if out := mustRun(t, "rm", "--stale", "--idle", "--dry-run"); strings.Contains(out, name) {
 		t.Errorf("a ring in use is stale:\n%s", out)
 	}
 	r.Close()
 	runtime.KeepAlive(r) // the closed handle keeps its mapping until it is garbage
 	r = nil
 	waitUnmapped(t, name)
-	if out := mustRun(t, "rm", "--stale"); !strings.Contains(out, "removed ring "+name) {
-		t.Errorf("rm --stale of a ring nobody has open:\n%s", out)
+	if out := mustRun(t, "stat", name); !strings.Contains(out, "use        idle: nobody has it open") {
+		t.Errorf("stat of a ring everyone closed:\n%s", out)
+	}
+	if out := mustRun(t, "rm", "--stale"); strings.Contains(out, name) {
+		t.Errorf("rm --stale removed a ring everyone closed cleanly:\n%s", out)
+	}
+	if out := mustRun(t, "rm", "--stale", "--idle"); !strings.Contains(out, "removed idle ring "+name) {
+		t.Errorf("rm --stale --idle of a ring nobody has open:\n%s", out)
 	}
 	if _, err := ipcchan.OpenRing[Tick](name); !errors.Is(err, ipcchan.ErrNotExist) {
 		t.Errorf("the ring is still there: %v", err)

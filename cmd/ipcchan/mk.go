@@ -3,27 +3,46 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"math"
 	"strconv"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 var cmdMk = &command{
 	name:  "mk",
-	usage: "mk queue|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--value N] [--size N] [--perm MODE]",
+	usage: "mk queue|ring|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--value N] [--size N] [--perm MODE]",
 	help:  "create an object; it must not exist yet",
 	example: `  $ ipcchan mk queue /jobs --capacity 10 --msgsize 1024 --perm 0660
+  $ ipcchan mk ring /events --capacity 4096 --msgsize 256   # a ring of bytes: send and recv take it
   $ ipcchan mk sem /slots --value 3
   $ ipcchan mk shm /grid --size 65536       # ipcchan's format: bytes at offset 192`,
 	run: runMk,
 }
 
+// mkKinds are the kinds mk makes, by the words it takes for them, and the
+// flags each takes.
+var mkKinds = map[string]struct {
+	kind  string
+	flags []string
+}{
+	"queue":     {kinds.Queue, []string{"capacity", "msgsize", "perm"}},
+	"ring":      {kinds.Ring, []string{"capacity", "msgsize", "perm"}},
+	"sem":       {kinds.Semaphore, []string{"value", "perm"}},
+	"semaphore": {kinds.Semaphore, []string{"value", "perm"}},
+	"shm":       {kinds.Shm, []string{"size", "perm"}},
+	"mutex":     {kinds.Mutex, []string{"perm"}},
+	"waitgroup": {kinds.WaitGroup, []string{"perm"}},
+	"wg":        {kinds.WaitGroup, []string{"perm"}},
+}
+
 func runMk(c *cli, cmd *command, args []string) int {
 	flags := c.flags(cmd)
-	capacity := flags.Int("capacity", 0, "queue: most messages (default /proc/sys/fs/mqueue/msg_default)")
-	msgsize := flags.Int("msgsize", 0, "queue: largest message in bytes (default /proc/sys/fs/mqueue/msgsize_default)")
-	value := flags.Uint("value", 0, "sem: initial count")
-	size := flags.Int("size", 0, "shm: bytes")
+	capacity := flags.Int("capacity", 0, "queue: most messages (default /proc/sys/fs/mqueue/msg_default); ring: slots (default 1024)")
+	msgsize := flags.Int("msgsize", 0, "queue: largest message in bytes (default /proc/sys/fs/mqueue/msgsize_default); ring: the same (default 1024)")
+	value := flags.Uint64("value", 0, "sem: initial count, at most 2147483647")
+	size := flags.Int("size", 0, "shm: bytes (required)")
 	perm := flags.String("perm", "0600", "permission bits, octal")
 	rest, code, ok := c.parse(flags, args)
 	if !ok {
@@ -32,35 +51,57 @@ func runMk(c *cli, cmd *command, args []string) int {
 	if len(rest) != 2 {
 		return c.usageErr(cmd, "want a kind and a NAME")
 	}
-	kind, name := rest[0], rest[1]
+	word, name := rest[0], rest[1]
+	mk, known := mkKinds[word]
+	if !known {
+		return c.usageErr(cmd, "unknown kind %q: want queue, ring, sem, shm, mutex or waitgroup", word)
+	}
+	if code, ok := c.onlyFlags(cmd, flags, kinds.Describe(mk.kind), mk.flags...); !ok {
+		return code
+	}
+	set := given(flags)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"capacity", *capacity}, {"msgsize", *msgsize}, {"size", *size}} {
+		if set[f.name] && f.v < 1 {
+			return c.usageErr(cmd, "--%s %d: want 1 or more", f.name, f.v)
+		}
+	}
+	if *value > math.MaxInt32 {
+		return c.usageErr(cmd, "--value %d: a semaphore counts to at most 2147483647 (SEM_VALUE_MAX)", *value)
+	}
 	mode, err := strconv.ParseUint(*perm, 8, 32)
 	if err != nil || mode > 0o777 {
 		return c.usageErr(cmd, "--perm %q: want an octal mode such as 0600 or 0660", *perm)
 	}
+	if err := ipcchan.CheckName(name); err != nil {
+		return c.usageErr(cmd, "%v", err)
+	}
 	opts := []ipcchan.Option{ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Perm(fs.FileMode(mode))}
+	if set["capacity"] {
+		opts = append(opts, ipcchan.Capacity(*capacity))
+	}
+	if set["msgsize"] {
+		opts = append(opts, ipcchan.MsgSize(*msgsize))
+	}
 	var closer interface{ Close() error }
-	switch kind {
-	case "queue":
-		if *capacity > 0 {
-			opts = append(opts, ipcchan.Capacity(*capacity))
-		}
-		if *msgsize > 0 {
-			opts = append(opts, ipcchan.MsgSize(*msgsize))
-		}
+	switch mk.kind {
+	case kinds.Queue:
 		closer, err = ipcchan.OpenQueue[[]byte](name, opts...)
-	case "sem", "semaphore":
-		closer, err = ipcchan.OpenSemaphore(name, append(opts, ipcchan.Value(*value))...)
-	case "shm":
-		if *size <= 0 {
+	case kinds.Ring:
+		closer, err = ipcchan.OpenRing[[]byte](name, opts...)
+	case kinds.Semaphore:
+		closer, err = ipcchan.OpenSemaphore(name, append(opts, ipcchan.Value(uint(*value)))...)
+	case kinds.Shm:
+		if !set["size"] {
 			return c.usageErr(cmd, "shm needs --size N (bytes)")
 		}
 		closer, err = ipcchan.OpenShmSlice[byte](name, *size, opts...)
-	case "mutex":
+	case kinds.Mutex:
 		closer, err = ipcchan.OpenMutex(name, opts...)
-	case "waitgroup", "wg":
+	case kinds.WaitGroup:
 		closer, err = ipcchan.OpenWaitGroup(name, opts...)
-	default:
-		return c.usageErr(cmd, "unknown kind %q: want queue, sem, shm, mutex or waitgroup", kind)
 	}
 	if err != nil {
 		if errors.Is(err, ipcchan.ErrInvalidName) {

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/kinds"
+	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/textesc"
 	"github.com/ipcchan/ipcchan/internal/typed"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -22,52 +24,150 @@ import (
 
 var cmdSend = &command{
 	name:  "send",
-	usage: "send QUEUE [--priority N] [--timeout D] [--end] [--large] [MESSAGE...]",
-	help:  "send each MESSAGE, or each line of stdin, to an existing queue",
+	usage: "send QUEUE|RING [--priority N] [--timeout D] [--end] [--large] [--kind K] [MESSAGE...]",
+	help:  "send each MESSAGE, or each line of stdin, to an existing queue or ring of bytes",
 	example: `  $ ipcchan send /jobs --priority 5 "resize a.png" "resize b.png"
   $ seq 3 | ipcchan send /jobs
+  $ ipcchan send /events "a ring takes them too"   # made with ipcchan mk ring
   $ ipcchan send /jobs --end                 # end the stream: receivers' loops stop`,
 	run: runSend,
 }
 
 var cmdRecv = &command{
 	name:  "recv",
-	usage: "recv QUEUE [-n N] [--follow] [--timeout D] [--json]",
-	help:  "print messages from a queue, one per line (typed ipcchan messages as JSON, binary ones in hex)",
+	usage: "recv QUEUE|RING [-n N] [--follow] [--timeout D] [--json] [--kind K]",
+	help:  "print messages from a queue or a ring of bytes, one per line (typed ipcchan messages as JSON, binary ones in hex)",
 	example: `  $ ipcchan recv /jobs                      # what is waiting now, then exit
   $ ipcchan recv /jobs -n 3 --timeout 5s     # wait for 3 messages, at most 5s (status 4 if not)
   $ ipcchan recv /jobs --follow --json       # everything, as it comes, until Ctrl-C`,
 	run: runRecv,
 }
 
+// A channel is what send and recv move messages through: a queue, or a
+// ring of bytes (which has no priorities).
+type channel struct {
+	kind    string // kinds.Queue or kinds.Ring
+	send    func(ctx context.Context, msg []byte, prio uint) error
+	receive func(ctx context.Context) ([]byte, uint, error) // nil ctx: do not wait
+	end     func(ctx context.Context) error
+	close   func() error
+}
+
+// channelKind says whether name is a queue or a ring: kind, if the user
+// said (--kind), or else the one of the two that exists. With neither, it
+// is a queue, whose error says what the name is instead, if anything.
+func (c *cli) channelKind(cmd *command, name, kind string) (string, int, bool) {
+	if err := ipcchan.CheckName(name); err != nil {
+		return "", c.usageErr(cmd, "%v", err), false
+	}
+	switch kind {
+	case "":
+	case kinds.Queue, kinds.Ring:
+		return kind, 0, true
+	default:
+		return "", c.usageErr(cmd, "--kind %q: want queue or ring", kind), false
+	}
+	var both []string
+	for _, k := range kinds.Named(name) {
+		if k == kinds.Queue || k == kinds.Ring {
+			both = append(both, k)
+		}
+	}
+	switch len(both) {
+	case 2:
+		return "", c.usageErr(cmd, "%s names a queue and a ring; say which with --kind queue or --kind ring", name), false
+	case 1:
+		return both[0], 0, true
+	}
+	return kinds.Queue, 0, true
+}
+
+// openChannel opens the queue or ring name of kind for cmd. A sender with
+// large opens it with LargeMessages; a receiver (receiving) takes large
+// messages whenever its messages are big enough for their references.
+func openChannel(name, kind string, large, receiving bool) (*channel, error) {
+	var opts []ipcchan.Option
+	if large || receiving {
+		opts = append(opts, ipcchan.LargeMessages())
+	}
+	if kind == kinds.Ring {
+		r, err := ipcchan.OpenRing[[]byte](name, opts...)
+		if receiving && errors.Is(err, ipcchan.ErrInvalid) {
+			r, err = ipcchan.OpenRing[[]byte](name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &channel{kind: kind,
+			send: func(ctx context.Context, msg []byte, _ uint) error { return r.Send(ctx, msg) },
+			receive: func(ctx context.Context) ([]byte, uint, error) {
+				if ctx == nil {
+					m, err := r.TryReceive()
+					return m, 0, err
+				}
+				m, err := r.Receive(ctx)
+				return m, 0, err
+			},
+			end: r.CloseSend, close: r.Close}, nil
+	}
+	var q *ipcchan.Queue[[]byte]
+	var err error
+	if receiving {
+		q, err = openReceiving(name)
+	} else {
+		q, err = ipcchan.OpenQueue[[]byte](name, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &channel{kind: kind, send: q.SendPriority,
+		receive: func(ctx context.Context) ([]byte, uint, error) {
+			if ctx == nil {
+				return q.TryReceivePriority()
+			}
+			return q.ReceivePriority(ctx)
+		},
+		end: q.CloseSend, close: q.Close}, nil
+}
+
 func runSend(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
-	prio := fs.Uint("priority", 0, "priority, 0 to 32767; receivers get higher ones first")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for room in a full queue, per message (0: no limit)")
+	prio := fs.Uint("priority", 0, "queue: priority, 0 to 32767; receivers get higher ones first")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for room while full, per message (0: no limit)")
 	end := fs.Bool("end", false, "after the messages, send the end of the stream")
-	big := fs.Bool("large", false, "send messages beyond the queue's MsgSize through /dev/shm (ipcchan.LargeMessages: its receivers must take them, C gets 32-byte references)")
+	big := fs.Bool("large", false, "send messages beyond the MsgSize through /dev/shm (ipcchan.LargeMessages: its receivers must take them, C gets 32-byte references)")
+	kind := fs.String("kind", "", "queue or ring, when the name is both")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(rest) == 0 {
-		return c.usageErr(cmd, "want a QUEUE")
+		return c.usageErr(cmd, "want a QUEUE or RING")
 	}
-	var opts []ipcchan.Option
-	if *big {
-		opts = append(opts, ipcchan.LargeMessages())
+	name := rest[0]
+	k, code, ok := c.channelKind(cmd, name, *kind)
+	if !ok {
+		return code
 	}
-	q, err := ipcchan.OpenQueue[[]byte](rest[0], opts...)
+	if k == kinds.Ring {
+		if code, ok := c.onlyFlags(cmd, fs, "a ring", "timeout", "end", "large", "kind"); !ok {
+			return code
+		}
+	}
+	if *prio >= posix.MqPrioMax {
+		return c.usageErr(cmd, "--priority %d: want 0 to %d", *prio, posix.MqPrioMax-1)
+	}
+	ch, err := openChannel(name, k, *big, false)
 	if err != nil {
 		return c.fail(err)
 	}
-	defer q.Close()
+	defer ch.close()
 	send := func(msg []byte) error {
 		ctx, cancel := timeoutCtx(*timeout)
 		defer cancel()
-		if err := q.SendPriority(ctx, msg, *prio); err != nil {
+		if err := ch.send(ctx, msg, *prio); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("%w: queue %s stayed full for %v; is anything reading it?", errTimeout, rest[0], *timeout)
+				return fmt.Errorf("%w: %s %s stayed full for %v; is anything reading it?", errTimeout, k, name, *timeout)
 			}
 			return err
 		}
@@ -94,7 +194,7 @@ func runSend(c *cli, cmd *command, args []string) int {
 	if *end {
 		ctx, cancel := timeoutCtx(*timeout)
 		defer cancel()
-		if err := q.CloseSend(ctx); err != nil {
+		if err := ch.end(ctx); err != nil {
 			return c.fail(err)
 		}
 	}
@@ -124,22 +224,30 @@ func runRecv(c *cli, cmd *command, args []string) int {
 	n := fs.Int("n", 0, "receive this many messages, waiting for them (0: what is there now)")
 	follow := fs.Bool("follow", false, "keep waiting for messages until interrupted or the end of the stream")
 	timeout := fs.Duration("timeout", 0, "give up waiting after this long, with status 4 (0: no limit)")
-	asJSON := fs.Bool("json", false, `one JSON object per message: {"prio":0,"text":"..."}`)
+	asJSON := fs.Bool("json", false, `one JSON object per message: {"prio":0,"text":"..."} ("prio" for a queue's)`)
+	kind := fs.String("kind", "", "queue or ring, when the name is both")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(rest) != 1 {
-		return c.usageErr(cmd, "want one QUEUE")
+		return c.usageErr(cmd, "want one QUEUE or RING")
 	}
 	if *n < 0 {
 		return c.usageErr(cmd, "-n %d: want 0 or more", *n)
 	}
-	q, err := openReceiving(rest[0])
+	if *timeout < 0 {
+		return c.usageErr(cmd, "--timeout %v: want 0 or more", *timeout)
+	}
+	k, code, ok := c.channelKind(cmd, rest[0], *kind)
+	if !ok {
+		return code
+	}
+	ch, err := openChannel(rest[0], k, false, true)
 	if err != nil {
 		return c.fail(err)
 	}
-	defer q.Close()
+	defer ch.close()
 	ctx, cancel := timeoutCtx(*timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
@@ -151,9 +259,9 @@ func runRecv(c *cli, cmd *command, args []string) int {
 		var msg []byte
 		var prio uint
 		if wait {
-			msg, prio, err = q.ReceivePriority(ctx)
+			msg, prio, err = ch.receive(ctx)
 		} else {
-			msg, prio, err = q.TryReceivePriority()
+			msg, prio, err = ch.receive(nil)
 		}
 		switch {
 		case err == io.EOF:
@@ -169,7 +277,11 @@ func runRecv(c *cli, cmd *command, args []string) int {
 			w.Flush()
 			return c.fail(err)
 		}
-		printMessage(w, msg, prio, *asJSON)
+		var p *uint
+		if ch.kind == kinds.Queue {
+			p = &prio
+		}
+		printMessage(w, msg, p, *asJSON)
 		if wait {
 			w.Flush()
 		}
@@ -177,11 +289,12 @@ func runRecv(c *cli, cmd *command, args []string) int {
 	return exitOK
 }
 
-// printMessage prints one message. A typed ipcchan message with a
-// MessagePack payload is shown as JSON; binary bytes (a NUL, or not UTF-8:
-// a C struct, the message of a codec.Layout queue, which has no header to
-// say what it is) in hex after "hex "; other bytes as text.
-func printMessage(w io.Writer, msg []byte, prio uint, asJSON bool) {
+// printMessage prints one message, with its priority if it has one (a
+// queue's). A typed ipcchan message with a MessagePack payload is shown as
+// JSON; binary bytes (a NUL, or not UTF-8: a C struct, the message of a
+// codec.Layout queue, which has no header to say what it is) in hex after
+// "hex "; other bytes as text.
+func printMessage(w io.Writer, msg []byte, prio *uint, asJSON bool) {
 	value, typed := decodeTyped(msg)
 	if !asJSON {
 		switch {
@@ -196,7 +309,7 @@ func printMessage(w io.Writer, msg []byte, prio uint, asJSON bool) {
 		return
 	}
 	rec := struct {
-		Prio   uint   `json:"prio"`
+		Prio   *uint  `json:"prio,omitempty"`
 		Text   string `json:"text,omitempty"`
 		Base64 string `json:"base64,omitempty"`
 		Value  any    `json:"value,omitempty"`

@@ -6,97 +6,118 @@ import (
 	"strings"
 
 	"github.com/ipcchan/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 var cmdRm = &command{
 	name:  "rm",
-	usage: "rm NAME... [--kind KIND] | rm --stale [--dry-run]",
-	help:  "remove objects by name; --stale removes ipcchan objects nobody uses",
+	usage: "rm NAME... [--kind KIND] | rm --stale [--idle] [--dry-run]",
+	help:  "remove objects by name; --stale removes abandoned objects (their users died without closing them)",
 	example: `  $ ipcchan rm /jobs /slots
   $ ipcchan rm /jobs --kind queue           # when /jobs is also a semaphore, say which
-  $ ipcchan rm --stale --dry-run            # what --stale would remove`,
+  $ ipcchan rm --stale --dry-run            # what --stale would remove
+  $ ipcchan rm --stale --idle               # also ipcchan objects that everyone closed`,
 	run: runRm,
 }
 
-var kinds = []string{"queue", "ring", "semaphore", "shm", "mutex", "waitgroup"}
+// kindWords maps what --kind takes to the kinds.
+var kindWords = map[string]string{"queue": kinds.Queue, "ring": kinds.Ring, "semaphore": kinds.Semaphore, "sem": kinds.Semaphore,
+	"shm": kinds.Shm, "mutex": kinds.Mutex, "waitgroup": kinds.WaitGroup, "wg": kinds.WaitGroup}
 
 func runRm(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
-	kind := fs.String("kind", "", "the kind to remove when a name has several: "+strings.Join(kinds, ", "))
-	stale := fs.Bool("stale", false, "remove ipcchan's own objects (ring, mutex, wait group, shm, half-built files, large messages no queue refers to) that no live process uses; nothing else")
+	kind := fs.String("kind", "", "the kind to remove when a name has several: "+strings.Join(kinds.All, ", "))
+	stale := fs.Bool("stale", false, "remove what is abandoned: ipcchan objects (ring, mutex, wait group, shm) whose users table lists only processes that died without closing them and that nobody maps or has open, half-built files of dead creators, and large messages nothing refers to; nothing else")
+	idle := fs.Bool("idle", false, "with --stale: also remove ipcchan objects (ring, mutex, wait group, shm) that nobody uses and everyone closed cleanly, which are kept by default")
 	dry := fs.Bool("dry-run", false, "with --stale: only say what would be removed")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
 	}
-	if *kind == "sem" {
-		*kind = "semaphore"
-	}
-	if *kind != "" && !contains(kinds, *kind) {
-		return c.usageErr(cmd, "--kind %q: want one of %s", *kind, strings.Join(kinds, ", "))
+	if *kind != "" {
+		k, known := kindWords[*kind]
+		if !known {
+			return c.usageErr(cmd, "--kind %q: want one of %s", *kind, strings.Join(kinds.All, ", "))
+		}
+		*kind = k
 	}
 	if *stale {
+		if code, ok := c.onlyFlags(cmd, fs, "rm --stale", "stale", "idle", "dry-run"); !ok {
+			return code
+		}
 		if len(rest) > 0 {
 			return c.usageErr(cmd, "--stale takes no NAME")
 		}
-		return rmStale(c, *dry)
+		return rmStale(c, *idle, *dry)
+	}
+	if code, ok := c.onlyFlags(cmd, fs, "rm NAME (they go with --stale)", "kind"); !ok {
+		return code
 	}
 	if len(rest) == 0 {
 		return c.usageErr(cmd, "want a NAME, or --stale")
 	}
-	infos, listErr := inventory.List()
-	status := exitOK
 	for _, name := range rest {
 		if err := ipcchan.CheckName(name); err != nil {
 			return c.usageErr(cmd, "%v", err)
 		}
+	}
+	listing, listErr := inventory.List()
+	exit := exitOK
+	for _, name := range rest {
 		var found []inventory.Info
-		for _, in := range infos {
+		var other []string
+		for _, in := range listing.Objects {
 			// A queue's large messages go with it: they are not an object of that name.
-			if in.Name == name && in.Kind != "temp" && in.Kind != "large" && (*kind == "" || in.Kind == *kind) {
+			if in.Name != name || in.Kind == "temp" || in.Kind == "large" {
+				continue
+			}
+			if *kind == "" || in.Kind == *kind {
 				found = append(found, in)
+			} else {
+				other = append(other, in.Kind)
 			}
 		}
 		// Queues could not be listed (no mqueue mount): try by name.
-		if len(found) == 0 && listErr != nil && (*kind == "" || *kind == "queue") {
-			found = append(found, inventory.Info{Kind: "queue", Name: name})
+		if len(found) == 0 && listErr != nil && (*kind == "" || *kind == kinds.Queue) {
+			found = append(found, inventory.Info{Kind: kinds.Queue, Name: name})
 		}
 		switch {
+		case len(found) == 0 && len(other) > 0:
+			fmt.Fprintf(c.stderr, "ipcchan: %s is %s, not %s; nothing removed\n", name, kinds.List(other), kinds.Describe(*kind))
+			exit = max(exit, exitNotFound)
+			continue
 		case len(found) == 0:
 			what := "object"
 			if *kind != "" {
 				what = *kind
 			}
 			fmt.Fprintf(c.stderr, "ipcchan: no %s is called %s\n", what, name)
-			status = max(status, exitNotFound)
+			exit = max(exit, exitNotFound)
 			continue
 		case len(found) > 1:
 			var ks []string
 			for _, in := range found {
 				ks = append(ks, in.Kind)
 			}
-			fmt.Fprintf(c.stderr, "ipcchan: %s names a %s; say which to remove with --kind\n", name, strings.Join(ks, " and a "))
-			status = exitFailed
+			fmt.Fprintf(c.stderr, "ipcchan: %s names %s; say which to remove with --kind\n", name, kinds.List(ks))
+			exit = max(exit, exitFailed)
 			continue
 		}
 		if err := inventory.Remove(found[0]); err != nil {
-			if errors.Is(err, ipcchan.ErrNotExist) {
-				status = max(status, exitNotFound)
-			} else {
-				status = exitFailed
-			}
+			exit = max(exit, status(err))
 			fmt.Fprintln(c.stderr, "ipcchan:", err)
 		}
 	}
-	return status
+	return exit
 }
 
-func rmStale(c *cli, dry bool) int {
-	stale, err := inventory.Stale()
-	status := exitOK
+func rmStale(c *cli, idle, dry bool) int {
+	stale, hidden, err := inventory.Stale(idle)
+	exit := exitOK
 	if err != nil && stale == nil {
-		return c.fail(err)
+		fmt.Fprintln(c.stderr, "ipcchan:", err)
+		exit = exitFailed
 	}
 	for _, in := range stale {
 		verb := "removed"
@@ -104,26 +125,21 @@ func rmStale(c *cli, dry bool) int {
 			verb = "would remove"
 		} else if rerr := inventory.Remove(in); rerr != nil && !errors.Is(rerr, ipcchan.ErrNotExist) {
 			fmt.Fprintln(c.stderr, "ipcchan:", rerr)
-			status = exitFailed
+			exit = exitFailed
 			continue
 		}
-		fmt.Fprintf(c.stdout, "%s %s %s (%s)\n", verb, in.Kind, in.Name, in.Path)
+		fmt.Fprintf(c.stdout, "%s %s %s %s (%s)\n", verb, in.Use, in.Kind, in.Name, in.Path)
 	}
 	if len(stale) == 0 {
 		fmt.Fprintln(c.stdout, "nothing stale")
 	}
-	if err != nil {
+	if hidden > 0 {
+		fmt.Fprintf(c.stderr, "ipcchan: %s of other users could not be inspected (their /proc/PID/maps and fd): an object only they use was judged by its users table alone; run as root to see every user\n",
+			plural(hidden, "process", "processes"))
+	}
+	if err != nil && stale != nil {
 		fmt.Fprintln(c.stderr, "ipcchan:", err)
-		status = exitFailed
+		exit = exitFailed
 	}
-	return status
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
+	return exit
 }
