@@ -17,6 +17,20 @@
 // stream made beforehand by an operator (replicas, placement, limits) is
 // used as it is, if it has this shape.
 //
+// The streams natsq creates allow direct gets (AllowDirect), so that the
+// NATS tools read a queue's messages without taking them and without a
+// consumer of their own (a work-queue stream refuses a consumer that reads
+// without taking): `nats stream view jobs` works (on a stream without
+// AllowDirect it says "work queue retention streams can only be paged if
+// direct access is allowed"). A stream that an earlier version of natsq created without
+// AllowDirect (one with natsq's description, "ipcchan queue /jobs") gets it
+// when Open with Create finds it: AllowDirect is added to its
+// configuration, and nothing else changes. That update is best effort: if
+// the server refuses it or does not answer within 5 s (a client without
+// the permission to update streams gets no answer), the queue works as
+// before, and `nats stream edit jobs --allow-direct` does it. An
+// operator's stream (another description) is never changed.
+//
 // Options are ipcchan's: Create, Exclusive, Capacity (the stream's
 // MaxMsgs, with new messages refused while full: Send waits, TrySend
 // returns ErrFull), MsgSize (the stream's MaxMsgSize; without it, the
@@ -63,7 +77,21 @@
 // level at once and takes the message of the highest level that has one;
 // within a level, messages come in the order they were sent, not by their
 // exact priority. ReceivePriority still returns the exact priority a
-// message was sent with (it travels in the Ipcchan-Priority header).
+// message was sent with (it travels in the Ipcchan-Priority header, a
+// decimal number, on messages of a priority above 0).
+//
+// A message that another NATS client published on a level's subject (`nats
+// pub ipcchan.jobs.p2 hello`) is received like any other, at the level of
+// its subject. Without the Ipcchan-Priority header (its name is
+// case-sensitive), ReceivePriority gives it the lowest priority of that
+// level: 0 on p0, 1 on p1, 10 on p2 and 100 on p3. A header that is not a
+// decimal number from 0 to 32767 ("high", "-1", "+5", "40000") counts as
+// no header; a valid one is taken as it is, even outside its subject's
+// level (the message still comes at the level of its subject). A
+// Queue[[]byte] or Queue[string] receives the published bytes as they are;
+// a typed queue returns them in a *ipcchan.MessageError with
+// ErrTypeMismatch (they lack ipcchan's type header), and a message of zero
+// bytes is the end of the stream (unless NoEndOfStream).
 //
 // JetStream passes a stored message to its consumers asynchronously, so
 // in the instant (well under a millisecond here) after Send returns, a

@@ -87,10 +87,12 @@ var (
 // Open opens the queue name ("/jobs") on the JetStream js, making its
 // requests to the server within ctx. It takes ipcchan's queue options:
 // Create, Exclusive, Capacity, MsgSize, WithCodec, NoEndOfStream and
-// LargeMessages, and Pipelined (see the package documentation). Without Create the stream must exist. When
-// Capacity or MsgSize is given and the stream exists with other limits,
-// Open fails with ipcchan.ErrExist. The JetStream connection stays the
-// caller's: Close does not close it.
+// LargeMessages, and Pipelined (see the package documentation). Without
+// Create the stream must exist; with it, a stream that an earlier natsq
+// created without AllowDirect gets it (see the package documentation).
+// When Capacity or MsgSize is given and the stream exists with other
+// limits, Open fails with ipcchan.ErrExist. The JetStream connection stays
+// the caller's: Close does not close it.
 func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts ...ipcchan.Option) (*Queue[T], error) {
 	obj := ipcerr.Object{Kind: kind, Name: name}
 	o, err := options.Apply(obj, options.Queue|options.Pipeline, opts)
@@ -170,13 +172,14 @@ func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstrea
 	if o.Has(options.Create) {
 		cfg := jetstream.StreamConfig{
 			Name:        q.stream,
-			Description: "ipcchan queue " + q.obj.Name,
+			Description: q.description(),
 			Subjects:    q.subject[:],
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			Discard:     jetstream.DiscardNew,
 			MaxMsgs:     -1,
 			MaxMsgSize:  -1,
+			AllowDirect: true, // direct gets: the NATS tools read the stream without a consumer
 		}
 		if o.Capacity > 0 {
 			cfg.MaxMsgs = int64(o.Capacity)
@@ -214,7 +217,42 @@ func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstrea
 		return nil, q.natsError("open", err, "cannot look up the stream "+q.stream)
 	}
 	info := s.CachedInfo()
-	return info, q.checkShape(info.Config, o)
+	if err := q.checkShape(info.Config, o); err != nil {
+		return nil, err
+	}
+	if o.Has(options.Create) {
+		info = q.allowDirect(ctx, info)
+	}
+	return info, nil
+}
+
+// description is the Description of the streams natsq creates; it tells
+// them from the streams an operator made (allowDirect).
+func (q *Queue[T]) description() string { return "ipcchan queue " + q.obj.Name }
+
+// allowDirectTimeout bounds the update of allowDirect: a client without
+// the permission to update streams gets no answer, only a timeout.
+const allowDirectTimeout = 5 * time.Second
+
+// allowDirect adds AllowDirect to a stream that natsq created before it
+// set AllowDirect (one with natsq's description), keeping the rest of its
+// configuration, and returns the stream's info. A stream an operator made
+// is used as it is. It is best effort: when the update fails (no
+// permission, an older server), the queue works as before, without direct
+// gets, and returns info unchanged.
+func (q *Queue[T]) allowDirect(ctx context.Context, info *jetstream.StreamInfo) *jetstream.StreamInfo {
+	if info.Config.AllowDirect || info.Config.Description != q.description() {
+		return info
+	}
+	ctx, cancel := context.WithTimeout(ctx, allowDirectTimeout)
+	defer cancel()
+	cfg := info.Config
+	cfg.AllowDirect = true
+	s, err := q.js.UpdateStream(ctx, cfg)
+	if err != nil {
+		return info
+	}
+	return s.CachedInfo()
 }
 
 // checkShape refuses a stream that is not an ipcchan queue, or has other

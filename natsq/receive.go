@@ -105,8 +105,10 @@ func (q *Queue[T]) decode(m jetstream.Msg) (jetstream.Msg, T, uint, error) {
 	return m, v, prio, err
 }
 
-// priority is the priority m was sent with: its header, or else the
-// lowest priority of its level.
+// priority is the priority m was sent with: its header, or else (a
+// message another client published without it, or with one that is not a
+// number from 0 to MaxPriority) the lowest priority of its subject's
+// level: 0, 1, 10 or 100. A valid header is taken even outside the level.
 func (q *Queue[T]) priority(m jetstream.Msg) uint {
 	if h := m.Headers().Get(priorityHeader); h != "" {
 		if p, err := strconv.ParseUint(h, 10, 16); err == nil && p <= MaxPriority {
