@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,6 +72,8 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if *n < 0 {
 		return c.usageErr(cmd, "-n %d: want 0 or more", *n)
 	}
+	// The NATS client reports on its own goroutine, beside the bridge's.
+	c = &cli{stdin: c.stdin, stdout: c.stdout, stderr: &syncWriter{w: c.stderr}}
 	// Signals first: a Ctrl-C while connecting stops the bridge cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,11 +82,20 @@ func runBridge(c *cli, cmd *command, args []string) int {
 		return c.fail(err)
 	}
 	defer local.Close()
-	nc, err := nats.Connect(url, nats.Name("ipcchan bridge "+name), nats.MaxReconnects(-1), nats.Timeout(5*time.Second))
+	watch := &connWatch{w: c.stderr}
+	nc, err := nats.Connect(url, nats.Name("ipcchan bridge "+name), nats.MaxReconnects(-1), nats.Timeout(5*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { watch.lost(err, time.Now()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { watch.retryFailed(err, time.Now()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { watch.back(nc.ConnectedUrlRedacted(), time.Now()) }),
+		nats.ClosedHandler(func(nc *nats.Conn) { watch.closed(nc.LastError()) }))
 	if err != nil {
 		return c.fail(fmt.Errorf("bridge: cannot connect to %s: %w", url, err))
 	}
-	defer nc.Close()
+	watch.connected(nc.ConnectedUrlRedacted())
+	defer func() {
+		watch.close() // the bridge's own Close: nothing to report
+		nc.Close()
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return c.fail(err)
@@ -293,4 +305,131 @@ func (b *bridge) putBack(msg []byte, prio uint, why error) int {
 	}
 	fmt.Fprintf(b.c.stderr, "bridge: stopped after %s: %v (that message is back in its source)\n", plural(b.count, "message", "messages"), why)
 	return status(why)
+}
+
+// syncWriter serializes the writes of several goroutines to w: the
+// bridge's and the NATS client's callbacks (connWatch).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// A connWatch tells the bridge's user when its connection to NATS drops
+// and when it is back, one line each (the NATS client reconnects on its
+// own, for ever). While the server stays away, it reminds that it is
+// still away after remindFirst, then at intervals that double up to
+// remindMax, so that a bridge left alone does not fill its log.
+type connWatch struct {
+	mu      sync.Mutex
+	w       io.Writer
+	url     string        // the server connected to, without credentials
+	down    time.Time     // when the connection dropped; zero while connected
+	remind  time.Time     // when a reminder is due
+	every   time.Duration // the interval of reminders
+	closing bool          // the bridge closes the connection itself: nothing to report
+}
+
+// The intervals of connWatch's reminders.
+const (
+	remindFirst = 30 * time.Second
+	remindMax   = 10 * time.Minute
+)
+
+// connected records the server the connection reached.
+func (w *connWatch) connected(url string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.url = url
+}
+
+// lost reports that the connection dropped at now, because of err.
+func (w *connWatch) lost(err error, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing || !w.down.IsZero() {
+		return
+	}
+	w.down, w.every = now, remindFirst
+	w.remind = now.Add(w.every)
+	fmt.Fprintf(w.w, "bridge: lost the connection to %s%s; retrying until it is back, or Ctrl-C\n", w.server(), because(err))
+}
+
+// retryFailed is an attempt to reconnect that failed at now: it reminds
+// that the server is still away when a reminder is due.
+func (w *connWatch) retryFailed(err error, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing || w.down.IsZero() || now.Before(w.remind) {
+		return
+	}
+	fmt.Fprintf(w.w, "bridge: still no connection to %s after %v%s; retrying\n", w.server(), roundAway(now.Sub(w.down)), because(err))
+	w.every = min(2*w.every, remindMax)
+	w.remind = now.Add(w.every)
+}
+
+// back reports that the connection is back at now, to the server url.
+func (w *connWatch) back(url string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if url != "" {
+		w.url = url
+	}
+	if w.closing {
+		return
+	}
+	after := ""
+	if !w.down.IsZero() {
+		after = fmt.Sprintf(" after %v", roundAway(now.Sub(w.down)))
+	}
+	w.down = time.Time{}
+	fmt.Fprintf(w.w, "bridge: connected again to %s%s\n", w.server(), after)
+}
+
+// closed reports that the NATS client gave the connection up (err: its
+// last error), unless the bridge closed it.
+func (w *connWatch) closed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing {
+		return
+	}
+	w.closing = true // the last word
+	fmt.Fprintf(w.w, "bridge: the connection to %s is closed for good%s\n", w.server(), because(err))
+}
+
+// close tells the watch that the bridge closes the connection: from now
+// on, nothing is reported.
+func (w *connWatch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closing = true
+}
+
+func (w *connWatch) server() string {
+	if w.url == "" {
+		return "the NATS server"
+	}
+	return w.url
+}
+
+// because is " (err)", or nothing without an error.
+func because(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
+
+// roundAway rounds how long the server has been away, for a person.
+func roundAway(d time.Duration) time.Duration {
+	if d >= time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
 }

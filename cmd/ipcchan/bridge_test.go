@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -189,5 +192,163 @@ func TestBridgeInterruptAndErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.says) {
 			t.Errorf("bridge %v: status %d, %q; want %d saying %q", c.args, code, errs, c.code, c.says)
 		}
+	}
+}
+
+// A bridgeRun is a bridge whose stderr the test reads line by line, as
+// the bridge writes it.
+type bridgeRun struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines chan string // closed when the bridge's stderr ends
+	seen  []string
+}
+
+// startBridgeLines starts "ipcchan bridge ARGS..."; it is killed at the
+// end of the test if it still runs.
+func startBridgeLines(t *testing.T, args ...string) *bridgeRun {
+	t.Helper()
+	b := &bridgeRun{t: t, cmd: exec.Command(exe, append([]string{"bridge"}, args...)...), lines: make(chan string, 1000)}
+	stderr, err := b.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			b.lines <- sc.Text()
+		}
+		close(b.lines)
+	}()
+	t.Cleanup(func() {
+		if b.cmd.ProcessState == nil {
+			b.cmd.Process.Kill()
+			b.wait()
+		}
+	})
+	return b
+}
+
+// waitFor returns the first line of the bridge's stderr, from here on,
+// that holds substr, and fails the test if none comes within d.
+func (b *bridgeRun) waitFor(substr string, d time.Duration) string {
+	b.t.Helper()
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for {
+		select {
+		case line, ok := <-b.lines:
+			if !ok {
+				b.t.Fatalf("the bridge ended without saying %q; it said:\n%s", substr, strings.Join(b.seen, "\n"))
+			}
+			b.seen = append(b.seen, line)
+			if strings.Contains(line, substr) {
+				return line
+			}
+		case <-timeout.C:
+			b.t.Fatalf("the bridge did not say %q within %v; it said:\n%s", substr, d, strings.Join(b.seen, "\n"))
+		}
+	}
+}
+
+// wait waits for the bridge to exit and returns the rest of its stderr
+// and its status.
+func (b *bridgeRun) wait() (string, int) {
+	var rest []string
+	for line := range b.lines {
+		b.seen = append(b.seen, line)
+		rest = append(rest, line)
+	}
+	err := b.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return strings.Join(rest, "\n"), ee.ExitCode()
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return strings.Join(rest, "\n"), 0
+}
+
+// TestBridgeReportsReconnects: the bridge says when its NATS server goes
+// away and when it is back, and forwards again after that.
+func TestBridgeReportsReconnects(t *testing.T) {
+	srv := natstest.StartProcess(t) // a server that stops and starts again, on its port and store
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	local, err := ipcchan.OpenQueue[[]byte](q, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	b := startBridgeLines(t, q, srv.URL())
+	b.waitFor("Ctrl-C to stop", 30*time.Second) // connected, with its stream
+
+	srv.Stop()
+	b.waitFor("bridge: lost the connection to "+srv.URL(), 20*time.Second)
+	srv.Start()
+	b.waitFor("bridge: connected again to "+srv.URL(), 30*time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := local.SendPriority(ctx, []byte("after the restart"), 5); err != nil {
+		t.Fatal(err)
+	}
+	r, err := natsq.Open[[]byte](ctx, natstest.Connect(t, srv.URL()), q) // the stream outlived the restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if msg, prio, err := r.ReceivePriority(ctx); err != nil || string(msg) != "after the restart" || prio != 5 {
+		t.Fatalf("NATS receiver got %q at %d, %v; the bridge said:\n%s", msg, prio, err, strings.Join(b.seen, "\n"))
+	}
+	b.cmd.Process.Signal(syscall.SIGINT)
+	rest, code := b.wait()
+	if code != 0 || !strings.Contains(rest, "1 message forwarded") || strings.Contains(rest, "connection") {
+		t.Errorf("bridge after SIGINT: status %d, and it said:\n%s", code, strings.Join(b.seen, "\n"))
+	}
+	t.Logf("the bridge said:\n%s", strings.Join(b.seen, "\n"))
+}
+
+// TestBridgeConnWatch: one line when the connection drops, reminders at
+// doubling intervals while it stays away, one line when it is back, and
+// nothing once the bridge closes the connection itself.
+func TestBridgeConnWatch(t *testing.T) {
+	var out strings.Builder
+	w := &connWatch{w: &out}
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	refused := errors.New("connection refused")
+	w.connected("nats://a:4222")
+	w.lost(io.EOF, at(0))
+	for _, d := range []time.Duration{2 * time.Second, 29 * time.Second, 30 * time.Second, 89 * time.Second, 90 * time.Second, 100 * time.Second} {
+		w.retryFailed(refused, at(d))
+	}
+	w.back("nats://b:4222", at(101500*time.Millisecond))
+	w.retryFailed(refused, at(200*time.Second)) // connected: no reminder
+	w.lost(nil, at(300*time.Second))
+	w.back("", at(300*time.Second+1234*time.Millisecond))
+	w.close()
+	w.lost(nil, at(400*time.Second))
+	w.closed(nil)
+	want := `bridge: lost the connection to nats://a:4222 (EOF); retrying until it is back, or Ctrl-C
+bridge: still no connection to nats://a:4222 after 30s (connection refused); retrying
+bridge: still no connection to nats://a:4222 after 1m30s (connection refused); retrying
+bridge: connected again to nats://b:4222 after 1m42s
+bridge: lost the connection to nats://b:4222; retrying until it is back, or Ctrl-C
+bridge: connected again to nats://b:4222 after 1.2s
+`
+	if out.String() != want {
+		t.Errorf("the watch said:\n%s\nwant:\n%s", out.String(), want)
+	}
+	// The client giving up is the last word.
+	out.Reset()
+	w = &connWatch{w: &out, url: "nats://a:4222"}
+	w.closed(errors.New("authorization violation"))
+	w.lost(nil, t0)
+	if want := "bridge: the connection to nats://a:4222 is closed for good (authorization violation)\n"; out.String() != want {
+		t.Errorf("the watch said %q, want %q", out.String(), want)
 	}
 }
