@@ -48,7 +48,15 @@ func main() {
 	svgOut := flag.String("svg", "", "also write a chart of the latency ratios (SVG) to this file")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	noSpin := flag.Bool("nospin", false, "ring waiters sleep at once, without spinning first (to compare)")
+	summary := flag.String("summary", "", "measure nothing: print the README's table of the run in this JSON file (as -json wrote it)")
 	flag.Parse()
+	if *summary != "" {
+		if err := summarize(*summary); err != nil {
+			fmt.Fprintln(os.Stderr, "ipcbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *noSpin {
 		os.Setenv(noSpinEnv, "1") // for the peers too
 		ring.MaxSpin, ring.MinSpin = 0, 0

@@ -20,13 +20,13 @@ import (
 var cmdLs = &command{
 	name:  "ls",
 	usage: "ls [--json]",
-	help:  "list every queue, ring, semaphore, shm object, mutex and wait group, and what the user's queues cost of ulimit -q",
+	help:  "list every queue, ring, semaphore, shm object, mutex and wait group, whether it is in use, idle or abandoned, and what the user's queues cost of ulimit -q",
 	example: `  $ ipcchan ls
-  KIND       NAME     OWNER  MODE  SIZE  DETAILS
-  queue      /jobs    root   0600  128   2/10 messages of at most 8192 bytes
-  semaphore  /slots   root   0600  32    value 3
-  shm        /stats   root   0600  304   ipcchan main.Stats, mapped by 4121 4125
-  mutex      /lock    root   0600  136   held by 4125
+  KIND       NAME     OWNER  MODE  SIZE  USE        DETAILS
+  queue      /jobs    root   0600  128   idle       2/10 messages of at most 8192 bytes
+  semaphore  /slots   root   0600  32    in use     value 3, open in 4121
+  shm        /stats   root   0600  304   in use     ipcchan main.Stats, open in 4121 4125
+  mutex      /lock    root   0600  200   abandoned  held by 4125, which is dead, left open by 4125, which died
 
   1 queue of root: charged 82880 bytes of the 819200 bytes that RLIMIT_MSGQUEUE (ulimit -q) allows the user`,
 	run: runLs,
@@ -66,7 +66,6 @@ func runLs(c *cli, cmd *command, args []string) int {
 			writeBudget(c.stdout, inventory.QueueBudget(infos, os.Getuid()))
 		}
 	}
-	c.noteHidden(listing.Hidden)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ipcchan: the list is incomplete: %v\n", err)
 		return exitFailed
@@ -107,23 +106,26 @@ func runStat(c *cli, cmd *command, args []string) int {
 		writeJSON(c.stdout, found)
 		return exitOK
 	}
+	unused := false
 	for i, in := range found {
 		if i > 0 {
 			fmt.Fprintln(c.stdout)
 		}
 		writeStat(c.stdout, in)
+		unused = unused || in.Use == inventory.Idle || in.Use == inventory.Abandoned
 	}
-	c.noteHidden(listing.Hidden)
+	if unused && listing.Hidden > 0 {
+		fmt.Fprintf(c.stderr, "ipcchan: %s: a process among them that uses it would not show\n", hiddenNote(listing.Hidden))
+	}
 	return exitOK
 }
 
-// noteHidden says, when some processes could not be inspected, that what
-// ls and stat call idle may be used by them.
-func (c *cli) noteHidden(hidden int) {
-	if hidden > 0 {
-		fmt.Fprintf(c.stderr, "ipcchan: %s of other users could not be inspected (their /proc/PID/maps and fd): an object only they use may show as idle; run as root to see every user\n",
-			plural(hidden, "process", "processes"))
+// hiddenNote says how many processes could not be inspected.
+func hiddenNote(hidden int) string {
+	if hidden == 1 {
+		return "1 process could not be inspected (its /proc/PID/maps and fd are not readable by this user)"
 	}
+	return fmt.Sprintf("%d processes could not be inspected (their /proc/PID/maps and fd are not readable by this user)", hidden)
 }
 
 func writeJSON(w io.Writer, v any) {

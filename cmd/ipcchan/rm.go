@@ -134,8 +134,7 @@ func rmStale(c *cli, idle, dry bool) int {
 		fmt.Fprintln(c.stdout, "nothing stale")
 	}
 	if hidden > 0 {
-		fmt.Fprintf(c.stderr, "ipcchan: %s of other users could not be inspected (their /proc/PID/maps and fd): an object only they use was judged by its users table alone; run as root to see every user\n",
-			plural(hidden, "process", "processes"))
+		fmt.Fprintf(c.stderr, "ipcchan: %s: an object only they use was judged by its users table alone\n", hiddenNote(hidden))
 	}
 	if err != nil && stale != nil {
 		fmt.Fprintln(c.stderr, "ipcchan:", err)
