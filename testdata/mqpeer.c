@@ -11,6 +11,12 @@
  *                                   bytes, as mq_send(q, &o, sizeof o, prio)
  *   mqpeer recvorder NAME COUNT     receive COUNT struct orders, print
  *                                   "PRIO ID PRICE QTY SIDE T0,T1,T2,T3" per line
+ *
+ * Only POSIX queues: no ipcchan layout.
+ *
+ * Build (no header needed; the tests use internal/testutil.BuildC):
+ *
+ *   gcc -O2 -Wall -o mqpeer testdata/mqpeer.c -lrt -pthread
  */
 #include <errno.h>
 #include <fcntl.h>

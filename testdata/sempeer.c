@@ -8,6 +8,12 @@
  *   sempeer pingpong A B N          fork an echo child; N round trips
  *                                   sem_post(A), sem_wait(B); print ns per round trip
  *   sempeer futexpingpong N         the same with raw futexes in shared memory
+ *
+ * Only glibc's sem_t (docs/FORMATS.md, "Semaphore"): no ipcchan layout.
+ *
+ * Build (no header needed; the tests use internal/testutil.BuildC):
+ *
+ *   gcc -O2 -Wall -o sempeer testdata/sempeer.c -lrt -pthread
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -4,6 +4,13 @@
  *   shmpeer write NAME OFFSET i64|i32 V  store V at OFFSET
  *   shmpeer create NAME SIZE             shm_open(O_CREAT|O_EXCL) + ftruncate:
  *                                        a plain object, without ipcchan's header
+ *
+ * It uses no ipcchan offset of its own: the tests give it file offsets
+ * (192, the object header of docs/FORMATS.md, plus a field's offset).
+ *
+ * Build (no header needed; the tests use internal/testutil.BuildC):
+ *
+ *   gcc -O2 -Wall -o shmpeer testdata/shmpeer.c -lrt -pthread
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -129,7 +129,7 @@ func BuildC(t testing.TB, name string) string {
 	}
 	src := filepath.Join(moduleRoot(t), "testdata", name+".c")
 	out := filepath.Join(buildDir, name)
-	cmd := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-o", out, src, "-lrt", "-pthread")
+	cmd := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-I", cHeaderDir(t, buildDir), "-o", out, src, "-lrt", "-pthread")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", src, err, b)
 	}
