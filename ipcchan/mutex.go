@@ -185,11 +185,24 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		switch reason {
 		case futex.ByContext:
+			m.giveUp()
 			return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: context.Cause(ctx),
 				Detail: fmt.Sprintf("%v while waiting for process %d to unlock it", context.Cause(ctx), holder)}
 		case futex.ByClose:
+			m.giveUp()
 			return m.closedError("lock")
 		}
+	}
+}
+
+// giveUp passes on the wake-up that an Unlock may have meant for a waiter
+// that leaves without the lock: that Unlock cleared the waiters bit, so
+// without it the other sleepers (in any process) would sleep on beside a
+// free mutex. A sleeper woken for nothing looks, sets the bit again and
+// sleeps; while the bit is set, the holder's Unlock wakes one.
+func (m *Mutex) giveUp() {
+	if atomic.LoadUint32(m.word)&mutexWaiters == 0 {
+		futex.Wake(m.word, 1)
 	}
 }
 

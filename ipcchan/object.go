@@ -54,7 +54,7 @@ func (s *objSpec) check(b []byte, fileSize int64) string {
 		return fmt.Sprintf("it is an ipcchan %v, not a %v", h.Kind, s.kind)
 	}
 	if s.kind == objfmt.Ring { // its shape is in its control block, which OpenRing checks
-		if h.Fingerprint != s.fingerprint || h.Type != s.typeName {
+		if h.Fingerprint != s.fingerprint || h.Type != objfmt.TypeField(s.typeName) {
 			return fmt.Sprintf("it is a ring of %s, not of %s", h.Type, s.typeName)
 		}
 		return ""

@@ -203,7 +203,7 @@ func checkRing(obj ipcerr.Object, cfg *options.Config, payload []byte, capacity,
 	switch {
 	case g.Layout != objfmt.RingLayout:
 		return obj.Err("open", ErrTypeMismatch, fmt.Sprintf("its slots have layout %d; this library reads layout %d", g.Layout, objfmt.RingLayout))
-	case g.Capacity == 0 || int(g.Stride) < objfmt.RingStride(int(g.MaxLen)) || objfmt.RingSize(int(g.Capacity), int(g.Stride)) > len(payload):
+	case g.Capacity == 0 || int(g.Stride) < objfmt.RingStride(int(g.MaxLen)) || g.Stride%64 != 0 || objfmt.RingSize(int(g.Capacity), int(g.Stride)) > len(payload):
 		return obj.Err("open", ErrCorrupt, fmt.Sprintf("its control block says %d slots of %d bytes, which its file (%d bytes of payload) does not hold; it is damaged: remove it (ipcchan.UnlinkRing(%q))",
 			g.Capacity, g.Stride, len(payload), obj.Name))
 	case (cfg.Has(options.Capacity) && int(g.Capacity) != capacity) || (cfg.Has(options.MsgSize) && int(g.MaxLen) != maxLen):

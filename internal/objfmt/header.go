@@ -153,6 +153,16 @@ func Parse(b []byte) (Header, error) {
 	return h, nil
 }
 
+// TypeField returns the type string as a header holds it: at most the 64
+// bytes of its field, so that a longer Go type name compares equal to what
+// its object's header says.
+func TypeField(typeName string) string {
+	if len(typeName) > typeLen {
+		return typeName[:typeLen]
+	}
+	return typeName
+}
+
 // Describe tells what the header says its payload is:
 // "main.Stats (176 bytes, alignment 8)".
 func (h *Header) Describe() string {

@@ -56,6 +56,7 @@ const (
 
 	RingCtlSize    = 320
 	RingSlotHeader = 16
+	RingSlotLenOff = 8 // of a slot's length, from the slot's start
 	RingPosBits    = 39
 
 	offRingLayout    = 0

@@ -121,7 +121,9 @@ func (r *Ring) offset(pos uint64) int {
 
 func (r *Ring) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&r.payload[off])) }
 
-func (r *Ring) length(off int) *uint32 { return (*uint32)(unsafe.Pointer(&r.payload[off+8])) }
+func (r *Ring) length(off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.payload[off+objfmt.RingSlotLenOff]))
+}
 
 // look reads the position counter (head or tail) points to, and the state
 // word of its slot: its address, its value, and the value's parts.
