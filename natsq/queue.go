@@ -67,10 +67,11 @@ type Queue[T any] struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
-	mu        sync.Mutex // guards levels, takers, askErr, wake, idleArmed, batch, lastTake
+	mu        sync.Mutex // guards levels, takers, askErr, askLevel, wake, idleArmed, batch, lastTake
 	takers    int        // receives going on (take)
 	levels    [Levels]level
 	askErr    error         // the last failed request's error, for a take to report
+	askLevel  int           // the level of that request
 	wake      chan struct{} // closed and replaced when a request brings or ends
 	idle      *time.Timer   // linger: gives back what is held when no receive is going on
 	idleArmed bool          // the linger runs: what comes is held
@@ -154,7 +155,7 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 // consumer creates level l's consumer, or takes the one that exists (with
 // whatever AckWait, MaxDeliver ... an operator gave it).
 func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, error) {
-	name := fmt.Sprintf("p%d", l)
+	name := consumerName(l)
 	c, err := q.js.CreateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
 		Durable:       name,
 		FilterSubject: q.subject[l],
@@ -166,6 +167,9 @@ func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, err
 	}
 	return c, err
 }
+
+// consumerName is the name of level l's durable consumer: "p0" to "p3".
+func consumerName(l int) string { return fmt.Sprintf("p%d", l) }
 
 // openStream creates or finds the stream and checks its shape.
 func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstream.StreamInfo, error) {
@@ -407,16 +411,57 @@ func (q *Queue[T]) closed() bool {
 }
 
 // natsError wraps an error of the NATS client, saying what failed.
-func (q *Queue[T]) natsError(op string, err error, what string) error {
+func (q *Queue[T]) natsError(op string, err error, what string) *ipcchan.Error {
 	e := &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
+	down := q.connDown()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		e.Err = err
+		if down != "" && errors.Is(err, context.DeadlineExceeded) {
+			e.Detail = what + ": timed out while the NATS connection is " + down
+		}
 	case errors.Is(err, nats.ErrConnectionClosed):
 		e.Err = ipcchan.ErrClosed
 		e.Detail = what + ": the NATS connection is closed"
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		e.Err = ipcchan.ErrNotExist
+		e.Detail = fmt.Sprintf("%s: the stream %s no longer exists (deleted?)", what, q.stream)
+	case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+		e.Err = ipcchan.ErrNotExist
+		e.Detail = fmt.Sprintf("%s: a consumer of the stream %s was deleted", what, q.stream)
+	case errors.Is(err, jetstream.ErrServerShutdown):
+		e.Detail = what + ": the NATS server is shutting down"
+	case down != "" && connectionLevel(err):
+		// No answer while the connection is down says nothing of the
+		// server's JetStream.
+		e.Detail = what + ": the NATS connection is " + down + ": no JetStream answers until it is back (" + err.Error() + ")"
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
 		e.Detail = what + ": no JetStream answers on this connection (is the server started with JetStream enabled, -js?)"
 	}
 	return e
+}
+
+// connectionLevel tells the failures of the NATS client that a
+// connection going down causes: no answer, or no connection to send on.
+func connectionLevel(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat)
+}
+
+// connDown says how the NATS connection is down ("down (reconnecting)"),
+// or returns "" while it is connected.
+func (q *Queue[T]) connDown() string {
+	nc := q.js.Conn()
+	if nc == nil {
+		return ""
+	}
+	switch s := nc.Status(); s {
+	case nats.CONNECTED, nats.DRAINING_SUBS, nats.DRAINING_PUBS:
+		return ""
+	case nats.CLOSED:
+		return "closed"
+	default:
+		return "down (" + strings.ToLower(s.String()) + ")"
+	}
 }

@@ -2,10 +2,13 @@ package natsq
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -20,6 +23,8 @@ import (
 // A message that cannot be decoded as T is returned as a
 // *ipcchan.MessageError (ErrTypeMismatch or ErrCorrupt) holding its bytes,
 // and acknowledged: like a POSIX queue, the stream does not offer it again.
+// A receive on a queue whose stream, or one of whose consumers, was
+// deleted fails with ipcchan.ErrNotExist.
 func (q *Queue[T]) Receive(ctx context.Context) (T, error) {
 	v, _, err := q.receive(ctx, true)
 	return v, err
@@ -173,7 +178,7 @@ func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg,
 	for _, done := range asked {
 		<-done
 	}
-	m, err = q.popOrErr()
+	m, err = q.popOrErr(ctx)
 	if q.holdsAny() { // a window is being taken: cover the empty levels for the next takes
 		if _, err := q.ask(coverWait, true); err != nil {
 			return m, err
@@ -196,7 +201,7 @@ func (q *Queue[T]) take(ctx context.Context, wait time.Duration) (jetstream.Msg,
 		case <-q.done:
 			return nil, q.obj.Closed("receive")
 		}
-		m, err := q.popOrErr()
+		m, err := q.popOrErr(ctx)
 		if m != nil || err != nil {
 			return m, err
 		}
@@ -303,17 +308,52 @@ func (q *Queue[T]) shiftLocked(l int) jetstream.Msg {
 
 // popOrErr takes the best held message, or else the error of a failed
 // request.
-func (q *Queue[T]) popOrErr() (jetstream.Msg, error) {
+func (q *Queue[T]) popOrErr(ctx context.Context) (jetstream.Msg, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if m := q.popLocked(); m != nil {
+	m, err, l := q.popLocked(), q.askErr, q.askLevel
+	if m == nil {
+		q.askErr = nil
+	}
+	q.mu.Unlock()
+	if m != nil || err == nil {
 		return m, nil
 	}
-	if err := q.askErr; err != nil {
-		q.askErr = nil
-		return nil, q.natsError("receive", err, "cannot receive")
+	return nil, q.askFailed(ctx, l, err)
+}
+
+// diagnoseTimeout bounds the request of askFailed.
+const diagnoseTimeout = 5 * time.Second
+
+// askFailed is the error of a request for level l's messages that failed
+// with err. A request that nobody took (no responders) while the
+// connection is up leaves open why: the server has no JetStream or stops
+// it (shutting down), or the level's consumer, or its stream, is gone. So
+// does the end of a request because its consumer was deleted: with its
+// stream? A request for the consumer's description tells.
+func (q *Queue[T]) askFailed(ctx context.Context, l int, err error) error {
+	const what = "cannot receive"
+	if (!errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrConsumerDeleted)) || q.connDown() != "" {
+		return q.natsError("receive", err, what)
 	}
-	return nil, nil
+	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
+	_, ierr := q.js.Consumer(ctx, q.stream, consumerName(l))
+	switch {
+	case errors.Is(ierr, jetstream.ErrStreamNotFound):
+		return q.natsError("receive", ierr, what)
+	case errors.Is(ierr, jetstream.ErrConsumerNotFound):
+		e := q.natsError("receive", ierr, what)
+		e.Detail = fmt.Sprintf("%s: the consumer %s of the stream %s (priority level %d) no longer exists (deleted?)", what, consumerName(l), q.stream, l)
+		e.Hint = "open the queue again: Open makes the consumers it lacks"
+		return e
+	case ierr == nil && errors.Is(err, nats.ErrNoResponders):
+		// JetStream answers and has the consumer: it did not take the
+		// request for a moment (a server starting or stopping).
+		e := q.natsError("receive", err, what)
+		e.Detail = what + ": JetStream did not take the request for a message, though it answers and has the consumer (a server starting or stopping?)"
+		return e
+	}
+	return q.natsError("receive", err, what)
 }
 
 // linger is how long a handle keeps what it holds once no receive is going
@@ -393,7 +433,7 @@ func (q *Queue[T]) pump(l int, b jetstream.MessageBatch, asked int, noWait bool,
 	}
 	q.mu.Lock()
 	if err := b.Error(); err != nil {
-		q.askErr = err
+		q.askErr, q.askLevel = err, l
 	}
 	lv := &q.levels[l]
 	lv.asking, lv.waiting = false, false

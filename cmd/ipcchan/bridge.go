@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,7 +114,7 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	b := &bridge{c: c, from: endpoint(local), to: endpoint(remote), limit: *n,
 		route: fmt.Sprintf("queue %s -> NATS %s (stream %s)", name, url, remote.Stream())}
 	if *fromNATS {
-		b.from, b.to = remote, local
+		b.from, b.to, b.fromConn = remote, local, nc
 		b.route = fmt.Sprintf("NATS %s (stream %s) -> queue %s", url, remote.Stream(), name)
 	}
 	return b.run(ctx)
@@ -130,10 +131,12 @@ func runBridge(c *cli, cmd *command, args []string) int {
 type bridge struct {
 	c        *cli
 	from, to endpoint
+	fromConn *nats.Conn // the connection of the source, when it is NATS
 	route    string
 	limit    int
 	count    int
-	unsent   int // sent to a pipelined destination since its last Flush
+	unsent   int  // sent to a pipelined destination since its last Flush
+	stalled  bool // receiving failed, and no message came since
 }
 
 // progressEvery is how often a running bridge reports its count.
@@ -197,7 +200,101 @@ func (b *bridge) receive(ctx context.Context) ([]byte, uint, error) {
 			return nil, 0, errFlush
 		}
 	}
-	return b.from.ReceivePriority(ctx)
+	return b.receiveRetrying(ctx)
+}
+
+// receiveRetrying takes the next message from the source. From NATS, it
+// rides out a server that goes away and comes back: after a failure of
+// the connection or of JetStream's answers (a server stopping answers
+// "shutting down", or not at all, before the connection drops), it asks
+// again as soon as the connection is back, if it dropped (the client
+// reconnects on its own, for ever), or, on a connection that stays up,
+// after a pause that grows from 100 ms to 2 s. Only ctx, or an error that
+// asking again does not mend (the stream deleted, a refusal, a message
+// that cannot be decoded), ends it. A failed receive has no message in
+// hand: natsq acknowledges a message only as it returns it, so what it did
+// not return is still in the stream.
+func (b *bridge) receiveRetrying(ctx context.Context) ([]byte, uint, error) {
+	pause := minRetryPause
+	for {
+		msg, prio, err := b.from.ReceivePriority(ctx)
+		if err == nil || b.fromConn == nil || ctx.Err() != nil || !transientReceive(err) {
+			if err == nil && b.stalled {
+				fmt.Fprintln(b.c.stderr, "bridge: receiving again")
+				b.stalled = false
+			}
+			return msg, prio, err
+		}
+		if !b.stalled {
+			fmt.Fprintf(b.c.stderr, "bridge: cannot receive (%v); retrying until it works or Ctrl-C\n", err)
+			b.stalled = true
+		}
+		wasDown, err := waitToRetry(ctx, b.fromConn, pause)
+		if err != nil {
+			return nil, 0, err
+		}
+		pause = min(2*pause, maxRetryPause)
+		if wasDown {
+			pause = minRetryPause // the connection is new: JetStream answers it or not
+		}
+	}
+}
+
+// The pauses of receiveRetrying on a connection that stays up.
+const (
+	minRetryPause = 100 * time.Millisecond
+	maxRetryPause = 2 * time.Second
+)
+
+// waitToRetry waits before a NATS receive is tried again: for pause, on
+// a connection that stays up; else, until the connection is back (wasDown),
+// for as long as it takes. It returns early with ctx's error, or when the
+// client gives the connection up (it is closed).
+func waitToRetry(ctx context.Context, nc *nats.Conn, pause time.Duration) (wasDown bool, err error) {
+	// The client reports each change of status, without blocking, under
+	// the lock that Status takes: every change after this line wakes the
+	// loop, which then reads the status itself.
+	changed := nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(changed)
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	for {
+		switch nc.Status() {
+		case nats.CONNECTED:
+			if wasDown {
+				return true, nil
+			}
+		case nats.CLOSED:
+			return wasDown, fmt.Errorf("bridge: the connection to NATS is closed for good: %w", cmp.Or(nc.LastError(), nats.ErrConnectionClosed))
+		default: // reconnecting
+			wasDown = true
+		}
+		select {
+		case <-ctx.Done():
+			return wasDown, ctx.Err()
+		case <-t.C:
+			if !wasDown {
+				return false, nil
+			}
+		case <-changed:
+		}
+	}
+}
+
+// transientReceive tells a failure of a NATS receive that comes from the
+// connection or the server going away, and that asking again mends once
+// they are back, from one that asking again does not mend.
+func transientReceive(err error) bool {
+	var me *ipcchan.MessageError
+	if errors.As(err, &me) || errors.Is(err, ipcchan.ErrNotExist) || errors.Is(err, ipcchan.ErrClosed) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
+		(errors.As(err, &apiErr) && apiErr.Code == 503)
 }
 
 var errFlush = errors.New("bridge: messages could not be stored")

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -254,6 +257,23 @@ func (b *bridgeRun) waitFor(substr string, d time.Duration) string {
 	}
 }
 
+// waitWithin is wait, and fails the test (killing the bridge) if the
+// bridge has not exited within d.
+func (b *bridgeRun) waitWithin(d time.Duration) (string, int) {
+	b.t.Helper()
+	var late atomic.Bool
+	timer := time.AfterFunc(d, func() {
+		late.Store(true)
+		b.cmd.Process.Kill()
+	})
+	defer timer.Stop()
+	rest, code := b.wait()
+	if late.Load() {
+		b.t.Errorf("the bridge did not exit within %v; it said:\n%s", d, strings.Join(b.seen, "\n"))
+	}
+	return rest, code
+}
+
 // wait waits for the bridge to exit and returns the rest of its stderr
 // and its status.
 func (b *bridgeRun) wait() (string, int) {
@@ -351,4 +371,140 @@ bridge: connected again to nats://b:4222 after 1.2s
 	if want := "bridge: the connection to nats://a:4222 is closed for good (authorization violation)\n"; out.String() != want {
 		t.Errorf("the watch said %q, want %q", out.String(), want)
 	}
+}
+
+// TestBridgeFromNATSSurvivesRestart: with --from-nats, the bridge rides out
+// a restart of its NATS server: what was sent before the server stopped
+// arrives in the local queue, the bridge says when the connection drops
+// and when it is back, and what is sent after the restart arrives too, in
+// order, each message once. Ctrl-C stops it at once, even while the server
+// is away.
+func TestBridgeFromNATSSurvivesRestart(t *testing.T) {
+	srv := natstest.StartProcess(t) // a server that stops and starts again, on its port and store
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	local, err := ipcchan.OpenQueue[[]byte](q, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	b := startBridgeLines(t, q, srv.URL(), "--from-nats")
+	b.waitFor("Ctrl-C to stop", 30*time.Second) // connected, with its stream
+
+	// send sends n messages "phase i" to the NATS queue, on a connection
+	// of its own that lives no longer than this server does.
+	send := func(phase string, n int) []string {
+		t.Helper()
+		js, nc := natstest.ConnectConn(t, srv.URL())
+		defer nc.Close()
+		s, err := natsq.Open[[]byte](ctx, js, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var sent []string
+		for i := range n {
+			m := fmt.Sprintf("%s %d", phase, i)
+			if err := s.Send(ctx, []byte(m)); err != nil {
+				t.Fatalf("send %q: %v", m, err)
+			}
+			sent = append(sent, m)
+		}
+		return sent
+	}
+	// receive takes messages from the local queue until it has had each
+	// of want, in order; it returns apart those that came again.
+	seen := map[string]bool{}
+	receive := func(want []string) (again []string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for i := 0; i < len(want); {
+			msg, err := local.Receive(ctx)
+			if err != nil {
+				t.Fatalf("local queue: got %q of %q, then %v; the bridge said:\n%s", want[:i], want, err, strings.Join(b.seen, "\n"))
+			}
+			switch m := string(msg); {
+			case seen[m]:
+				again = append(again, m)
+			case m != want[i]:
+				t.Fatalf("local queue: got %q after %q, want %q; the bridge said:\n%s", m, want[:i], want[i], strings.Join(b.seen, "\n"))
+			default:
+				seen[m] = true
+				i++
+			}
+		}
+		return again
+	}
+
+	// As many messages as the local queue holds (10): the bridge never
+	// waits for room. (A bridge that waits for room, holding messages
+	// that natsq took ahead, may deliver them out of order: natsq gives
+	// them back to the stream and takes them again, and the newer ones can
+	// come first. That is natsq's, not the restart's.)
+	const n = 10
+	// No connection lost: no acknowledgement lost, nothing comes twice.
+	if again := receive(send("before", n)); len(again) > 0 {
+		t.Errorf("before the restart, the local queue got %q again", again)
+	}
+
+	srv.Stop()
+	b.waitFor("bridge: lost the connection to "+srv.URL(), 20*time.Second)
+	srv.Start()
+	b.waitFor("bridge: connected again to "+srv.URL(), 30*time.Second)
+
+	// At least once: natsq acknowledges a message as it hands it over,
+	// and the bridge then puts it in the local queue, so an
+	// acknowledgement that the stopping server did not record brings a
+	// message of before the restart again (after AckWait, 30 s after it
+	// was delivered): allowed, and told. A message of after the restart is
+	// delivered and acknowledged on a connection that stays up, by a
+	// bridge that hands over each message it takes once: none comes twice.
+	again := receive(send("after", n))
+	var twice []string
+	for _, m := range again {
+		if strings.HasPrefix(m, "after ") {
+			twice = append(twice, m)
+		}
+	}
+	if len(twice) > 0 {
+		t.Errorf("the local queue got %q twice", twice)
+	}
+	if len(again) > len(twice) {
+		t.Logf("messages of before the restart came again (at least once): %q", again)
+	}
+
+	// Ctrl-C while the server is away stops the bridge at once, cleanly.
+	srv.Stop()
+	b.waitFor("bridge: lost the connection to "+srv.URL(), 20*time.Second)
+	b.cmd.Process.Signal(syscall.SIGINT)
+	rest, code := b.waitWithin(10 * time.Second)
+	forwarded := 0
+	if m := regexp.MustCompile(`bridge: (\d+) messages forwarded`).FindStringSubmatch(rest); m != nil {
+		forwarded, _ = strconv.Atoi(m[1])
+	}
+	if code != 0 || forwarded < 2*n || strings.Contains(rest, "ipcchan:") { // more than 2*n: messages that came again
+		t.Errorf("bridge after SIGINT: status %d, want 0 saying it forwarded at least %d messages; it said:\n%s", code, 2*n, strings.Join(b.seen, "\n"))
+	}
+	t.Logf("the bridge said:\n%s", strings.Join(b.seen, "\n"))
+}
+
+// TestBridgeFromNATSStreamDeleted: the bridge does not wait for a stream
+// that was deleted to come back: it stops, saying so.
+func TestBridgeFromNATSStreamDeleted(t *testing.T) {
+	url := natstest.Server(t)
+	js := natstest.Connect(t, url)
+	q := testutil.Name(t, ipcchan.UnlinkQueue)
+	mustRun(t, "mk", "queue", q)
+	b := startBridgeLines(t, q, url, "--from-nats")
+	b.waitFor("Ctrl-C to stop", 30*time.Second)
+	if err := natsq.Unlink(t.Context(), js, q); err != nil {
+		t.Fatal(err)
+	}
+	rest, code := b.waitWithin(30 * time.Second)
+	if want := "no longer exists"; code != exitNotFound || !strings.Contains(rest, want) || strings.Contains(rest, "retrying") {
+		t.Errorf("bridge after its stream was deleted: status %d, want %d saying %q; it said:\n%s", code, exitNotFound, want, strings.Join(b.seen, "\n"))
+	}
+	t.Logf("the bridge said:\n%s", strings.Join(b.seen, "\n"))
 }
