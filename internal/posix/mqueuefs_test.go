@@ -26,13 +26,7 @@ func TestMqueueDirOfThisNamespace(t *testing.T) {
 	if testutil.InSandbox(t) {
 		return
 	}
-	name := "/" + testutil.Prefix + "own"
-	fd, err := posix.MqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer posix.MqUnlink(name)
-	unix.Close(fd)
+	name := makeQueue(t, "own", 0o600)
 
 	own, known := posix.OwnMqueueFS(posix.MqueueMount)
 	wantOwn := testutil.Sandbox() == testutil.OwnMqueueMount
@@ -64,14 +58,7 @@ func TestMqueueDirUnprivileged(t *testing.T) {
 	if testutil.InSandbox(t) {
 		return
 	}
-	name := "/" + testutil.Prefix + "nobody"
-	fd, err := posix.MqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o666, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer posix.MqUnlink(name)
-	unix.Fchmod(fd, 0o666) // past the umask
-	unix.Close(fd)
+	name := makeQueue(t, "nobody", 0o666)
 
 	out, err := testutil.HelperAs(t, 65534, 65534, "list").Output()
 	if err != nil {
@@ -85,6 +72,23 @@ func TestMqueueDirUnprivileged(t *testing.T) {
 	if got := string(out); len(got) < len(want) || got[:len(want)] != want {
 		t.Errorf("nobody listing the queues said %q, want %q", got, want)
 	}
+}
+
+// makeQueue creates the queue /PREFIXsuffix with exactly mode, removed
+// after the test.
+func makeQueue(t *testing.T, suffix string, mode uint32) string {
+	t.Helper()
+	name := "/" + testutil.Prefix + suffix
+	fd, err := posix.MqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { posix.MqUnlink(name) })
+	defer unix.Close(fd)
+	if err := unix.Fchmod(fd, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return name
 }
 
 var helpers = map[string]func([]string) error{
