@@ -104,8 +104,9 @@ const (
 	// creator died before linking it; a large message: nothing refers to
 	// it). ipcchan rm --stale removes these.
 	Abandoned = "abandoned"
-	// Unknown: its users table ran out of slots once, so who uses it is not
-	// known, and no process visibly maps it.
+	// Unknown: who uses it cannot be told (its users table ran out of slots
+	// once, or it could not be read), and no process visibly maps it or has
+	// it open.
 	Unknown = "unknown"
 )
 
@@ -155,7 +156,7 @@ func listShm(procs procUsers) ([]Info, error) {
 			continue
 		}
 		path := posix.ShmDir + e.Name()
-		in := Info{Path: path, Name: "/" + e.Name(), Format: "posix", Kind: "shm", Value: -1, Count: -1, Users: procs.of(path)}
+		in := Info{Path: path, Name: "/" + e.Name(), Format: "posix", Kind: "shm", Value: -1, Count: -1}
 		switch fn := e.Name(); {
 		case strings.HasPrefix(fn, posix.TempPrefix):
 			in.Kind, in.Format = "temp", "ipcchan"
@@ -174,6 +175,7 @@ func listShm(procs procUsers) ([]Info, error) {
 			}
 		}
 		fillShm(&in)
+		in.Users = procs.byFile[in.id]
 		judge(&in)
 		infos = append(infos, in)
 	}

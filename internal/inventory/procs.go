@@ -94,12 +94,3 @@ func readFds(pid int, add func(fileID)) bool {
 	}
 	return true
 }
-
-// of returns the processes that map or have open the file path.
-func (u procUsers) of(path string) []int {
-	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return nil
-	}
-	return u.byFile[fileID{st.Dev, st.Ino}]
-}
