@@ -319,8 +319,8 @@ func useDetail(in inventory.Info) string {
 		}
 		return "abandoned (rm --stale removes it)"
 	case inventory.Unknown:
-		if in.Overflow {
-			return "unknown: its users table ran out of slots once, so its users are not known (rm --stale keeps it)"
+		if in.Why != "" {
+			return "unknown: " + in.Why + " (rm --stale keeps it)"
 		}
 		return "unknown (rm --stale keeps it)"
 	}

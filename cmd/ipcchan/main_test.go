@@ -492,6 +492,17 @@ func TestRmStale(t *testing.T) {
 
 	kept := []string{idle["shm"], idle["mutex"], idle["waitgroup"], idle["ring"], q, sem, plain, used, shared}
 	before := contents(t)
+
+	// From a PID namespace of its own (a container's, whose /dev/shm other
+	// containers may share), nobody's death can be told: nothing is stale.
+	inPidNS := exec.CommandContext(t.Context(), exe, "rm", "--stale", "--idle", "--dry-run")
+	inPidNS.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	var pidOut, pidErr strings.Builder
+	inPidNS.Stdout, inPidNS.Stderr = &pidOut, &pidErr
+	if err := inPidNS.Run(); err != nil || pidOut.String() != "nothing stale\n" || !strings.Contains(pidErr.String(), "PID namespace of its own") {
+		t.Errorf("rm --stale --idle --dry-run in a PID namespace of its own: %v\n%s%s", err, pidOut.String(), pidErr.String())
+	}
+
 	wantAbandoned := []string{"/dev/shm/" + dead["shm"][1:], "/dev/shm/ipcchan.mutex." + dead["mutex"][1:],
 		"/dev/shm/ipcchan.wg." + dead["waitgroup"][1:], "/dev/shm/ipcchan.ring." + dead["ring"][1:], deadTmp}
 	dry := mustRun(t, "rm", "--stale", "--dry-run")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/kinds"
+	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -132,6 +133,9 @@ func rmStale(c *cli, idle, dry bool) int {
 	}
 	if len(stale) == 0 {
 		fmt.Fprintln(c.stdout, "nothing stale")
+	}
+	if !posix.InitialPidNamespace() {
+		fmt.Fprintf(c.stderr, "ipcchan: nothing is judged idle or abandoned here: %s; run rm --stale in the machine's own PID namespace\n", inventory.WhyPidNS)
 	}
 	if hidden > 0 {
 		fmt.Fprintf(c.stderr, "ipcchan: %s: an object only they use was judged by its users table alone\n", hiddenNote(hidden))

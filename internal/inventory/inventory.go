@@ -80,8 +80,9 @@ type Info struct {
 	Overflow   bool  `json:"overflow,omitempty"`
 
 	// Use is what the object is to its users: InUse, Idle, Abandoned or
-	// Unknown (see their doc).
+	// Unknown (see their doc); Why says why it is Unknown.
 	Use string `json:"use"`
+	Why string `json:"why,omitempty"`
 
 	Problem string `json:"problem,omitempty"` // what could not be read, if anything
 
@@ -105,9 +106,17 @@ const (
 	// it). ipcchan rm --stale removes these.
 	Abandoned = "abandoned"
 	// Unknown: who uses it cannot be told (its users table ran out of slots
-	// once, or it could not be read), and no process visibly maps it or has
-	// it open.
+	// once, it could not be read, or this process is in a PID namespace of
+	// its own and cannot see every process), and no process visibly maps it
+	// or has it open.
 	Unknown = "unknown"
+)
+
+// Why an object's use is Unknown.
+const (
+	WhyOverflow   = "its users table ran out of slots once, so its users are not known"
+	WhyUnreadable = "it could not be read"
+	WhyPidNS      = "this process is in a PID namespace of its own (a container's): processes of other namespaces that share /dev/shm, and the pids in users tables, are not its to see"
 )
 
 // A Listing is every object of the machine (of this IPC and mount
@@ -135,6 +144,13 @@ func List() (Listing, error) {
 	infos = append(infos, queues...)
 	countLarge(infos)
 	judgeLarge(infos, qerr == nil)
+	if !posix.InitialPidNamespace() {
+		for i := range infos {
+			if in := &infos[i]; in.Use == Idle || in.Use == Abandoned {
+				in.Use, in.Why = Unknown, WhyPidNS
+			}
+		}
+	}
 	sort.Slice(infos, func(i, j int) bool {
 		if infos[i].Name != infos[j].Name {
 			return infos[i].Name < infos[j].Name

@@ -15,8 +15,10 @@ func judge(in *Info) {
 		}
 	case len(in.Users) > 0 || len(in.Registered) > 0:
 		in.Use = InUse
-	case in.Problem != "" || in.Overflow:
-		in.Use = Unknown
+	case in.Problem != "":
+		in.Use, in.Why = Unknown, WhyUnreadable
+	case in.Overflow:
+		in.Use, in.Why = Unknown, WhyOverflow
 	case len(in.Died) > 0:
 		in.Use = Abandoned
 	default:
@@ -47,7 +49,7 @@ func judgeLarge(infos []Info, queuesKnown bool) {
 		q := byName[f.Of+" "+f.Name]
 		switch {
 		case f.Problem != "" || (f.Of == "queue" && !queuesKnown) || (q != nil && q.Problem != ""):
-			f.Use = Unknown
+			f.Use, f.Why = Unknown, "its queue or ring could not be read"
 		case q == nil || (q.Len == 0 && (f.State == "queued" || !f.CreatorAlive)):
 			f.Use = Abandoned
 		default:

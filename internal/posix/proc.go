@@ -31,3 +31,17 @@ func Exited(pidfd int) bool {
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n == 1 && fds[0].Revents&unix.POLLIN != 0
 }
+
+// initialPidNS is the inode of the initial PID namespace's file in
+// /proc/PID/ns (PROC_PID_INIT_INO): the same on every Linux.
+const initialPidNS = 0xEFFFFFFC
+
+// InitialPidNamespace reports whether this process is in the machine's
+// initial PID namespace, where every process is visible; in another (a
+// container's), processes of other namespaces are not, though they may
+// share /dev/shm and the IPC namespace (the containers of a Kubernetes
+// pod). It reports false when it cannot tell.
+func InitialPidNamespace() bool {
+	var st unix.Stat_t
+	return unix.Stat("/proc/self/ns/pid", &st) == nil && st.Ino == initialPidNS
+}
