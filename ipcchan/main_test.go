@@ -5,7 +5,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/poll"
+	"github.com/ipcchan/ipcchan/internal/budget"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -51,12 +51,13 @@ func helperCmd(t testing.TB, name string, args ...string) *exec.Cmd {
 }
 
 // forEachWait runs test with each way a blocking call may wait: first in
-// the kernel for a slice, then on the reactor (the default), and on the
-// reactor alone.
+// the kernel for a slice, then without a thread (on the reactor for a
+// queue, parked on the shared futex waiter for the others): the default;
+// and without a thread alone.
 func forEachWait(t *testing.T, test func(t *testing.T)) {
 	t.Run("kernel", test)
 	t.Run("reactor", func(t *testing.T) {
-		defer poll.SetMaxBlocked(0)()
+		defer budget.Set(0)()
 		test(t)
 	})
 }

@@ -27,20 +27,20 @@ import (
 // set when someone may be sleeping. A second word records whether the
 // protected state is consistent (package objfmt has the layout). A goroutine that waits for a holder in
 // another process watches that process through a pidfd on the reactor, so
-// its death is seen at once, not by polling; a blocked Lock holds its
-// goroutine's thread in futex_waitv, plus one goroutine for the watch.
+// its death is seen at once, not by polling; a blocked Lock waits as a
+// goroutine waits on a channel: a short slice on its thread in the kernel,
+// then parked without a thread (see the package documentation), plus one
+// goroutine for the watch.
 //
 // A pid that the kernel reuses after its holder died would look alive: a
 // holder that dies while nobody waits, followed by the reuse of its pid
 // before the next Lock, is not detected (pids wrap after pid_max, 4194304
 // by default, new processes).
 type Mutex struct {
-	name    string
-	m       mapping
-	word    *uint32 // 0, or holder pid | mutexWaiters
-	state   *uint32 // objfmt.MutexConsistent, MutexOwnerDied, MutexNotRecoverable
-	pid     uint32
-	waiters futex.Set
+	core
+	word  *uint32 // 0, or holder pid | mutexWaiters
+	state *uint32 // objfmt.MutexConsistent, MutexOwnerDied, MutexNotRecoverable
+	pid   uint32
 }
 
 const (
@@ -54,27 +54,25 @@ const (
 // OpenMutex opens the mutex name ("/lock"). It takes the options Create,
 // Exclusive and Perm.
 func OpenMutex(name string, opts ...Option) (*Mutex, error) {
-	cfg, err := options.Apply(ipcerr.Object{Kind: "mutex", Name: name}, options.Create|options.Exclusive|options.Perm, opts)
-	if err != nil {
-		return nil, err
-	}
-	path, err := objPath("mutex", "open", name, objfmt.Mutex.Prefix())
+	obj := ipcerr.Object{Kind: "mutex", Name: name}
+	cfg, err := options.Apply(obj, options.Create|options.Exclusive|options.Perm, opts)
 	if err != nil {
 		return nil, err
 	}
 	spec := objSpec{kind: objfmt.Mutex, size: objfmt.MutexPayload, align: 4, typeName: "ipcchan.Mutex"}
-	mem, _, err := openObject("mutex", name, path, cfg, spec, func([]byte) {})
+	mem, _, err := openObject(obj, cfg, spec, func([]byte) {})
 	if err != nil {
 		return nil, err
 	}
-	m := &Mutex{name: name, pid: uint32(os.Getpid())}
+	m := &Mutex{core: core{obj: obj}, pid: uint32(os.Getpid())}
+	m.waiters.SetPolicy(mutexPolicy)
 	m.word, m.state = objfmt.MutexWords(objfmt.Payload(mem))
 	attach(m, &m.m, mem, addUser(mem))
 	return m, nil
 }
 
 // Name returns the mutex's name.
-func (m *Mutex) Name() string { return m.name }
+func (m *Mutex) Name() string { return m.obj.Name }
 
 // Lock locks m, waiting as long as it takes; it implements sync.Locker.
 // It is for code that cannot repair shared state: if the holder died
@@ -103,8 +101,8 @@ func isOwnerDead(err error) bool {
 // protects may be half-updated; repair it and call MarkConsistent before
 // Unlock, or the mutex becomes unusable for everyone (ErrNotRecoverable).
 func (m *Mutex) LockContext(ctx context.Context) error {
-	if m.m.closed() {
-		return m.closedError("lock")
+	if m.closed() {
+		return m.closedErr("lock")
 	}
 	if atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
 		return m.acquired()
@@ -114,7 +112,7 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 
 // TryLock locks m if it is free and consistent, without waiting.
 func (m *Mutex) TryLock() bool {
-	if m.m.closed() {
+	if m.closed() {
 		return false
 	}
 	if atomic.LoadUint32(m.state) != mutexConsistent || !atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
@@ -186,11 +184,10 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		switch reason {
 		case futex.ByContext:
 			m.giveUp()
-			return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: context.Cause(ctx),
-				Detail: fmt.Sprintf("%v while waiting for process %d to unlock it", context.Cause(ctx), holder)}
+			return m.obj.Err("lock", context.Cause(ctx), fmt.Sprintf("%v while waiting for process %d to unlock it", context.Cause(ctx), holder))
 		case futex.ByClose:
 			m.giveUp()
-			return m.closedError("lock")
+			return m.closedErr("lock")
 		}
 	}
 }
@@ -202,23 +199,33 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 // sleeps; while the bit is set, the holder's Unlock wakes one.
 func (m *Mutex) giveUp() {
 	if atomic.LoadUint32(m.word)&mutexWaiters == 0 {
-		futex.Wake(m.word, 1)
+		futex.Pass(m.word)
 	}
 }
+
+// mutexPolicy wakes one parked waiter when the mutex is free (the next
+// locker), or held without the waiters bit (one to set it, so that the
+// holder's Unlock wakes them): a level policy, looked at until it holds.
+var mutexPolicy = futex.Policy{Level: true, Wakes: func(w uint32, parked int, _ bool) int {
+	if w&mutexPidMask == 0 || w&mutexWaiters == 0 {
+		return min(1, parked)
+	}
+	return 0
+}}
 
 // Unlock unlocks m. It panics if this process does not hold m, like
 // sync.Mutex. Unlocking a mutex acquired with ErrOwnerDead without calling
 // MarkConsistent first makes it not recoverable: every later lock fails
 // with ErrNotRecoverable, as POSIX robust mutexes do.
 func (m *Mutex) Unlock() {
-	if m.m.closed() {
-		panic(fmt.Sprintf("ipcchan: unlock of mutex %s after Close", m.name))
+	if m.closed() {
+		panic(fmt.Sprintf("ipcchan: unlock of mutex %s after Close", m.obj.Name))
 	}
 	if w := atomic.LoadUint32(m.word); w&mutexPidMask != m.pid {
 		if w == 0 {
-			panic(fmt.Sprintf("ipcchan: unlock of unlocked mutex %s", m.name))
+			panic(fmt.Sprintf("ipcchan: unlock of unlocked mutex %s", m.obj.Name))
 		}
-		panic(fmt.Sprintf("ipcchan: unlock of mutex %s held by process %d, not this one (%d)", m.name, w&mutexPidMask, m.pid))
+		panic(fmt.Sprintf("ipcchan: unlock of mutex %s held by process %d, not this one (%d)", m.obj.Name, w&mutexPidMask, m.pid))
 	}
 	m.release(atomic.LoadUint32(m.state) == mutexOwnerDied)
 }
@@ -239,14 +246,14 @@ func (m *Mutex) release(poison bool) {
 // MarkConsistent declares that the state the mutex protects was repaired
 // after LockContext returned ErrOwnerDead. The caller must hold the mutex.
 func (m *Mutex) MarkConsistent() error {
-	if m.m.closed() {
-		return m.closedError("mark consistent")
+	if m.closed() {
+		return m.closedErr("mark consistent")
 	}
 	if atomic.LoadUint32(m.word)&mutexPidMask != m.pid {
-		return &Error{Kind: "mutex", Name: m.name, Op: "mark consistent", Err: ErrInvalid, Detail: "this process does not hold the mutex"}
+		return m.obj.Err("mark consistent", ErrInvalid, "this process does not hold the mutex")
 	}
 	if !atomic.CompareAndSwapUint32(m.state, mutexOwnerDied, mutexConsistent) {
-		return &Error{Kind: "mutex", Name: m.name, Op: "mark consistent", Err: ErrInvalid, Detail: "the mutex is not marked as left by a dead holder"}
+		return m.obj.Err("mark consistent", ErrInvalid, "the mutex is not marked as left by a dead holder")
 	}
 	return nil
 }
@@ -256,32 +263,24 @@ func (m *Mutex) ownerDead(holder uint32) error {
 	if holder != 0 {
 		who = fmt.Sprintf("process %d, which died holding it", holder)
 	}
-	return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: ErrOwnerDead, Detail: fmt.Sprintf(
-		"acquired from %s: the state it protects may be inconsistent; repair it and call MarkConsistent before Unlock", who)}
+	return m.obj.Err("lock", ErrOwnerDead, fmt.Sprintf(
+		"acquired from %s: the state it protects may be inconsistent; repair it and call MarkConsistent before Unlock", who))
 }
 
 func (m *Mutex) notRecoverable() error {
-	return &Error{Kind: "mutex", Name: m.name, Op: "lock", Err: ErrNotRecoverable, Sys: syscall.ENOTRECOVERABLE, Detail: fmt.Sprintf(
-		"not recoverable: a holder took it over from a dead one and unlocked it without MarkConsistent; remove it (ipcchan.UnlinkMutex(%q)) and create it again", m.name)}
+	return m.obj.Fail("lock", ErrNotRecoverable, syscall.ENOTRECOVERABLE, fmt.Sprintf(
+		"not recoverable: a holder took it over from a dead one and unlocked it without MarkConsistent; remove it (ipcchan.UnlinkMutex(%q)) and create it again", m.obj.Name))
 }
 
 // Close releases this process's handle (not the lock); goroutines blocked
 // in LockContext return ErrClosed. Calling Close twice is harmless.
 func (m *Mutex) Close() error {
-	if m.m.close() {
-		m.waiters.Close()
-	}
+	m.close()
 	return nil
 }
 
 // Unlink removes the mutex's name; handles already open keep working.
-func (m *Mutex) Unlink() error { return UnlinkMutex(m.name) }
+func (m *Mutex) Unlink() error { return UnlinkMutex(m.obj.Name) }
 
 // UnlinkMutex removes the mutex name.
-func UnlinkMutex(name string) error {
-	return unlinkObject("mutex", name, objfmt.Mutex.Prefix())
-}
-
-func (m *Mutex) closedError(op string) error {
-	return &Error{Kind: "mutex", Name: m.name, Op: op, Err: ErrClosed, Detail: "the mutex handle is closed"}
-}
+func UnlinkMutex(name string) error { return unlinkObject("mutex", name) }

@@ -8,29 +8,25 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
-// Objects of ipcchan's own format (Mutex, WaitGroup, Shm) live in a file
-// in /dev/shm that starts with the header of package objfmt, which tells
-// their kind and payload type, and who uses them.
-
-// objPath checks name for kind and returns its file in /dev/shm.
-func objPath(kind, op, name, prefix string) (string, error) {
-	if err := posix.CheckName(name, posix.NameMax-len(prefix)); err != nil {
-		return "", nameError(kind, name, op, err)
-	}
-	return posix.ShmDir + prefix + name[1:], nil
-}
+// Objects that live in /dev/shm (Semaphore, Mutex, WaitGroup, Ring, Shm)
+// are opened the same way: the name checked, the file opened, or built in
+// a temporary file and linked under its name, then mapped and checked
+// against what the caller asked for. Those of ipcchan's own format start
+// with the header of package objfmt, which tells their kind and payload
+// type, and who uses them; a semaphore is glibc's bare sem_t.
 
 // objSpec says what an object's file must hold.
 type objSpec struct {
-	kind        objfmt.Kind
-	size        uint64 // payload bytes; for a slice of unknown length, 0 and anySize
-	anySize     bool   // a slice opened without a length: any multiple of elemSize
+	kind        objfmt.Kind // the header's kind; 0 for a file without a header (a glibc sem_t)
+	size        uint64      // payload bytes (the whole file's without a header); for a slice of unknown length, 0 and anySize
+	anySize     bool        // a slice opened without a length: any multiple of elemSize
 	align       uint32
 	elemSize    uint32
 	fingerprint uint64
@@ -43,9 +39,23 @@ func (s *objSpec) header() [objfmt.HeaderSize]byte {
 	return h.Marshal()
 }
 
+// fileSize is the size of a new object's file.
+func (s *objSpec) fileSize() int {
+	if s.kind == 0 {
+		return int(s.size)
+	}
+	return objfmt.HeaderSize + int(s.size)
+}
+
 // check explains how the object whose first bytes are b, in a file of
 // fileSize bytes, differs from the spec, or returns "".
 func (s *objSpec) check(b []byte, fileSize int64) string {
+	if s.kind == 0 {
+		if fileSize < int64(s.size) {
+			return fmt.Sprintf("it has %d bytes, not a %d-byte %s", fileSize, s.size, s.typeName)
+		}
+		return ""
+	}
 	h, err := objfmt.Parse(b)
 	if err != nil {
 		return err.Error()
@@ -83,74 +93,99 @@ func (s *objSpec) spec() string {
 	return fmt.Sprintf("%s (%d bytes, alignment %d)", s.typeName, s.size, s.align)
 }
 
-// openObject opens or creates the object file path, and returns its mapping
-// (header and payload) and whether this call created it. init fills the
-// payload of a new object.
-func openObject(kindName, name, path string, cfg *options.Config, spec objSpec, init func(payload []byte)) (mem []byte, created bool, err error) {
-	fail := func(sentinel, sys error, detail string) ([]byte, bool, error) {
-		return nil, false, &Error{Kind: kindName, Name: name, Op: "open", Err: sentinel, Sys: sys, Detail: detail}
+// objPath checks the name of obj and returns its file in /dev/shm.
+func objPath(obj ipcerr.Object, op string) (string, error) {
+	if err := posix.CheckName(obj.Name, posix.NameMax-len(kinds.Prefix(obj.Kind))); err != nil {
+		return "", nameError(obj.Kind, obj.Name, op, err)
 	}
-	total := objfmt.HeaderSize + int(spec.size)
+	return kinds.Path(obj.Kind, obj.Name), nil
+}
+
+// openObject opens or creates the file of obj, and returns its mapping (of
+// spec's size when the file has no header, all of it otherwise) and
+// whether this call created it. init fills a new object's payload (after
+// the header, if it has one); the rest of a new file is zero.
+func openObject(obj ipcerr.Object, cfg *options.Config, spec objSpec, init func(payload []byte)) (mem []byte, created bool, err error) {
+	path, err := objPath(obj, "open")
+	if err != nil {
+		return nil, false, err
+	}
+	unlink := kinds.Of(obj.Kind).Unlink
 	for range 100 {
-		fd, err := posix.OpenShm(path)
-		if err == nil {
-			mem, err := mapExisting(fd, spec)
-			unix.Close(fd)
-			if err != "" {
-				return fail(ErrTypeMismatch, nil, fmt.Sprintf("%s: %s; remove it (ipcchan.Unlink%s(%q)) if it is left over", path, err, unlinkFunc(spec.kind), name))
+		if !cfg.Has(options.Exclusive) {
+			fd, err := posix.OpenShm(path)
+			if err == nil {
+				mem, why := mapExisting(fd, spec)
+				unix.Close(fd)
+				if why != "" {
+					return nil, false, obj.Fail("open", ErrTypeMismatch, nil, fmt.Sprintf("%s: %s; remove it (ipcchan.%s(%q)) if it is left over", path, why, unlink, obj.Name))
+				}
+				return mem, false, nil
 			}
-			if cfg.Has(options.Exclusive) {
-				unix.Munmap(mem)
-				return nil, false, existError(kindName, name, "Unlink"+unlinkFunc(spec.kind))
+			if err != syscall.ENOENT {
+				return nil, false, shmOpenError(obj, err)
 			}
-			return mem, false, nil
+			if !cfg.Has(options.Create) {
+				return nil, false, notExistError(obj, err)
+			}
 		}
-		if err != syscall.ENOENT {
-			return nil, false, shmOpenError(kindName, name, err)
-		}
-		if !cfg.Has(options.Create) {
-			return nil, false, notExistError(kindName, name, err)
-		}
-		h := spec.header()
-		fd, mem, err = posix.CreateShm(path, uint32(cfg.Perm), total, func(m []byte) {
+		fd, mem, err := posix.CreateShm(path, uint32(cfg.Perm), spec.fileSize(), func(m []byte) {
+			if spec.kind == 0 {
+				init(m)
+				return
+			}
+			h := spec.header()
 			copy(m, h[:])
 			init(objfmt.Payload(m))
 		})
 		if err == syscall.EEXIST {
+			if cfg.Has(options.Exclusive) {
+				return nil, false, existError(obj)
+			}
 			continue // another process created it first: open theirs
 		}
 		if err != nil {
-			return nil, false, shmOpenError(kindName, name, err)
+			return nil, false, shmOpenError(obj, err)
 		}
 		unix.Close(fd)
 		return mem, true, nil
 	}
-	return fail(ErrExist, nil, "created and removed by others too often to open")
+	return nil, false, obj.Err("open", ErrExist, "created and removed by others too often to open")
 }
 
+// mapExisting maps the object open as fd and checks it against spec.
 func mapExisting(fd int, spec objSpec) ([]byte, string) {
 	size, err := posix.FileSize(fd)
 	if err != nil {
 		return nil, err.Error()
 	}
-	if size < objfmt.HeaderSize {
+	mapSize := int(size)
+	switch {
+	case spec.kind == 0: // a bare sem_t: map what it is, past it nothing is ours
+		if why := spec.check(nil, size); why != "" {
+			return nil, why
+		}
+		mapSize = int(spec.size)
+	case size < objfmt.HeaderSize:
 		return nil, fmt.Sprintf("it has %d bytes, less than an ipcchan header", size)
 	}
-	mem, err := posix.Mmap(fd, int(size))
+	mem, err := posix.Mmap(fd, mapSize)
 	if err != nil {
 		return nil, err.Error()
 	}
-	if why := spec.check(mem, size); why != "" {
-		unix.Munmap(mem)
-		return nil, why
+	if spec.kind != 0 {
+		if why := spec.check(mem, size); why != "" {
+			unix.Munmap(mem)
+			return nil, why
+		}
 	}
 	return mem, ""
 }
 
 // shmOpenError turns a failure to open or create a file in /dev/shm into
 // the object's error, saying what to do.
-func shmOpenError(kind, name string, err error) error {
-	e := &Error{Kind: kind, Name: name, Op: "open", Sys: err}
+func shmOpenError(obj ipcerr.Object, err error) error {
+	e := obj.Fail("open", nil, err, "")
 	switch err {
 	case syscall.EACCES, syscall.EPERM:
 		e.Err, e.Detail, e.Hint = ErrPermission, detailPermission, hintPermission
@@ -173,50 +208,34 @@ func shmOpenError(kind, name string, err error) error {
 // notExistError is the error of opening, without Create, an object that
 // does not exist: ErrWrongKind, naming them, when objects of other kinds
 // have the name.
-func notExistError(kind, name string, sys error) error {
+func notExistError(obj ipcerr.Object, sys error) error {
 	var others []string
-	for _, k := range kinds.Named(name) {
-		if k != kind {
+	for _, k := range kinds.Named(obj.Name) {
+		if k != obj.Kind {
 			others = append(others, k)
 		}
 	}
 	if len(others) == 0 {
-		return &Error{Kind: kind, Name: name, Op: "open", Err: ErrNotExist, Sys: sys, Detail: "does not exist", Hint: hintCreate}
+		e := obj.Fail("open", ErrNotExist, sys, "does not exist")
+		e.Hint = hintCreate
+		return e
 	}
-	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrWrongKind, Sys: sys,
-		Detail: fmt.Sprintf("%s is %s, not %s", name, kinds.List(others), kinds.Describe(kind)),
-		Hint:   fmt.Sprintf("open it as what it is (%s), or create %s beside it with Create(): objects of different kinds may share a name", openFuncs(others), kinds.Describe(kind))}
-}
-
-// openFuncs names the functions that open objects of kinds: "OpenQueue or
-// OpenRing".
-func openFuncs(ks []string) string {
-	names := map[string]string{kinds.Queue: "OpenQueue", kinds.Ring: "OpenRing", kinds.Semaphore: "OpenSemaphore",
-		kinds.Shm: "OpenShm", kinds.Mutex: "OpenMutex", kinds.WaitGroup: "OpenWaitGroup"}
-	var fs []string
-	for _, k := range ks {
-		fs = append(fs, "ipcchan."+names[k])
+	var opens []string
+	for _, k := range others {
+		opens = append(opens, "ipcchan."+kinds.Of(k).Open)
 	}
-	return strings.Join(fs, " or ")
+	e := obj.Fail("open", ErrWrongKind, sys, fmt.Sprintf("%s is %s, not %s", obj.Name, kinds.List(others), kinds.Describe(obj.Kind)))
+	e.Hint = fmt.Sprintf("open it as what it is (%s), or create %s beside it with Create(): objects of different kinds may share a name",
+		strings.Join(opens, " or "), kinds.Describe(obj.Kind))
+	return e
 }
 
 // existError is the error of creating with Exclusive an object that
-// exists; unlink names the function that removes it ("UnlinkMutex").
-func existError(kind, name, unlink string) error {
-	return &Error{Kind: kind, Name: name, Op: "open", Err: ErrExist, Sys: syscall.EEXIST, Detail: "already exists",
-		Hint: fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.%s(%q))", unlink, name)}
-}
-
-func unlinkFunc(k objfmt.Kind) string {
-	switch k {
-	case objfmt.Ring:
-		return "Ring"
-	case objfmt.Mutex:
-		return "Mutex"
-	case objfmt.WaitGroup:
-		return "WaitGroup"
-	}
-	return "Shm"
+// exists.
+func existError(obj ipcerr.Object) error {
+	e := obj.Fail("open", ErrExist, syscall.EEXIST, "already exists")
+	e.Hint = fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.%s(%q))", kinds.Of(obj.Kind).Unlink, obj.Name)
+	return e
 }
 
 // addUser records this process as a user of the object in mem; see
@@ -226,25 +245,26 @@ func addUser(mem []byte) int { return objfmt.AddUser(mem, uint32(os.Getpid()), p
 // dropUser frees the slot addUser returned.
 func dropUser(mem []byte, slot int) { objfmt.DropUser(mem, slot, uint32(os.Getpid())) }
 
-// unlinkObject removes an object's file.
-func unlinkObject(kind, name, prefix string) error {
-	path, err := objPath(kind, "unlink", name, prefix)
+// unlinkObject removes the file of the object name of kind.
+func unlinkObject(kind, name string) error {
+	obj := ipcerr.Object{Kind: kind, Name: name}
+	path, err := objPath(obj, "unlink")
 	if err != nil {
 		return err
 	}
-	return unlinkPath(kind, name, path)
+	return unlinkPath(obj, path)
 }
 
-func unlinkPath(kind, name, path string) error {
+func unlinkPath(obj ipcerr.Object, path string) error {
 	err := unix.Unlink(path)
 	switch err {
 	case nil:
 		return nil
 	case syscall.ENOENT:
-		return &Error{Kind: kind, Name: name, Op: "unlink", Err: ErrNotExist, Sys: err}
+		return obj.Fail("unlink", ErrNotExist, err, "")
 	case syscall.EACCES, syscall.EPERM:
-		return &Error{Kind: kind, Name: name, Op: "unlink", Err: ErrPermission, Sys: err,
-			Detail: "permission denied: " + strings.TrimSuffix(posix.ShmDir, "/") + " is sticky; only the owner (or root) can remove it"}
+		return obj.Fail("unlink", ErrPermission, err,
+			"permission denied: "+strings.TrimSuffix(posix.ShmDir, "/")+" is sticky; only the owner (or root) can remove it")
 	}
-	return &Error{Kind: kind, Name: name, Op: "unlink", Sys: err}
+	return obj.Fail("unlink", nil, err, "")
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/poll"
 	"github.com/ipcchan/ipcchan/internal/posix"
@@ -20,7 +21,7 @@ func openError(name string, cfg *options.Config, err error) error {
 	creating := cfg.Has(options.Create)
 	switch err {
 	case syscall.ENOENT:
-		return notExistError("queue", name, err)
+		return notExistError(ipcerr.Object{Kind: "queue", Name: name}, err)
 	case syscall.EEXIST:
 		e.Err, e.Detail = ErrExist, "already exists"
 		e.Hint = fmt.Sprintf("open it without Exclusive() to share it, or remove it (ipcchan.UnlinkQueue(%q))", name)

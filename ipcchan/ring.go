@@ -61,9 +61,8 @@ import (
 //
 // (offsets from the end of the header, file offset 192).
 type Ring[T any] struct {
-	obj   ipcerr.Object
-	m     mapping
-	core  *ring.Ring
+	core
+	ring  *ring.Ring // the algorithm, on this handle's mapping and waits
 	w     *typed.Wire[T]
 	rx    typed.Receiving[T]
 	bufs  sync.Pool    // *[]byte of MaxLen, for encoded values
@@ -110,7 +109,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("ring", "open", name, objfmt.Ring.Prefix())
+	path, err := objPath(obj, "open")
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +135,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 		return nil, obj.Err("open", ErrInvalid, fmt.Sprintf("Capacity %d of %d-byte slots is %d bytes, more than a ring may have (%d)", capacity, stride, uint64(capacity)*uint64(stride), uint64(maxRingBytes)))
 	}
 	spec := objSpec{kind: objfmt.Ring, size: uint64(size), align: 64, fingerprint: w.Fingerprint(), typeName: rt.String()}
-	mem, created, err := openObject("ring", name, path, cfg, spec, func(p []byte) {
+	mem, created, err := openObject(obj, cfg, spec, func(p []byte) {
 		objfmt.RingInit(p, capacity, stride, maxLen, w.Kind() == typed.Layout)
 	})
 	if err != nil {
@@ -149,20 +148,21 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 			return nil, err
 		}
 	}
-	r := &Ring[T]{obj: obj, core: ring.New(payload, uint32(os.Getpid())), w: w}
+	r := &Ring[T]{core: core{obj: obj}, w: w}
+	r.ring = ring.New(payload, uint32(os.Getpid()), &r.waiters)
 	r.rx.Obj = obj
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		unix.Munmap(mem)
-		return nil, &Error{Kind: "ring", Name: name, Op: "open", Sys: err}
+		return nil, obj.Fail("open", nil, err, "")
 	}
-	if r.store, err = largeStore(obj, w, cfg, r.core.MaxLen(), &st, func() string {
+	if r.store, err = largeStore(obj, w, cfg, r.ring.MaxLen(), &st, func() string {
 		return "send smaller messages, or make the ring again with a larger MsgSize (ipcchan.UnlinkRing, then OpenRing with MsgSize)"
 	}); err != nil {
 		unix.Munmap(mem)
 		return nil, err
 	}
-	r.bufs.New = func() any { b := make([]byte, 0, r.core.MaxLen()); return &b }
+	r.bufs.New = func() any { b := make([]byte, 0, r.ring.MaxLen()); return &b }
 	attach(r, &r.m, mem, addUser(mem))
 	return r, nil
 }
@@ -219,10 +219,10 @@ func (r *Ring[T]) Name() string { return r.obj.Name }
 
 // Attr describes the ring.
 func (r *Ring[T]) Attr() (RingAttr, error) {
-	if r.m.closed() {
-		return RingAttr{}, r.obj.Closed("attr")
+	if r.closed() {
+		return RingAttr{}, r.closedErr("attr")
 	}
-	return RingAttr{Capacity: r.core.Capacity(), MsgSize: r.core.MaxLen(), Len: r.core.Len(), Recovered: r.core.Recovered(), Ended: r.core.Ended()}, nil
+	return RingAttr{Capacity: r.ring.Capacity(), MsgSize: r.ring.MaxLen(), Len: r.ring.Len(), Recovered: r.ring.Recovered(), Ended: r.ring.Ended()}, nil
 }
 
 // Send sends v, waiting while the ring is full until there is room, ctx is
@@ -240,16 +240,16 @@ func (r *Ring[T]) TrySend(v T) error { return r.send(context.Background(), &v, f
 // CloseSend overtakes delivers its message after the end: it is not lost,
 // a later receive gets it.)
 func (r *Ring[T]) CloseSend(ctx context.Context) error {
-	if r.m.closed() {
-		return r.obj.Closed("close send")
+	if r.closed() {
+		return r.closedErr("close send")
 	}
-	r.core.End()
+	r.ring.End()
 	return nil
 }
 
 func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
-	if r.m.closed() {
-		return r.obj.Closed(op)
+	if r.closed() {
+		return r.closedErr(op)
 	}
 	var buf []byte
 	if r.w.Kind() == typed.Typed {
@@ -262,21 +262,21 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 		return err
 	}
 	var out *large.Outgoing
-	if len(msg) > r.core.MaxLen() { // a large message: the slot takes its reference
+	if len(msg) > r.ring.MaxLen() { // a large message: the slot takes its reference
 		if out, err = r.store.Put(msg); err != nil {
 			return err
 		}
 		msg = out.Ref
 	}
-	c, err := r.core.ClaimWrite(ctx, block)
+	c, err := r.ring.ClaimWrite(ctx, block)
 	if err != nil {
 		if out != nil {
 			out.Drop()
 		}
 		return r.err(op, err)
 	}
-	copy(r.core.Buf(c), msg)
-	r.core.Publish(c, len(msg))
+	copy(r.ring.Buf(c), msg)
+	r.ring.Publish(c, len(msg))
 	if out != nil {
 		out.Sent()
 	}
@@ -302,16 +302,16 @@ func (r *Ring[T]) TryReceive() (T, error) {
 
 func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	var zero T
-	if r.m.closed() {
-		return zero, 0, r.obj.Closed("receive")
+	if r.closed() {
+		return zero, 0, r.closedErr("receive")
 	}
-	c, data, err := r.core.ClaimRead(ctx, block)
+	c, data, err := r.ring.ClaimRead(ctx, block)
 	if err != nil {
 		return zero, 0, r.err("receive", err)
 	}
 	if r.store != nil && large.IsRef(data) {
 		ref := append(make([]byte, 0, large.RefSize), data...)
-		r.core.Release(c) // the slot is free while the message is read from its file
+		r.ring.Release(c) // the slot is free while the message is read from its file
 		msg, _, err := takeLarge(r.store, ref, 0, nil)
 		if err != nil {
 			return zero, 0, err
@@ -320,7 +320,7 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 		return v, 0, err
 	}
 	v, err := r.w.Decode(data, 0)
-	r.core.Release(c)
+	r.ring.Release(c)
 	return v, 0, err
 }
 
@@ -370,9 +370,7 @@ func (r *Ring[T]) putBack(v T) error {
 // Calling Close twice is harmless.
 func (r *Ring[T]) Close() error {
 	err := r.rx.Close()
-	if r.m.close() {
-		r.core.Close()
-	}
+	r.close()
 	return err
 }
 
@@ -381,7 +379,7 @@ func (r *Ring[T]) Unlink() error { return UnlinkRing(r.obj.Name) }
 
 // UnlinkRing removes the ring name.
 func UnlinkRing(name string) error {
-	err := unlinkObject("ring", name, objfmt.Ring.Prefix())
+	err := unlinkObject("ring", name)
 	if err == nil || errors.Is(err, ErrNotExist) {
 		large.RemoveAll("ring", name) // its large messages go with it
 	}
@@ -392,13 +390,13 @@ func UnlinkRing(name string) error {
 func (r *Ring[T]) err(op string, err error) error {
 	switch err {
 	case ring.ErrFull:
-		return r.obj.Err(op, ErrFull, fmt.Sprintf("the ring is full (%d messages)", r.core.Capacity()))
+		return r.obj.Err(op, ErrFull, fmt.Sprintf("the ring is full (%d messages)", r.ring.Capacity()))
 	case ring.ErrEmpty:
 		return r.obj.Err(op, ErrEmpty, "the ring is empty")
 	case ring.ErrEnded:
 		return r.obj.Err(op, ErrClosed, "the stream has ended (CloseSend): no message may follow")
 	case ring.ErrClosed:
-		return r.obj.Closed(op)
+		return r.closedErr(op)
 	case ring.ErrCorrupt:
 		return r.obj.Err(op, ErrCorrupt, "the ring's slots are in states the protocol never leaves them in: something else wrote into it; remove it (ipcchan.UnlinkRing) and make it again")
 	}

@@ -1,6 +1,8 @@
 package ipcchan_test
 
 import (
+	"golang.org/x/sys/unix"
+
 	"bufio"
 	"context"
 	"encoding/binary"
@@ -122,7 +124,9 @@ func helperRingHold(args []string) error {
 	}
 	ring.AfterClaim = func(bool) {
 		fmt.Println("held")
-		select {}
+		for {
+			unix.Pause() // in the kernel, until killed: a select{} alone would be a deadlock the runtime ends
+		}
 	}
 	if args[1] == "write" {
 		return r.Send(context.Background(), newChaosMsg(9, 9, 9))
@@ -152,50 +156,52 @@ func readIDs(t *testing.T, pattern string) [][16]byte {
 // on one ring: every message is received exactly once, whole, and each
 // receiver gets each sender's messages in the order they were sent.
 func TestRingProcesses(t *testing.T) {
-	name := ringName(t)
-	r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(16))
-	dir := t.TempDir()
-	const perSender = 5000
-	var senders, receivers []*exec.Cmd
-	for i := range 3 {
-		rc := helperCmd(t, "ring-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d", i)))
-		sc := helperCmd(t, "ring-send", name, strconv.Itoa(i), "0", strconv.Itoa(perSender))
-		for _, c := range []*exec.Cmd{rc, sc} {
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
+	forEachWait(t, func(t *testing.T) {
+		name := ringName(t)
+		r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(16))
+		dir := t.TempDir()
+		const perSender = 5000
+		var senders, receivers []*exec.Cmd
+		for i := range 3 {
+			rc := helperCmd(t, "ring-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d", i)))
+			sc := helperCmd(t, "ring-send", name, strconv.Itoa(i), "0", strconv.Itoa(perSender))
+			for _, c := range []*exec.Cmd{rc, sc} {
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			senders, receivers = append(senders, sc), append(receivers, rc)
+		}
+		for _, c := range senders {
+			if err := c.Wait(); err != nil {
+				t.Fatalf("sender: %v", err)
 			}
 		}
-		senders, receivers = append(senders, sc), append(receivers, rc)
-	}
-	for _, c := range senders {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("sender: %v", err)
-		}
-	}
-	r.CloseSend(t.Context())
-	for _, c := range receivers {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("receiver: %v", err)
-		}
-	}
-	seen := map[[16]byte]bool{}
-	for i := range 3 {
-		last := map[uint32]int64{0: -1, 1: -1, 2: -1}
-		for _, id := range readIDs(t, filepath.Join(dir, fmt.Sprintf("recv-%d", i))) {
-			if seen[id] {
-				t.Fatalf("message %x received twice", id)
+		r.CloseSend(t.Context())
+		for _, c := range receivers {
+			if err := c.Wait(); err != nil {
+				t.Fatalf("receiver: %v", err)
 			}
-			seen[id] = true
-			s, seq := binary.LittleEndian.Uint32(id[0:]), int64(binary.LittleEndian.Uint64(id[8:]))
-			if seq <= last[s] {
-				t.Fatalf("receiver %d got sender %d's %d after %d", i, s, seq, last[s])
-			}
-			last[s] = seq
 		}
-	}
-	if len(seen) != 3*perSender {
-		t.Errorf("%d messages received, want %d", len(seen), 3*perSender)
-	}
+		seen := map[[16]byte]bool{}
+		for i := range 3 {
+			last := map[uint32]int64{0: -1, 1: -1, 2: -1}
+			for _, id := range readIDs(t, filepath.Join(dir, fmt.Sprintf("recv-%d", i))) {
+				if seen[id] {
+					t.Fatalf("message %x received twice", id)
+				}
+				seen[id] = true
+				s, seq := binary.LittleEndian.Uint32(id[0:]), int64(binary.LittleEndian.Uint64(id[8:]))
+				if seq <= last[s] {
+					t.Fatalf("receiver %d got sender %d's %d after %d", i, s, seq, last[s])
+				}
+				last[s] = seq
+			}
+		}
+		if len(seen) != 3*perSender {
+			t.Errorf("%d messages received, want %d", len(seen), 3*perSender)
+		}
+	})
 }
 
 // startHeld starts a ring-hold helper and returns once it holds its slot.
@@ -217,76 +223,80 @@ func startHeld(t *testing.T, name, what string) *exec.Cmd {
 // passes over it within 100 ms of the kill, and the slot counts as
 // recovered; the message of the killed send is not delivered.
 func TestRingKilledWriter(t *testing.T) {
-	name := ringName(t)
-	r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(4))
-	holder := startHeld(t, name, "write")
-	next := newChaosMsg(1, 0, 1)
-	if err := r.Send(t.Context(), next); err != nil { // behind the held slot
-		t.Fatal(err)
-	}
-	got := make(chan time.Time, 1)
-	go func() {
-		if m, err := r.Receive(t.Context()); err == nil && m == next {
-			got <- time.Now()
+	forEachWait(t, func(t *testing.T) {
+		name := ringName(t)
+		r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(4))
+		holder := startHeld(t, name, "write")
+		next := newChaosMsg(1, 0, 1)
+		if err := r.Send(t.Context(), next); err != nil { // behind the held slot
+			t.Fatal(err)
 		}
-		close(got)
-	}()
-	select {
-	case <-got:
-		t.Fatal("Receive passed the slot of a live sender")
-	case <-time.After(50 * time.Millisecond): // the receiver waits; it must not skip a live sender
-	}
-	killed := time.Now()
-	holder.Process.Kill()
-	holder.Wait()
-	at, ok := <-got
-	if !ok {
-		t.Fatal("the message after the dead sender's slot was not received")
-	}
-	if took := at.Sub(killed); took > 100*time.Millisecond {
-		t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
-	}
-	if a, _ := r.Attr(); a.Recovered != 1 {
-		t.Errorf("Recovered = %d, want 1", a.Recovered)
-	}
+		got := make(chan time.Time, 1)
+		go func() {
+			if m, err := r.Receive(t.Context()); err == nil && m == next {
+				got <- time.Now()
+			}
+			close(got)
+		}()
+		select {
+		case <-got:
+			t.Fatal("Receive passed the slot of a live sender")
+		case <-time.After(50 * time.Millisecond): // the receiver waits; it must not skip a live sender
+		}
+		killed := time.Now()
+		holder.Process.Kill()
+		holder.Wait()
+		at, ok := <-got
+		if !ok {
+			t.Fatal("the message after the dead sender's slot was not received")
+		}
+		if took := at.Sub(killed); took > 100*time.Millisecond {
+			t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
+		}
+		if a, _ := r.Attr(); a.Recovered != 1 {
+			t.Errorf("Recovered = %d, want 1", a.Recovered)
+		}
+	})
 }
 
 // TestRingKilledReader: a receiver killed with a message in its hands does
 // not wedge the ring: a sender waiting for its slot gets it within 100 ms
 // of the kill; the message it held is lost, and only it.
 func TestRingKilledReader(t *testing.T) {
-	name := ringName(t)
-	r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(1))
-	r.Send(t.Context(), newChaosMsg(1, 0, 0))
-	holder := startHeld(t, name, "read")
-	sent := make(chan time.Time, 1)
-	go func() {
-		if r.Send(t.Context(), newChaosMsg(1, 0, 1)) == nil {
-			sent <- time.Now()
+	forEachWait(t, func(t *testing.T) {
+		name := ringName(t)
+		r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(1))
+		r.Send(t.Context(), newChaosMsg(1, 0, 0))
+		holder := startHeld(t, name, "read")
+		sent := make(chan time.Time, 1)
+		go func() {
+			if r.Send(t.Context(), newChaosMsg(1, 0, 1)) == nil {
+				sent <- time.Now()
+			}
+			close(sent)
+		}()
+		select {
+		case <-sent:
+			t.Fatal("Send took the slot of a live receiver")
+		case <-time.After(50 * time.Millisecond):
 		}
-		close(sent)
-	}()
-	select {
-	case <-sent:
-		t.Fatal("Send took the slot of a live receiver")
-	case <-time.After(50 * time.Millisecond):
-	}
-	killed := time.Now()
-	holder.Process.Kill()
-	holder.Wait()
-	at, ok := <-sent
-	if !ok {
-		t.Fatal("the send behind the dead receiver's slot failed")
-	}
-	if took := at.Sub(killed); took > 100*time.Millisecond {
-		t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
-	}
-	if m, err := r.Receive(t.Context()); err != nil || m.Seq != 1 {
-		t.Errorf("after the kill, Receive = %+v, %v; want message 1", m, err)
-	}
-	if a, _ := r.Attr(); a.Recovered != 1 || a.Len != 0 {
-		t.Errorf("Attr = %+v, want 1 recovered and nothing left", a)
-	}
+		killed := time.Now()
+		holder.Process.Kill()
+		holder.Wait()
+		at, ok := <-sent
+		if !ok {
+			t.Fatal("the send behind the dead receiver's slot failed")
+		}
+		if took := at.Sub(killed); took > 100*time.Millisecond {
+			t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
+		}
+		if m, err := r.Receive(t.Context()); err != nil || m.Seq != 1 {
+			t.Errorf("after the kill, Receive = %+v, %v; want message 1", m, err)
+		}
+		if a, _ := r.Attr(); a.Recovered != 1 || a.Len != 0 {
+			t.Errorf("Attr = %+v, want 1 recovered and nothing left", a)
+		}
+	})
 }
 
 // TestRingChaos: 200,000 messages through a ring between 3 sender and 3

@@ -74,7 +74,7 @@ func OpenShm[T any](name string, opts ...Option) (*Shm[T], error) {
 // that exists, n may be 0 to take whatever length it has.
 func OpenShmSlice[T any](name string, n int, opts ...Option) (*ShmSlice[T], error) {
 	if n < 0 {
-		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf("a slice of %d elements", n)}
+		return nil, ipcerr.Object{Kind: "shm", Name: name}.Err("open", ErrInvalid, fmt.Sprintf("a slice of %d elements", n))
 	}
 	mem, err := openShm(reflect.TypeFor[T](), name, n, true, opts)
 	if err != nil {
@@ -92,25 +92,23 @@ func OpenShmSlice[T any](name string, n int, opts ...Option) (*ShmSlice[T], erro
 }
 
 func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([]byte, error) {
-	cfg, err := options.Apply(ipcerr.Object{Kind: "shm", Name: name}, options.Create|options.Exclusive|options.Perm, opts)
+	obj := ipcerr.Object{Kind: "shm", Name: name}
+	cfg, err := options.Apply(obj, options.Create|options.Exclusive|options.Perm, opts)
 	if err != nil {
 		return nil, err
 	}
-	path, err := objPath("shm", "open", name, objfmt.Shm.Prefix())
-	if err != nil {
+	if _, err := objPath(obj, "open"); err != nil {
 		return nil, err
 	}
 	st := memlayout.Of(t)
 	if st.Unsafe != "" {
-		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: fmt.Sprintf("%s cannot live in shared memory: %s", t, st.Unsafe)}
+		return nil, obj.Err("open", ErrInvalid, fmt.Sprintf("%s cannot live in shared memory: %s", t, st.Unsafe))
 	}
 	if t.Size() == 0 {
-		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid, Detail: fmt.Sprintf("%s has no size", t)}
+		return nil, obj.Err("open", ErrInvalid, fmt.Sprintf("%s has no size", t))
 	}
 	if n == 0 && cfg.Has(options.Create) {
-		return nil, &Error{Kind: "shm", Name: name, Op: "open", Err: ErrInvalid,
-			Detail: "a slice of 0 elements cannot be created; give its length (0 means \"whatever it has\" only when opening)"}
+		return nil, obj.Err("open", ErrInvalid, "a slice of 0 elements cannot be created; give its length (0 means \"whatever it has\" only when opening)")
 	}
 	typeName := t.String()
 	if isSlice {
@@ -118,7 +116,7 @@ func openShm(t reflect.Type, name string, n int, isSlice bool, opts []Option) ([
 	}
 	spec := objSpec{kind: objfmt.Shm, size: uint64(n) * uint64(t.Size()), anySize: n == 0, align: uint32(t.Align()),
 		elemSize: uint32(t.Size()), fingerprint: st.Fingerprint, typeName: typeName}
-	mem, _, err := openObject("shm", name, path, cfg, spec, func([]byte) {}) // a new file is zeroed
+	mem, _, err := openObject(obj, cfg, spec, func([]byte) {}) // a new file is zeroed
 	return mem, err
 }
 
@@ -157,12 +155,10 @@ func (o *shmObject) close() error {
 	}
 	dropUser(o.mem, o.slot)
 	if err := unix.Munmap(o.mem); err != nil {
-		return &Error{Kind: "shm", Name: o.name, Op: "close", Sys: err}
+		return ipcerr.Object{Kind: "shm", Name: o.name}.Fail("close", nil, err, "")
 	}
 	return nil
 }
 
 // UnlinkShm removes the shared memory object name (like shm_unlink).
-func UnlinkShm(name string) error {
-	return unlinkObject("shm", name, objfmt.Shm.Prefix())
-}
+func UnlinkShm(name string) error { return unlinkObject("shm", name) }

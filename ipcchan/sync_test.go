@@ -81,38 +81,40 @@ func TestSemaphoreLayoutMatchesGlibc(t *testing.T) {
 // TestSemaphoreWakesAcrossLanguages: a C sem_post wakes a Go Acquire that
 // sleeps, and a Go Release wakes a C sem_wait that sleeps.
 func TestSemaphoreWakesAcrossLanguages(t *testing.T) {
-	peer := testutil.BuildC(t, "sempeer")
-	s := openSem(t, semName(t), ipcchan.Create())
-	errc := make(chan error, 3)
-	for range 3 {
-		go func() { errc <- s.Acquire(t.Context()) }()
-	}
-	testutil.WaitBlocked(t, "TestSemaphoreWakesAcrossLanguages", 3) // asleep in futex_waitv
-	if out, err := exec.Command(peer, "post", s.Name(), "3").CombinedOutput(); err != nil {
-		t.Fatalf("sempeer post: %v %s", err, out)
-	}
-	for range 3 {
-		if err := <-errc; err != nil {
-			t.Fatalf("Acquire woken by C: %v", err)
+	forEachWait(t, func(t *testing.T) {
+		peer := testutil.BuildC(t, "sempeer")
+		s := openSem(t, semName(t), ipcchan.Create())
+		errc := make(chan error, 3)
+		for range 3 {
+			go func() { errc <- s.Acquire(t.Context()) }()
 		}
-	}
+		testutil.WaitBlocked(t, "TestSemaphoreWakesAcrossLanguages", 3) // asleep in futex_waitv
+		if out, err := exec.Command(peer, "post", s.Name(), "3").CombinedOutput(); err != nil {
+			t.Fatalf("sempeer post: %v %s", err, out)
+		}
+		for range 3 {
+			if err := <-errc; err != nil {
+				t.Fatalf("Acquire woken by C: %v", err)
+			}
+		}
 
-	cmd := exec.Command(peer, "wait", s.Name(), "2")
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the C waiter sleeps: it counts itself in the high half.
-	waitFor(t, "C to sleep in sem_wait", func() bool { return semWaiters(t, s.Name()) >= 1 })
-	s.Release()
-	s.Release()
-	if err := cmd.Wait(); err != nil || strings.TrimSpace(out.String()) != "acquired 2" {
-		t.Fatalf("C sem_wait after Go Release: %v %q", err, out.String())
-	}
-	if v := value(t, s); v != 0 {
-		t.Errorf("value %d after all were taken", v)
-	}
+		cmd := exec.Command(peer, "wait", s.Name(), "2")
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the C waiter sleeps: it counts itself in the high half.
+		waitFor(t, "C to sleep in sem_wait", func() bool { return semWaiters(t, s.Name()) >= 1 })
+		s.Release()
+		s.Release()
+		if err := cmd.Wait(); err != nil || strings.TrimSpace(out.String()) != "acquired 2" {
+			t.Fatalf("C sem_wait after Go Release: %v %q", err, out.String())
+		}
+		if v := value(t, s); v != 0 {
+			t.Errorf("value %d after all were taken", v)
+		}
+	})
 }
 
 // semWaiters reads glibc's waiter count from the sem file.
@@ -135,47 +137,49 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func TestSemaphoreContextAndClose(t *testing.T) {
-	s := openSem(t, semName(t), ipcchan.Create())
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Acquire with deadline = %v", err)
-	}
-	if late := time.Since(start) - 20*time.Millisecond; late > 100*time.Millisecond {
-		t.Errorf("returned %v after the deadline", late)
-	}
-	// Cancellation of a sleeping Acquire, timed from cancel().
-	ctx, cancel = context.WithCancel(t.Context())
-	errc := make(chan error, 4)
-	go func() { errc <- s.Acquire(ctx) }()
-	testutil.WaitBlocked(t, "TestSemaphoreContextAndClose", 1)
-	start = time.Now()
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Acquire after cancel = %v", err)
-	}
-	t.Logf("Acquire returned %v after cancel", time.Since(start))
-	if semWaiters(t, s.Name()) != 0 {
-		t.Errorf("a cancelled Acquire is still counted as a waiter")
-	}
-	for range 3 {
-		go func() { errc <- s.Acquire(t.Context()) }()
-	}
-	testutil.WaitBlocked(t, "TestSemaphoreContextAndClose", 3)
-	s.Close()
-	for range 3 {
-		if err := <-errc; !errors.Is(err, ipcchan.ErrClosed) {
-			t.Fatalf("Acquire after Close = %v, want ErrClosed", err)
+	forEachWait(t, func(t *testing.T) {
+		s := openSem(t, semName(t), ipcchan.Create())
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Acquire with deadline = %v", err)
 		}
-	}
-	if s.TryAcquire() {
-		t.Error("TryAcquire on a closed semaphore")
-	}
-	if err := s.Release(); !errors.Is(err, ipcchan.ErrClosed) {
-		t.Errorf("Release after Close = %v", err)
-	}
-	s.Close()
+		if late := time.Since(start) - 20*time.Millisecond; late > 100*time.Millisecond {
+			t.Errorf("returned %v after the deadline", late)
+		}
+		// Cancellation of a sleeping Acquire, timed from cancel().
+		ctx, cancel = context.WithCancel(t.Context())
+		errc := make(chan error, 4)
+		go func() { errc <- s.Acquire(ctx) }()
+		testutil.WaitBlocked(t, "TestSemaphoreContextAndClose", 1)
+		start = time.Now()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Acquire after cancel = %v", err)
+		}
+		t.Logf("Acquire returned %v after cancel", time.Since(start))
+		if semWaiters(t, s.Name()) != 0 {
+			t.Errorf("a cancelled Acquire is still counted as a waiter")
+		}
+		for range 3 {
+			go func() { errc <- s.Acquire(t.Context()) }()
+		}
+		testutil.WaitBlocked(t, "TestSemaphoreContextAndClose", 3)
+		s.Close()
+		for range 3 {
+			if err := <-errc; !errors.Is(err, ipcchan.ErrClosed) {
+				t.Fatalf("Acquire after Close = %v, want ErrClosed", err)
+			}
+		}
+		if s.TryAcquire() {
+			t.Error("TryAcquire on a closed semaphore")
+		}
+		if err := s.Release(); !errors.Is(err, ipcchan.ErrClosed) {
+			t.Errorf("Release after Close = %v", err)
+		}
+		s.Close()
+	})
 }
 
 func TestSemaphoreTryAcquireAndLimits(t *testing.T) {
@@ -246,46 +250,48 @@ func hammer(s *ipcchan.Semaphore, c counters, n int) error {
 // count-3 semaphore at once; never more than 3 hold one, and the count is
 // exactly 3 at the end.
 func TestSemaphoreHammer(t *testing.T) {
-	name := semName(t)
-	s := openSem(t, name, ipcchan.Create(), ipcchan.Value(3))
-	file := counterFile(t)
-	c, release, err := mapCounters(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	const n = 2000
-	var wg sync.WaitGroup
-	errc := make(chan error, 10)
-	start := make(chan struct{})
-	gos := startReadyWorkers(t, 3, &wg, errc, "sem-hammer", name, file, strconv.Itoa(n))
-	for range 4 {
-		h := openSem(t, name)
-		wg.Add(1)
-		go func() { defer wg.Done(); <-start; errc <- hammer(h, c, n) }()
-	}
-	for _, in := range gos { // everyone at once
-		in.Write([]byte("go\n"))
-		in.Close()
-	}
-	close(start)
-	wg.Wait()
-	close(errc)
-	for err := range errc {
+	forEachWait(t, func(t *testing.T) {
+		name := semName(t)
+		s := openSem(t, name, ipcchan.Create(), ipcchan.Value(3))
+		file := counterFile(t)
+		c, release, err := mapCounters(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if v := value(t, s); v != 3 {
-		t.Errorf("count %d at the end, want 3", v)
-	}
-	if m := atomic.LoadInt64(c.max); m > 3 || m < 1 {
-		t.Errorf("%d holders at once, with a count of 3", m)
-	}
-	if semWaiters(t, name) != 0 {
-		t.Errorf("%d waiters left counted", semWaiters(t, name))
-	}
-	t.Logf("most holders at once: %d", atomic.LoadInt64(c.max))
+		defer release()
+		const n = 2000
+		var wg sync.WaitGroup
+		errc := make(chan error, 10)
+		start := make(chan struct{})
+		gos := startReadyWorkers(t, 3, &wg, errc, "sem-hammer", name, file, strconv.Itoa(n))
+		for range 4 {
+			h := openSem(t, name)
+			wg.Add(1)
+			go func() { defer wg.Done(); <-start; errc <- hammer(h, c, n) }()
+		}
+		for _, in := range gos { // everyone at once
+			in.Write([]byte("go\n"))
+			in.Close()
+		}
+		close(start)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := value(t, s); v != 3 {
+			t.Errorf("count %d at the end, want 3", v)
+		}
+		if m := atomic.LoadInt64(c.max); m > 3 || m < 1 {
+			t.Errorf("%d holders at once, with a count of 3", m)
+		}
+		if semWaiters(t, name) != 0 {
+			t.Errorf("%d waiters left counted", semWaiters(t, name))
+		}
+		t.Logf("most holders at once: %d", atomic.LoadInt64(c.max))
+	})
 }
 
 func openMutex(t testing.TB, name string, opts ...ipcchan.Option) *ipcchan.Mutex {
@@ -320,67 +326,69 @@ func startHolder(t *testing.T, name string) *exec.Cmd {
 // the POSIX contract: repair + MarkConsistent keeps it usable; unlocking
 // without it makes it not recoverable.
 func TestMutexHolderKilled(t *testing.T) {
-	name := mutexName(t)
-	m := openMutex(t, name, ipcchan.Create())
-	holder := startHolder(t, name)
+	forEachWait(t, func(t *testing.T) {
+		name := mutexName(t)
+		m := openMutex(t, name, ipcchan.Create())
+		holder := startHolder(t, name)
 
-	// A waiter already asleep when the holder, alive until then, dies.
-	errc := make(chan error, 1)
-	go func() { errc <- m.LockContext(t.Context()) }()
-	testutil.WaitBlocked(t, "TestMutexHolderKilled", 1)
-	select {
-	case err := <-errc:
-		t.Fatalf("LockContext returned %v while the holder lived", err)
-	default:
-	}
-	if err := holder.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("the holder died before the test killed it: %v", err)
-	}
-	killed := time.Now()
-	holder.Process.Kill()
-	var err error
-	select {
-	case err = <-errc:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the waiter was not woken by the holder's death")
-	}
-	took := time.Since(killed)
-	if !errors.Is(err, ipcchan.ErrOwnerDead) || !strings.Contains(err.Error(), fmt.Sprint(holder.Process.Pid)) {
-		t.Fatalf("LockContext after the holder's death = %v, want ErrOwnerDead naming pid %d", err, holder.Process.Pid)
-	}
-	t.Logf("ErrOwnerDead %v after SIGKILL", took)
-	if took > 100*time.Millisecond {
-		t.Errorf("ErrOwnerDead came %v after SIGKILL, want within 100ms", took)
-	}
-	// Repaired: usable as before.
-	if err := m.MarkConsistent(); err != nil {
-		t.Fatal(err)
-	}
-	m.Unlock()
-	if err := m.LockContext(t.Context()); err != nil {
-		t.Fatalf("lock after repair = %v", err)
-	}
-	m.Unlock()
+		// A waiter already asleep when the holder, alive until then, dies.
+		errc := make(chan error, 1)
+		go func() { errc <- m.LockContext(t.Context()) }()
+		testutil.WaitBlocked(t, "TestMutexHolderKilled", 1)
+		select {
+		case err := <-errc:
+			t.Fatalf("LockContext returned %v while the holder lived", err)
+		default:
+		}
+		if err := holder.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Fatalf("the holder died before the test killed it: %v", err)
+		}
+		killed := time.Now()
+		holder.Process.Kill()
+		var err error
+		select {
+		case err = <-errc:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiter was not woken by the holder's death")
+		}
+		took := time.Since(killed)
+		if !errors.Is(err, ipcchan.ErrOwnerDead) || !strings.Contains(err.Error(), fmt.Sprint(holder.Process.Pid)) {
+			t.Fatalf("LockContext after the holder's death = %v, want ErrOwnerDead naming pid %d", err, holder.Process.Pid)
+		}
+		t.Logf("ErrOwnerDead %v after SIGKILL", took)
+		if took > 100*time.Millisecond {
+			t.Errorf("ErrOwnerDead came %v after SIGKILL, want within 100ms", took)
+		}
+		// Repaired: usable as before.
+		if err := m.MarkConsistent(); err != nil {
+			t.Fatal(err)
+		}
+		m.Unlock()
+		if err := m.LockContext(t.Context()); err != nil {
+			t.Fatalf("lock after repair = %v", err)
+		}
+		m.Unlock()
 
-	// The holder dies while nobody waits: the next lock finds out.
-	holder2 := startHolder(t, name)
-	holder2.Process.Kill()
-	holder2.Wait()
-	start := time.Now()
-	if err := m.LockContext(t.Context()); !errors.Is(err, ipcchan.ErrOwnerDead) {
-		t.Fatalf("lock after an unnoticed death = %v", err)
-	}
-	t.Logf("ErrOwnerDead %v after LockContext began", time.Since(start))
-	// Not repaired: unusable for everyone.
-	m.Unlock()
-	other := openMutex(t, name)
-	err = other.LockContext(t.Context())
-	if !errors.Is(err, ipcchan.ErrNotRecoverable) || !strings.Contains(err.Error(), "MarkConsistent") {
-		t.Fatalf("lock of an unrepaired mutex = %v, want ErrNotRecoverable", err)
-	}
-	if other.TryLock() {
-		t.Error("TryLock of a not-recoverable mutex succeeded")
-	}
+		// The holder dies while nobody waits: the next lock finds out.
+		holder2 := startHolder(t, name)
+		holder2.Process.Kill()
+		holder2.Wait()
+		start := time.Now()
+		if err := m.LockContext(t.Context()); !errors.Is(err, ipcchan.ErrOwnerDead) {
+			t.Fatalf("lock after an unnoticed death = %v", err)
+		}
+		t.Logf("ErrOwnerDead %v after LockContext began", time.Since(start))
+		// Not repaired: unusable for everyone.
+		m.Unlock()
+		other := openMutex(t, name)
+		err = other.LockContext(t.Context())
+		if !errors.Is(err, ipcchan.ErrNotRecoverable) || !strings.Contains(err.Error(), "MarkConsistent") {
+			t.Fatalf("lock of an unrepaired mutex = %v, want ErrNotRecoverable", err)
+		}
+		if other.TryLock() {
+			t.Error("TryLock of a not-recoverable mutex succeeded")
+		}
+	})
 }
 
 // TestMutexLockPanicsOnOwnerDead: Lock cannot report ErrOwnerDead, so it
@@ -409,40 +417,42 @@ func TestMutexLockPanicsOnOwnerDead(t *testing.T) {
 // TestMutexExclusion: processes and goroutines increment a plain counter
 // under the lock; it comes out exact.
 func TestMutexExclusion(t *testing.T) {
-	name := mutexName(t)
-	openMutex(t, name, ipcchan.Create())
-	file := counterFile(t)
-	c, release, err := mapCounters(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	const n, procs, goroutines = 3000, 3, 3
-	var wg sync.WaitGroup
-	errc := make(chan error, procs+goroutines)
-	start := make(chan struct{})
-	gos := startReadyWorkers(t, procs, &wg, errc, "mutex-count", name, file, strconv.Itoa(n))
-	for range goroutines {
-		m := openMutex(t, name)
-		wg.Add(1)
-		go func() { defer wg.Done(); <-start; errc <- countUnderLock(m, c, n) }()
-	}
-	// Everyone at once, so that the lock is really contended across processes.
-	for _, in := range gos {
-		in.Write([]byte("go\n"))
-		in.Close()
-	}
-	close(start)
-	wg.Wait()
-	close(errc)
-	for err := range errc {
+	forEachWait(t, func(t *testing.T) {
+		name := mutexName(t)
+		openMutex(t, name, ipcchan.Create())
+		file := counterFile(t)
+		c, release, err := mapCounters(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if got, want := atomic.LoadUint64(c.plain), uint64(n*(procs+goroutines)); got != want {
-		t.Errorf("counter = %d, want %d: the mutex let two holders in", got, want)
-	}
+		defer release()
+		const n, procs, goroutines = 3000, 3, 3
+		var wg sync.WaitGroup
+		errc := make(chan error, procs+goroutines)
+		start := make(chan struct{})
+		gos := startReadyWorkers(t, procs, &wg, errc, "mutex-count", name, file, strconv.Itoa(n))
+		for range goroutines {
+			m := openMutex(t, name)
+			wg.Add(1)
+			go func() { defer wg.Done(); <-start; errc <- countUnderLock(m, c, n) }()
+		}
+		// Everyone at once, so that the lock is really contended across processes.
+		for _, in := range gos {
+			in.Write([]byte("go\n"))
+			in.Close()
+		}
+		close(start)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := atomic.LoadUint64(c.plain), uint64(n*(procs+goroutines)); got != want {
+			t.Errorf("counter = %d, want %d: the mutex let two holders in", got, want)
+		}
+	})
 }
 
 func TestMutexMisuse(t *testing.T) {
@@ -501,43 +511,45 @@ func openWG(t testing.TB, name string, opts ...ipcchan.Option) *ipcchan.WaitGrou
 // TestWaitGroupProcesses: a dispatcher Adds, worker processes Done, Wait
 // returns once the last is done and not before.
 func TestWaitGroupProcesses(t *testing.T) {
-	name := wgName(t)
-	wg := openWG(t, name, ipcchan.Create())
-	const workers = 4
-	if err := wg.Add(workers); err != nil {
-		t.Fatal(err)
-	}
-	var gos []func() error
-	var procs []*exec.Cmd
-	for range workers {
-		cmd := helperCmd(t, "wg-done", name)
-		in, _ := cmd.StdinPipe()
-		if err := cmd.Start(); err != nil {
+	forEachWait(t, func(t *testing.T) {
+		name := wgName(t)
+		wg := openWG(t, name, ipcchan.Create())
+		const workers = 4
+		if err := wg.Add(workers); err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, cmd)
-		gos = append(gos, func() error { _, err := in.Write([]byte("go\n")); in.Close(); return err })
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- wg.Wait(t.Context()) }()
-	for i, goAhead := range gos {
-		testutil.WaitBlocked(t, "TestWaitGroupProcesses", 1)
-		select {
-		case err := <-waited:
-			t.Fatalf("Wait returned (%v) with %d workers still to finish", err, workers-i)
-		default:
+		var gos []func() error
+		var procs []*exec.Cmd
+		for range workers {
+			cmd := helperCmd(t, "wg-done", name)
+			in, _ := cmd.StdinPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			procs = append(procs, cmd)
+			gos = append(gos, func() error { _, err := in.Write([]byte("go\n")); in.Close(); return err })
 		}
-		goAhead()
-		if err := procs[i].Wait(); err != nil {
-			t.Fatalf("worker: %v", err)
+		waited := make(chan error, 1)
+		go func() { waited <- wg.Wait(t.Context()) }()
+		for i, goAhead := range gos {
+			testutil.WaitBlocked(t, "TestWaitGroupProcesses", 1)
+			select {
+			case err := <-waited:
+				t.Fatalf("Wait returned (%v) with %d workers still to finish", err, workers-i)
+			default:
+			}
+			goAhead()
+			if err := procs[i].Wait(); err != nil {
+				t.Fatalf("worker: %v", err)
+			}
 		}
-	}
-	if err := <-waited; err != nil {
-		t.Fatalf("Wait = %v", err)
-	}
-	if n, _ := wg.Count(); n != 0 {
-		t.Errorf("count %d", n)
-	}
+		if err := <-waited; err != nil {
+			t.Fatalf("Wait = %v", err)
+		}
+		if n, _ := wg.Count(); n != 0 {
+			t.Errorf("count %d", n)
+		}
+	})
 }
 
 func TestWaitGroupErrors(t *testing.T) {

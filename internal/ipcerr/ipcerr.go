@@ -133,9 +133,20 @@ func (o Object) Err(op string, sentinel error, detail string) *Error {
 	return &Error{Kind: o.Kind, Name: o.Name, Op: op, Err: sentinel, Detail: detail}
 }
 
+// Fail returns an *Error of o with the error beneath, sys (a
+// syscall.Errno, a codec's error): the sentinel and detail may be nil and
+// empty when sys says it all.
+func (o Object) Fail(op string, sentinel, sys error, detail string) *Error {
+	return &Error{Kind: o.Kind, Name: o.Name, Op: op, Err: sentinel, Sys: sys, Detail: detail}
+}
+
 // Closed is the error of an operation on a closed handle.
 func (o Object) Closed(op string) *Error {
-	return o.Err(op, ErrClosed, "the "+o.Kind+" handle is closed")
+	kind := o.Kind
+	if kind == "waitgroup" {
+		kind = "wait group"
+	}
+	return o.Err(op, ErrClosed, "the "+kind+" handle is closed")
 }
 
 // Ended is the error of a wait for waitingFor that ended first because of

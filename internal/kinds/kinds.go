@@ -1,8 +1,10 @@
-// Package kinds knows what a name stands for in each kind of object: the
-// file in /dev/shm that holds a semaphore, a shm object, a mutex, a wait
-// group or a ring of that name, or the queue of that name; and so which
-// kinds of object exist under a name. Objects of different kinds may share
-// a name ("/jobs" can be a queue and a semaphore at once).
+// Package kinds is the table of the kinds of object: for each, the name
+// errors and ipcchan ls give it, the file in /dev/shm that holds an object
+// of that kind (a queue has none: it lives in the mqueue filesystem), the
+// kind its ipcchan header records, and the Go functions that open and
+// remove one; and so which kinds of object exist under a name. Objects of
+// different kinds may share a name ("/jobs" can be a queue and a semaphore
+// at once).
 package kinds
 
 import (
@@ -24,30 +26,64 @@ const (
 	WaitGroup = "waitgroup"
 )
 
-// All are the kinds, in the order Named returns them.
-var All = []string{Queue, Ring, Semaphore, Shm, Mutex, WaitGroup}
+// A Kind is one row of the table.
+type Kind struct {
+	Name     string      // "ring"
+	Prefix   string      // of its file's name in /dev/shm, before the name without its slash
+	Header   objfmt.Kind // what its ipcchan header says it is; 0 for a glibc semaphore and a queue
+	Describe string      // "a ring", as a sentence names one
+	Open     string      // the ipcchan function that opens one: "OpenRing"
+	Unlink   string      // the ipcchan function that removes one: "UnlinkRing"
+}
 
-// filePrefix is the prefix of the file name in /dev/shm of each kind but
-// queues, before the name without its slash.
-var filePrefix = map[string]string{
-	Ring:      objfmt.Ring.Prefix(),
-	Semaphore: objfmt.SemPrefix,
-	Shm:       objfmt.Shm.Prefix(),
-	Mutex:     objfmt.Mutex.Prefix(),
-	WaitGroup: objfmt.WaitGroup.Prefix(),
+// table is every kind, in the order Named returns them.
+var table = []Kind{
+	{Name: Queue, Describe: "a queue", Open: "OpenQueue", Unlink: "UnlinkQueue"},
+	{Name: Ring, Prefix: objfmt.Ring.Prefix(), Header: objfmt.Ring, Describe: "a ring", Open: "OpenRing", Unlink: "UnlinkRing"},
+	{Name: Semaphore, Prefix: objfmt.SemPrefix, Describe: "a semaphore", Open: "OpenSemaphore", Unlink: "UnlinkSemaphore"},
+	{Name: Shm, Prefix: objfmt.Shm.Prefix(), Header: objfmt.Shm, Describe: "a shm object", Open: "OpenShm", Unlink: "UnlinkShm"},
+	{Name: Mutex, Prefix: objfmt.Mutex.Prefix(), Header: objfmt.Mutex, Describe: "a mutex", Open: "OpenMutex", Unlink: "UnlinkMutex"},
+	{Name: WaitGroup, Prefix: objfmt.WaitGroup.Prefix(), Header: objfmt.WaitGroup, Describe: "a wait group", Open: "OpenWaitGroup", Unlink: "UnlinkWaitGroup"},
+}
+
+// All are the kinds' names, in the order of the table.
+var All = func() []string {
+	var names []string
+	for _, k := range table {
+		names = append(names, k.Name)
+	}
+	return names
+}()
+
+// Of returns the row of the kind called name ("ring"); a name not in the
+// table has a row of its name alone.
+func Of(name string) Kind {
+	for _, k := range table {
+		if k.Name == name {
+			return k
+		}
+	}
+	return Kind{Name: name, Describe: "a " + name}
 }
 
 // Prefix returns the prefix of the file name in /dev/shm of kind (not a
 // queue, which has no file there).
-func Prefix(kind string) string { return filePrefix[kind] }
+func Prefix(kind string) string { return Of(kind).Prefix }
+
+// Path returns the file in /dev/shm of the object name ("/ticks", already
+// checked) of kind.
+func Path(kind, name string) string { return posix.ShmDir + Prefix(kind) + name[1:] }
 
 // OfFile returns the kind and name of the object whose file in /dev/shm is
 // called fn: "sem.slots" is the semaphore "/slots", "ipcchan.ring.ticks"
 // the ring "/ticks"; a name without a prefix is a shm object.
 func OfFile(fn string) (kind, name string) {
-	for _, k := range []string{Semaphore, Mutex, WaitGroup, Ring} {
-		if rest, ok := strings.CutPrefix(fn, filePrefix[k]); ok {
-			return k, "/" + rest
+	for _, k := range table {
+		if k.Prefix == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(fn, k.Prefix); ok {
+			return k.Name, "/" + rest
 		}
 	}
 	return Shm, "/" + fn
@@ -61,17 +97,20 @@ func Named(name string) []string {
 		return nil
 	}
 	var found []string
-	fd, err := posix.MqOpen(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, nil)
-	if err == nil {
-		unix.Close(fd)
-	}
-	if err == nil || err == unix.EACCES {
-		found = append(found, Queue) // opened, or refused: either way it is there
-	}
-	for _, k := range All[1:] {
+	for _, k := range table {
+		if k.Name == Queue {
+			fd, err := posix.MqOpen(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, nil)
+			if err == nil {
+				unix.Close(fd)
+			}
+			if err == nil || err == unix.EACCES {
+				found = append(found, Queue) // opened, or refused: either way it is there
+			}
+			continue
+		}
 		var st unix.Stat_t
-		if unix.Lstat(posix.ShmDir+filePrefix[k]+name[1:], &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			found = append(found, k)
+		if unix.Lstat(Path(k.Name, name), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			found = append(found, k.Name)
 		}
 	}
 	return found
@@ -79,15 +118,7 @@ func Named(name string) []string {
 
 // Describe names an object of kind in a sentence: "a queue", "a wait
 // group".
-func Describe(kind string) string {
-	switch kind {
-	case Shm:
-		return "a shm object"
-	case WaitGroup:
-		return "a wait group"
-	}
-	return "a " + kind
-}
+func Describe(kind string) string { return Of(kind).Describe }
 
 // List joins kinds in a sentence: "a queue", "a queue and a ring", "a
 // queue, a ring and a semaphore".

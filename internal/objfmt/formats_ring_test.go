@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/ring"
 	"github.com/ipcchan/ipcchan/internal/testutil"
@@ -20,7 +21,7 @@ func TestFormatsRingSlot(t *testing.T) {
 	stride := objfmt.RingStride(maxLen)
 	p := make([]byte, objfmt.RingSize(capacity, stride))
 	objfmt.RingInit(p, capacity, stride, maxLen, false)
-	r := ring.New(p, pid)
+	r := ring.New(p, pid, new(futex.Set))
 	c, err := r.ClaimWrite(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)

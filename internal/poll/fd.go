@@ -28,15 +28,15 @@
 // lengthens or shortens that one slice.
 //
 // A waiter in the kernel holds its goroutine's thread for at most the
-// slice, and at most 4 per GOMAXPROCS (8 at least) do at a time in the process;
-// others wait on the reactor. An FD that nobody waits on costs no thread
-// and no goroutine.
+// slice, and at most 4 per GOMAXPROCS (8 at least) do at a time in the
+// process, queues and futex objects together (package budget); others wait
+// on the reactor. An FD that nobody waits on costs no thread and no
+// goroutine.
 package poll
 
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -45,6 +45,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/budget"
 	"github.com/ipcchan/ipcchan/loop"
 )
 
@@ -55,22 +56,6 @@ var ErrClosing = errors.New("use of a closed descriptor")
 // BlockSlice bounds a wait in the kernel, and so how long a cancelled
 // context or a Close may take to end a wait.
 const BlockSlice = 10 * time.Millisecond
-
-// maxBlocked is the most goroutines of the process that wait in the
-// kernel at once, each holding a thread; the others wait on the reactor.
-var maxBlocked atomic.Int32
-
-func init() { maxBlocked.Store(int32(max(8, 4*runtime.GOMAXPROCS(0)))) }
-
-// SetMaxBlocked sets how many goroutines of the process may wait in the
-// kernel at once (0: none, every wait is on the reactor), and returns a
-// function that restores the previous number. It is for tests.
-func SetMaxBlocked(n int) (restore func()) {
-	old := maxBlocked.Swap(int32(n))
-	return func() { maxBlocked.Store(old) }
-}
-
-var blocked atomic.Int32 // goroutines waiting in the kernel now
 
 // An Op is one attempt of an operation on fd. Without a deadline (the zero
 // Timespec), fd is the non-blocking descriptor: the op must not wait, and
@@ -136,14 +121,12 @@ func (f *FD) Run(ctx context.Context, ev loop.Events, block bool, op Op) error {
 	if !block {
 		return f.Do(func(fd int) error { return op(fd, unix.Timespec{}) })
 	}
-	if blocked.Add(1) <= maxBlocked.Load() {
+	if budget.Enter() {
 		err := f.runBlocking(ctx, op)
-		blocked.Add(-1)
+		budget.Leave()
 		if err != errSliceOver {
 			return err
 		}
-	} else {
-		blocked.Add(-1)
 	}
 	for {
 		// The token, taken before the attempt, keeps readiness that comes

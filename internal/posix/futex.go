@@ -78,6 +78,60 @@ func FutexWaitv(ws []FutexWaiter, timeout time.Duration) (int, error) {
 	return int(r), nil
 }
 
+// FutexWaitvMax is the most words one futex_waitv call sleeps on.
+const FutexWaitvMax = 128
+
+// A Waitv is the argument of a futex_waitv call on up to FutexWaitvMax
+// words, built once and reused: what a thread that sleeps on many words
+// again and again passes to the kernel, without allocating.
+type Waitv struct {
+	buf [FutexWaitvMax]futexWaitv
+	n   int
+}
+
+// Reset empties the list.
+func (v *Waitv) Reset() { v.n = 0 }
+
+// Add appends the word addr, to wait on while it holds val; shared is true
+// for a word in memory shared between processes. It reports false when the
+// list is full.
+func (v *Waitv) Add(addr *uint32, val uint32, shared bool) bool {
+	if v.n == len(v.buf) {
+		return false
+	}
+	v.buf[v.n] = futexWaitv{val: uint64(val), uaddr: uint64(uintptr(unsafe.Pointer(addr))), flags: futex2SizeU32}
+	if !shared {
+		v.buf[v.n].flags |= futex2Private
+	}
+	v.n++
+	return true
+}
+
+// Len returns how many words the list holds.
+func (v *Waitv) Len() int { return v.n }
+
+// Wait sleeps until one of the words is woken (it returns its index), or
+// for at most timeout (0: no limit; then ETIMEDOUT), or returns EAGAIN at
+// once if one of them does not hold its value. The caller must keep the
+// words' memory mapped while it sleeps.
+func (v *Waitv) Wait(timeout time.Duration) (int, error) {
+	if v.n == 0 {
+		return -1, syscall.EINVAL
+	}
+	var ts *unix.Timespec
+	if timeout > 0 {
+		var now unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+		abs := unix.NsecToTimespec(now.Nano() + timeout.Nanoseconds())
+		ts = &abs
+	}
+	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&v.buf[0])), uintptr(v.n), 0, uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_MONOTONIC), 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
 // FutexWait sleeps while *addr == val, for at most timeout (0: no limit).
 // It is the fallback where futex_waitv is missing.
 func FutexWait(addr *uint32, val uint32, shared bool, timeout time.Duration) error {

@@ -66,7 +66,7 @@ type Ring struct {
 	maxLen  int
 	fixed   bool // every message is maxLen bytes: no length to store or load
 	pid     uint32
-	waiters futex.Set
+	waiters *futex.Set   // the handle's
 	spin    atomic.Int64 // how long a waiter spins now, in ns (see MaxSpin)
 }
 
@@ -78,11 +78,12 @@ type Claim struct {
 }
 
 // New returns the view of the ring whose payload (control block and
-// slots, already checked) starts payload, for the process pid.
-func New(payload []byte, pid uint32) *Ring {
+// slots, already checked) starts payload, for the process pid, whose waits
+// are waiters' (the handle's: its Close ends them).
+func New(payload []byte, pid uint32, waiters *futex.Set) *Ring {
 	g := objfmt.ReadRingGeometry(payload)
 	r := &Ring{payload: payload, w: objfmt.RingWordsOf(payload), cap: uint64(g.Capacity), stride: int(g.Stride),
-		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0, pid: pid}
+		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0, pid: pid, waiters: waiters}
 	if r.cap&(r.cap-1) == 0 {
 		r.mask = r.cap - 1
 	}
@@ -179,7 +180,7 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 				return Claim{}, ErrFull
 			}
 			still := func() bool { return atomic.LoadUint64(sw) == w && !r.Ended() }
-			if err := r.wait(ctx, r.w.RoomWord, still, &spins, st, pid); err != nil {
+			if err := r.wait(ctx, r.w.RoomWord, still, &spins, st, pid, false); err != nil {
 				if err == errOwnerCheck {
 					r.takeBack(sw, w)
 					continue
@@ -253,7 +254,7 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 			// a message being written before it is still to be read.
 			empty := st == objfmt.SlotFree
 			still := func() bool { return atomic.LoadUint64(sw) == w && !(empty && r.Ended()) }
-			if err := r.wait(ctx, r.w.DataWord, still, &spins, st, pid); err != nil {
+			if err := r.wait(ctx, r.w.DataWord, still, &spins, st, pid, false); err != nil {
 				if err == errOwnerCheck {
 					r.takeBack(sw, w)
 					continue
@@ -272,9 +273,11 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 
 // WaitReady waits until a ClaimRead (or, with write, a ClaimWrite) would
 // not wait, without claiming anything: until ctx ends or Close. It takes
-// back the slots of dead processes it waits on, as the claims do.
+// back the slots of dead processes it waits on, as the claims do. It is
+// for a watch, which may wait long: it parks at once (futex.Set.Park),
+// without spinning and without a slice in the kernel.
 func (r *Ring) WaitReady(ctx context.Context, write bool) error {
-	spins := 0
+	spins := 1 // no spin
 	for {
 		word, counter := r.w.DataWord, r.w.Head
 		if write {
@@ -294,7 +297,7 @@ func (r *Ring) WaitReady(ctx context.Context, write bool) error {
 			return nil
 		}
 		still := func() bool { return atomic.LoadUint64(sw) == w && atomic.LoadUint64(counter) == pos && !r.Ended() }
-		if err := r.wait(ctx, word, still, &spins, st, pid); err != nil {
+		if err := r.wait(ctx, word, still, &spins, st, pid, true); err != nil {
 			if err != errOwnerCheck {
 				return err
 			}
@@ -317,10 +320,6 @@ func (r *Ring) End() {
 	wake(r.w.RoomWord)
 }
 
-// Close wakes this view's waiters with ErrClosed, and makes later waits
-// fail with it.
-func (r *Ring) Close() { r.waiters.Close() }
-
 // errOwnerCheck says that a wait on a slot held by another process timed
 // out: the waiter checks the owner.
 var errOwnerCheck = errors.New("owner check")
@@ -330,8 +329,8 @@ var errOwnerCheck = errors.New("owner check")
 // owner of the slot waited on: for a slot that another process holds
 // (writing or reading), the sleep lasts at most OwnerCheck, then wait
 // returns errOwnerCheck if the owner is dead. It returns nil when still
-// may have stopped holding.
-func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins *int, st uint64, pid uint32) error {
+// may have stopped holding. With park, it parks at once (see WaitReady).
+func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins *int, st uint64, pid uint32, park bool) error {
 	if *spins == 0 { // once per claim
 		*spins = 1
 		if r.spinWait(still) {
@@ -356,7 +355,11 @@ func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins 
 		if !still() { // looked again after the bit is set: a change now wakes us
 			return nil
 		}
-		switch r.waiters.Wait(ctx, word, v, -1, timeout) {
+		sleep := r.waiters.Wait
+		if park {
+			sleep = r.waiters.Park
+		}
+		switch sleep(ctx, word, v, -1, timeout) {
 		case futex.ByContext:
 			return context.Cause(ctx)
 		case futex.ByClose:
