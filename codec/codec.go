@@ -36,7 +36,9 @@ func For(t reflect.Type) Codec {
 }
 
 // IsRaw reports whether t is a type that Raw carries: []byte or string, or
-// a type defined on them.
+// a type defined on them (type Line string). Raw refuses every other type,
+// as Layout refuses the types CheckLayout reports; code that picks a codec
+// for a type parameter asks both.
 func IsRaw(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.String:

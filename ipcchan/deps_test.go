@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
-// TestCoreDependencies: the core packages depend on the standard library,
-// the module's own packages, x/sys and msgpack only; NATS stays in natsq
-// and the commands (DESIGN.md: two dependencies).
+// TestCoreDependencies: the core packages (ipcchan, codec, loop, and all
+// they import) depend only on the standard library, the module's own
+// packages, golang.org/x/sys and msgpack (which brings its tagparser).
+// NATS, or any other module, may serve natsq, the commands and the tests,
+// never the core.
 func TestCoreDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}",
 		"github.com/ipcchan/ipcchan/ipcchan", "github.com/ipcchan/ipcchan/codec", "github.com/ipcchan/ipcchan/loop").Output()

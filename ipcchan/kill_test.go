@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -301,20 +300,20 @@ func TestKillCreatorBeforeLink(t *testing.T) {
 			if took := time.Since(start); took > time.Second {
 				t.Errorf("opening took %v", took)
 			}
-			// Its half-built file is stale, and only it (the new object is
-			// in use by this test's cleanup... or unused, which is fine).
-			stale, _, _ := inventory.Stale(false)
-			found := false
-			for _, in := range stale {
-				if in.Path == tmp {
-					found = true
-					if err := inventory.Remove(in); err != nil {
-						t.Fatal(err)
-					}
-				}
+			// Its half-built file is left, apart from the new object, named
+			// after its dead creator: what ipcchan rm --stale removes
+			// (cmd/ipcchan/internal/inventory's TestStaleTempFile).
+			if fi, err := os.Stat(tmp); err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("the dead creator's %s: %v", tmp, err)
 			}
-			if !found {
-				t.Errorf("the dead creator's %s is not listed as stale", tmp)
+			if want := posix.ShmDir + posix.TempPrefix + strconv.Itoa(creator.Process.Pid) + "-"; !strings.HasPrefix(tmp, want) {
+				t.Errorf("the temporary file %s is not named after its creator %d (%s...)", tmp, creator.Process.Pid, want)
+			}
+			if posix.Alive(creator.Process.Pid) {
+				t.Errorf("the creator %d of %s lives on", creator.Process.Pid, tmp)
+			}
+			if err := os.Remove(tmp); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

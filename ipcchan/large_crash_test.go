@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -66,24 +65,43 @@ func helperLargeStep(args []string) error {
 	return errors.New("the step was never reached")
 }
 
-// removeStale removes what inventory.Stale finds of the queue name, as
-// `ipcchan rm --stale` would, and returns how many it removed.
-func removeStale(t *testing.T, name string) int {
+// checkLargeLeft checks the large messages' files of the queue or ring
+// name that a kill left: each holds the whole crashMessage, sent by the
+// process sender, and is in state (objfmt.LargePending or LargeQueued),
+// which with its queue or ring is what ipcchan rm --stale judges them by
+// (cmd/ipcchan/internal/inventory's TestStaleLargeMessages). It returns
+// their paths.
+func checkLargeLeft(t *testing.T, name string, sender int, state uint8) []string {
 	t.Helper()
-	stale, _, err := inventory.Stale(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, in := range stale {
-		if in.Name == name {
-			if err := inventory.Remove(in); err != nil {
-				t.Fatal(err)
-			}
-			n++
+	files := largeFiles(t, name)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		li, err := objfmt.ParseLarge(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if li.Size != int64(len(crashMessage)) || li.Sender != sender || li.State != state {
+			t.Errorf("%s: %d bytes, sent by %d, %s; want %d bytes, sent by %d, %s", f, li.Size, li.Sender, objfmt.LargeStateName(li.State),
+				len(crashMessage), sender, objfmt.LargeStateName(state))
+		}
+		if len(b) != objfmt.LargeDataOff+len(crashMessage) || !bytes.Equal(b[objfmt.LargeDataOff:], crashMessage) {
+			t.Errorf("%s: %d bytes of file, not the header and the whole message", f, len(b))
 		}
 	}
-	return n
+	return files
+}
+
+// removeFiles removes the files, as ipcchan rm --stale would.
+func removeFiles(t *testing.T, files []string) {
+	t.Helper()
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestLargeKillAtEachStep: a sender or a receiver SIGKILLed at each step of
@@ -93,38 +111,38 @@ func TestLargeKillAtEachStep(t *testing.T) {
 	cases := []struct {
 		role      string
 		step      large.Step
-		files     int  // left by the dead process
-		delivered bool // the message is still in the queue
+		files     int   // left by the dead process
+		state     uint8 // theirs
+		delivered bool  // the message is still in the queue
 	}{
-		{"send", large.Built, 0, false},       // unnamed: went with the process
-		{"send", large.Linked, 1, false},      // named, never queued: stale
-		{"send", large.Sent, 1, true},         // queued, not marked: delivered, not stale
-		{"receive", large.Received, 1, false}, // its reference died with the receiver: stale
-		{"receive", large.Taken, 0, false},    // the name was removed before reading
+		{"send", large.Built, 0, 0, false},                        // unnamed: went with the process
+		{"send", large.Linked, 1, objfmt.LargePending, false},     // named, never queued: stale
+		{"send", large.Sent, 1, objfmt.LargePending, true},        // queued, not marked: delivered, not stale
+		{"receive", large.Received, 1, objfmt.LargeQueued, false}, // its reference died with the receiver: stale
+		{"receive", large.Taken, 0, 0, false},                     // the name was removed before reading
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.role, c.step), func(t *testing.T) {
 			name := queueName(t)
 			q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages())
+			sender := os.Getpid()
 			if c.role == "receive" {
 				if err := q.Send(t.Context(), crashMessage); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step))).Run()
+			helper := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)))
+			err := helper.Run()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("helper: %v, want it killed", err)
 			}
+			if c.role == "send" {
+				sender = helper.Process.Pid
+			}
 			wantLargeFiles(t, name, c.files, "after the kill")
-			removed := removeStale(t, name)
-			if want := c.files; c.delivered {
-				want = 0
-				if removed != want {
-					t.Fatalf("rm --stale removed %d files of a message still in its queue", removed)
-				}
-			} else if removed != want {
-				t.Fatalf("rm --stale removed %d files, want %d", removed, want)
+			if left := checkLargeLeft(t, name, sender, c.state); !c.delivered {
+				removeFiles(t, left) // nothing refers to them
 			}
 			got, err := q.TryReceive()
 			switch {
@@ -132,9 +150,6 @@ func TestLargeKillAtEachStep(t *testing.T) {
 				t.Fatalf("TryReceive = %d bytes, %v; want the whole message", len(got), err)
 			case !c.delivered && !errors.Is(err, ipcchan.ErrEmpty):
 				t.Fatalf("TryReceive = %d bytes, %v; want ErrEmpty", len(got), err)
-			}
-			if n := removeStale(t, name); n != 0 {
-				t.Fatalf("rm --stale found %d more", n)
 			}
 			wantLargeFiles(t, name, 0, "at the end")
 			if err := q.Send(t.Context(), crashMessage); err != nil {
@@ -152,25 +167,29 @@ func TestLargeKillAtEachStep(t *testing.T) {
 // ring is empty; the ring goes on.
 func TestLargeRingKilled(t *testing.T) {
 	for _, c := range []struct {
-		role string
-		step large.Step
-	}{{"send", large.Linked}, {"receive", large.Received}} {
+		role  string
+		step  large.Step
+		state uint8
+	}{{"send", large.Linked, objfmt.LargePending}, {"receive", large.Received, objfmt.LargeQueued}} {
 		name := ringName(t)
 		r := openRing[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages())
+		sender := os.Getpid()
 		if c.role == "receive" {
 			if err := r.Send(t.Context(), crashMessage); err != nil {
 				t.Fatal(err)
 			}
 		}
-		err := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)), "ring").Run()
+		helper := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)), "ring")
+		err := helper.Run()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("%s helper: %v, want it killed", c.role, err)
 		}
-		wantLargeFiles(t, name, 1, c.role+" killed")
-		if n := removeStale(t, name); n != 1 {
-			t.Fatalf("%s killed: rm --stale removed %d, want 1", c.role, n)
+		if c.role == "send" {
+			sender = helper.Process.Pid
 		}
+		wantLargeFiles(t, name, 1, c.role+" killed")
+		removeFiles(t, checkLargeLeft(t, name, sender, c.state)) // nothing refers to it
 		if _, err := r.TryReceive(); !errors.Is(err, ipcchan.ErrEmpty) {
 			t.Fatalf("%s killed: TryReceive = %v, want ErrEmpty", c.role, err)
 		}

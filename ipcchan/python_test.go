@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/memlayout"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/ring"
@@ -187,29 +188,26 @@ func (p *pyPeer) attached(t *testing.T) (pid, slot int) {
 // usersOf reads the users table of the object file path.
 func usersOf(t *testing.T, path string) [objfmt.UserSlots]uint32 {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := objfmt.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.Users
+	return headerOf(t, path).Users
 }
 
-// checkRegistered checks that pid is in the users table of the object of
-// kind at path, in slot, and that inventory lists it as a user.
+// checkRegistered checks that path is the file of the object name of
+// kind, and that pid is in its users table, in slot, as a live user (what
+// ipcchan ls lists among its users).
 func checkRegistered(t *testing.T, kind, name, path string, pid, slot int) {
 	t.Helper()
 	if slot < 0 || slot >= objfmt.UserSlots {
 		t.Fatalf("pypeer took no slot of the users table (%d)", slot)
 	}
-	if users := usersOf(t, path); users[slot] != uint32(pid) {
-		t.Errorf("users table %v: slot %d does not hold the Python peer's pid %d", users, slot, pid)
+	if k, n := kinds.OfFile(filepath.Base(path)); k != kind || n != name {
+		t.Fatalf("%s is the file of %s %s, not of %s %s", path, k, n, kind, name)
 	}
-	if in := infoOf(t, kind, name); !slices.Contains(in.Registered, pid) {
-		t.Errorf("inventory lists the users %v, without the Python peer %d", in.Registered, pid)
+	h := headerOf(t, path)
+	if h.Users[slot] != uint32(pid) {
+		t.Errorf("users table %v: slot %d does not hold the Python peer's pid %d", h.Users, slot, pid)
+	}
+	if live, _ := tableUsers(h); !slices.Contains(live, pid) {
+		t.Errorf("the live users of the table are %v, without the Python peer %d", live, pid)
 	}
 }
 

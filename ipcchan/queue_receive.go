@@ -126,10 +126,12 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 }
 
 // receiveInto receives the next message from the kernel into buf (of the
-// queue's message size), waiting on the reactor while the queue is empty
-// if block. At the end of the stream it puts the mark back, for the other
-// receivers, and returns io.EOF; without block it returns ErrEmpty at
-// once.
+// queue's message size), waiting while the queue is empty if block: first
+// in the kernel for a slice (poll.BlockSlice, 10 ms; unless the process has
+// as many threads waiting there as it allows), then on the reactor (see
+// internal/poll). At the end of the stream it puts the mark back, for the
+// other receivers, and returns io.EOF; without block it returns ErrEmpty
+// at once.
 func (q *Queue[T]) receiveInto(ctx context.Context, block bool, buf []byte) (int, uint, error) {
 	var n int
 	var prio uint

@@ -86,8 +86,10 @@ func (q *Queue[T]) sendLarge(ctx context.Context, msg []byte, prio uint, block b
 	return nil
 }
 
-// sendBytes sends msg, waiting on the reactor while the queue is full if
-// block.
+// sendBytes sends msg, waiting while the queue is full if block: first in
+// the kernel for a slice (poll.BlockSlice, 10 ms; unless the process has
+// as many threads waiting there as it allows), then on the reactor (see
+// internal/poll).
 func (q *Queue[T]) sendBytes(ctx context.Context, msg []byte, prio uint, block bool, op string) error {
 	err := q.fd.Run(ctx, loop.Writable, block, func(fd int, deadline unix.Timespec) error { return posix.MqSend(fd, msg, prio, deadline) })
 	switch err {

@@ -3,9 +3,11 @@
 //
 // A Loop serves two kinds of users. Event-driven programs register
 // descriptors with callbacks (Add, Modify, Remove), post work (Post) and
-// run the loop as their main loop (Run). The ipcchan library parks
-// goroutines on it (Watch, FD.Wait): a goroutine whose non-blocking system
-// call returned EAGAIN waits until the descriptor is ready.
+// run the loop as their main loop (Run). Code written in the goroutine
+// style parks goroutines on it (Watch, FD.Wait): a goroutine whose
+// non-blocking system call returned EAGAIN waits until the descriptor is
+// ready, or its context is done. The ipcchan library waits that way on
+// Default, and a program's own descriptors may share it.
 //
 // The loop is polled leader/follower style. At most one goroutine, the
 // leader, sleeps in epoll_wait and dispatches what it returns; other

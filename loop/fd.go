@@ -8,8 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// An FD lets goroutines wait until a non-blocking descriptor is ready. It is
-// what the ipcchan library uses after a system call returns EAGAIN:
+// An FD lets goroutines wait, with a context, until a non-blocking
+// descriptor is ready: a socket, a pipe, an eventfd, a message queue. It is
+// the blocking half of a non-blocking call, for code written in the
+// goroutine style (where Add serves callbacks), and what the ipcchan
+// library waits with after a system call returns EAGAIN. A program's own
+// descriptors can wait on the same Loop as the library's (Default), so
+// that every wait of the process shares one reactor and its one polling
+// thread.
 //
 //	for {
 //		tok := fd.Token()
@@ -29,7 +35,8 @@ import (
 //
 // The descriptor is registered with epoll edge-triggered, for the events
 // that have been waited for, from the first Wait until Close. An idle FD
-// costs no goroutine and no thread.
+// costs no goroutine and no thread. Its methods are safe for concurrent
+// use: any number of goroutines may wait on one FD.
 type FD struct {
 	l  *Loop
 	fd int
@@ -45,11 +52,17 @@ type FD struct {
 	isClosed   bool
 }
 
-// A Token records how many readiness events an FD had seen.
+// A Token records how many readiness events an FD had seen, at the moment
+// FD.Token returned it. Take one just before a non-blocking attempt and
+// pass it to Wait after the attempt fails: Wait then returns at once if an
+// event arrived in between, instead of waiting for one that already came.
+// A Token is a value, to use with the FD that returned it.
 type Token struct{ r, w uint64 }
 
-// Watch returns an FD for waiting on fd, which must be non-blocking. The
-// caller keeps ownership of fd and must Close the FD before closing fd.
+// Watch returns an FD for waiting on fd, which must be non-blocking
+// (O_NONBLOCK). The caller keeps ownership of fd and must Close the FD
+// before closing fd. A descriptor is registered with a Loop once: watch
+// it, or Add it, not both, and watch it once.
 func (l *Loop) Watch(fd int) *FD {
 	return &FD{l: l, fd: fd, closed: make(chan struct{})}
 }

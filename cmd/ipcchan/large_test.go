@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 

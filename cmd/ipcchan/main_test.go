@@ -22,8 +22,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )

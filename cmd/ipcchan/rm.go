@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
 	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/ipcchan"

@@ -1,12 +1,16 @@
-package ipcchan_test
+package inventory_test
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -15,48 +19,56 @@ func init() {
 		_, err := ipcchan.OpenWaitGroup(args[0]) // and exit without Close
 		return err
 	}
-}
-
-func infoOf(t *testing.T, kind, name string) inventory.Info {
-	t.Helper()
-	listing, _ := inventory.List()
-	for _, in := range listing.Objects {
-		if in.Kind == kind && in.Name == name {
-			return in
+	helpers["hold-wg"] = func(args []string) error {
+		wg, err := ipcchan.OpenWaitGroup(args[0])
+		if err != nil {
+			return err
 		}
+		os.Stdout.WriteString("ready\n")
+		io.Copy(io.Discard, os.Stdin) // until the test closes it
+		return wg.Close()
 	}
-	t.Fatalf("List has no %s %s", kind, name)
-	return inventory.Info{}
 }
 
-// isStale reports whether rm --stale (with idle: rm --stale --idle) would
-// remove the object name.
-func isStale(t *testing.T, name string, idle bool) bool {
-	t.Helper()
-	stale, _, err := inventory.Stale(idle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return slices.ContainsFunc(stale, func(in inventory.Info) bool { return in.Name == name })
-}
-
-// TestObjectUsersTable: handles register in the object's users table and
-// leave it on Close. An object everyone closed is idle, kept by rm --stale
+// TestJudgeUsersTable: what List reads of an object's users table and
+// mappings, and how it judges the object. One with an open handle, or
+// still mapped, is in use; one everyone closed is idle, kept by rm --stale
 // (and removed by rm --stale --idle); one whose only users died without
 // closing it is abandoned, removed by rm --stale; one with more users than
-// slots is never judged stale.
-func TestObjectUsersTable(t *testing.T) {
-	name := wgName(t)
+// slots is never judged stale. (ipcchan's TestObjectUsersTable checks what
+// the library writes in the table.)
+func TestJudgeUsersTable(t *testing.T) {
+	name := testutil.Name(t, ipcchan.UnlinkWaitGroup)
 	wg, err := ipcchan.OpenWaitGroup(name, ipcchan.Create())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in := infoOf(t, "waitgroup", name); !slices.Equal(in.Registered, []int{os.Getpid()}) || in.Creator != os.Getpid() || in.Use != inventory.InUse {
+	if in := infoOf(t, "waitgroup", name); !hasPid(in.Registered, os.Getpid()) || in.Creator != os.Getpid() || in.Use != inventory.InUse {
 		t.Errorf("registered %v, creator %d, %s; want this process, in use", in.Registered, in.Creator, in.Use)
 	}
 	if isStale(t, name, true) {
 		t.Error("an object with an open handle is stale")
 	}
+
+	// Another live process with a handle open is listed among its users
+	// (as a C or Python peer is: they register in the same table).
+	holder := helperCmd(t, "hold-wg", name)
+	stdin, _ := holder.StdinPipe()
+	stdout, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("hold-wg said %q, %v", line, err)
+	}
+	if in := infoOf(t, "waitgroup", name); !slices.Contains(in.Registered, holder.Process.Pid) || !slices.Contains(in.Users, holder.Process.Pid) || len(in.Died) != 0 {
+		t.Errorf("with another process holding it: registered %v, users %v, died %v; want %d among the registered and the users", in.Registered, in.Users, in.Died, holder.Process.Pid)
+	}
+	stdin.Close()
+	if err := holder.Wait(); err != nil {
+		t.Fatalf("hold-wg: %v", err)
+	}
+
 	wg.Close()
 	if in := infoOf(t, "waitgroup", name); len(in.Registered) != 0 || len(in.Died) != 0 {
 		t.Errorf("registered %v, died %v after Close", in.Registered, in.Died)
@@ -89,7 +101,7 @@ func TestObjectUsersTable(t *testing.T) {
 	if out, err := opener.CombinedOutput(); err != nil {
 		t.Fatalf("open-wg: %v %s", err, out)
 	}
-	if in := infoOf(t, "waitgroup", name); in.Use != inventory.Abandoned || !slices.Equal(in.Died, []int{opener.Process.Pid}) {
+	if in := infoOf(t, "waitgroup", name); in.Use != inventory.Abandoned || !hasPid(in.Died, opener.Process.Pid) {
 		t.Errorf("after its only user died: %s, died %v; want abandoned by %d", in.Use, in.Died, opener.Process.Pid)
 	}
 	if !isStale(t, name, false) {
@@ -117,7 +129,7 @@ func TestObjectUsersTable(t *testing.T) {
 		runtime.GC()
 		return len(infoOf(t, "waitgroup", name).Users) == 0
 	})
-	if in := infoOf(t, "waitgroup", name); in.Use != inventory.Unknown || isStale(t, name, true) {
-		t.Errorf("an object whose users table overflowed is %s, or stale; want unknown, kept", in.Use)
+	if in := infoOf(t, "waitgroup", name); in.Use != inventory.Unknown || in.Why != inventory.WhyOverflow || isStale(t, name, true) {
+		t.Errorf("an object whose users table overflowed is %s (%s), or stale; want unknown, kept", in.Use, in.Why)
 	}
 }
