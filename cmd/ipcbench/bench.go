@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"os"
@@ -14,6 +15,9 @@ import (
 
 //go:embed csrc/bench.c
 var cSource []byte
+
+// ctx is the context of every call: the measurements wait as long as it takes.
+var ctx = context.Background()
 
 // bench holds what the measurements share.
 type bench struct {
@@ -71,6 +75,17 @@ func (b *bench) name(what string) string {
 	return n
 }
 
+// create makes an object for one measurement, opened with Create,
+// Exclusive and opts; done closes and removes it.
+func create[T interface{ Close() error }](b *bench, what string, open func(string, ...ipcchan.Option) (T, error), unlink func(string) error, opts ...ipcchan.Option) (obj T, done func(), err error) {
+	name := b.name(what)
+	obj, err = open(name, append([]ipcchan.Option{ipcchan.Create(), ipcchan.Exclusive()}, opts...)...)
+	if err != nil {
+		return obj, nil, err
+	}
+	return obj, func() { obj.Close(); unlink(name) }, nil
+}
+
 // peer returns the command that runs this program as a peer.
 func (b *bench) peer(role string, args ...string) *exec.Cmd {
 	cmd := exec.Command(b.exe, append([]string{"-peer", role}, args...)...)
@@ -78,11 +93,48 @@ func (b *bench) peer(role string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// c runs a C baseline, which prints its own ns per operation.
-func (b *bench) c(args ...string) (float64, error) {
-	out, err := exec.Command(b.cc, args...).Output()
+// start starts this program as a peer.
+func (b *bench) start(role string, args ...string) (*exec.Cmd, error) {
+	cmd := b.peer(role, args...)
+	return cmd, cmd.Start()
+}
+
+// peerSays runs a peer that measures itself, and returns the number it
+// prints.
+func (b *bench) peerSays(role string, args ...string) (float64, error) {
+	out, err := b.peer(role, args...).Output()
 	if err != nil {
-		return 0, fmt.Errorf("the C baseline %v: %w", args, err)
+		return 0, err
 	}
+	return number(out)
+}
+
+// inC is the measurement of a C baseline: bench.c run with the words of
+// format, its %d the operation count ("mq-stream %d 64"). bench.c prints
+// its own ns per operation.
+func inC(format string) measurement {
+	return func(b *bench, n int) (float64, error) {
+		if b.cc == "" {
+			return 0, skipped("gcc not found")
+		}
+		args := strings.Fields(fmt.Sprintf(format, n))
+		out, err := exec.Command(b.cc, args...).Output()
+		if err != nil {
+			return 0, fmt.Errorf("the C baseline %v: %w", args, err)
+		}
+		return number(out)
+	}
+}
+
+// number is the one number a measuring program printed.
+func number(out []byte) (float64, error) {
 	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+// oneWay is m, a round trip's measurement, halved: a one-way trip's.
+func oneWay(m measurement) measurement {
+	return func(b *bench, n int) (float64, error) {
+		rt, err := m(b, n)
+		return rt / 2, err
+	}
 }

@@ -17,81 +17,86 @@ const (
 	hugeSize = 64 * mib
 )
 
-func largeScenarios(b *bench) []scenario {
-	cfg := b.cfg
-	return []scenario{{
-		name: "large message 1 MiB, one-way stream, per message", unit: "message",
-		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.queueStreamWith(n, mib, false, true) }},
-			{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, n: cfg.n(400), run: func(n int) (float64, error) { return b.queueStreamWith(n, mib, true, true) }},
-			{name: "Go net, Unix socket", n: cfg.n(400), run: func(n int) (float64, error) { return b.unixStream(n, mib) }},
-		},
-	}, {
-		name: "large message 64 MiB, Send then Receive in one process", unit: "message",
-		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, n: cfg.n(10), run: func(n int) (float64, error) { return b.hugeSendReceive(n, false) }},
-			{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, n: cfg.n(10), run: func(n int) (float64, error) { return b.hugeSendReceive(n, true) }},
-			{name: "two copy calls of 64 MiB", n: cfg.n(10), run: twoCopies},
-		},
-	}, {
-		name: "large message 64 MiB, receiver's peak RSS", unit: "bytes of RSS",
-		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages, a fresh process", ipcchan: true, n: 1, run: b.hugeRSS},
-		},
-	}, {
-		name: "queue throughput 64 B, with and without LargeMessages, per message", unit: "message",
-		impls: []impl{
-			{name: "ipcchan Queue[[]byte] LargeMessages", ipcchan: true, n: cfg.n(20000), run: func(n int) (float64, error) { return b.queueStreamWith(n, 64, false, true) }},
-			{name: "ipcchan Queue[[]byte]", n: cfg.n(20000), run: func(n int) (float64, error) { return b.queueStream(n, 64, false) }},
-		},
-	}}
+// largeScenarios are messages beyond a queue's MsgSize, with
+// LargeMessages (see table.go).
+var largeScenarios = []scenario{{
+	name: "large message 1 MiB, one-way stream, per message", unit: "message",
+	impls: []impl{
+		{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, ops: 400, run: largeStream(mib, receive)},
+		{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, ops: 400, run: largeStream(mib, receiveAppend)},
+		{name: "Go net, Unix socket", ops: 400, run: unixStream(mib)},
+	},
+}, {
+	name: "large message 64 MiB, Send then Receive in one process", unit: "message",
+	impls: []impl{
+		{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, ops: 10, run: hugeSendReceive(receive)},
+		{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, ops: 10, run: hugeSendReceive(receiveAppend)},
+		{name: "two copy calls of 64 MiB", ops: 10, run: twoCopies},
+	},
+}, {
+	name: "large message 64 MiB, receiver's peak RSS", unit: "bytes of RSS",
+	impls: []impl{
+		{name: "ipcchan Queue[[]byte] LargeMessages, a fresh process", ipcchan: true, once: true, run: hugeRSS},
+	},
+}, {
+	name: "queue throughput 64 B, with and without LargeMessages, per message", unit: "message",
+	impls: []impl{
+		{name: "ipcchan Queue[[]byte] LargeMessages", ipcchan: true, ops: 20000, run: largeStream(64, receive)},
+		{name: "ipcchan Queue[[]byte]", ops: 20000, run: queueStream(64, receive)},
+	},
+}}
+
+// largeStream is queueStream with LargeMessages.
+func largeStream(size int, how taking) measurement {
+	return func(b *bench, n int) (float64, error) { return receiveFlood(b, n, size, how, true) }
 }
 
-// hugeQueue makes a queue for 64 MiB messages and opens it.
-func (b *bench) hugeQueue() (*ipcchan.Queue[[]byte], error) {
-	name := b.name("huge")
-	return ipcchan.OpenQueue[[]byte](name, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.Capacity(2), ipcchan.MsgSize(8192), ipcchan.LargeMessages())
+// hugeQueue makes a queue for 64 MiB messages and opens it; done closes
+// and removes it.
+func hugeQueue(b *bench) (q *ipcchan.Queue[[]byte], done func(), err error) {
+	return create(b, "huge", ipcchan.OpenQueue[[]byte], ipcchan.UnlinkQueue, ipcchan.Capacity(2), ipcchan.MsgSize(8192), ipcchan.LargeMessages())
 }
 
 // hugeSendReceive sends a 64 MiB message and receives it, n times, in one
 // process: the two copies (into /dev/shm and out of it) one after the other.
-func (b *bench) hugeSendReceive(n int, appendBuf bool) (float64, error) {
-	q, err := b.hugeQueue()
-	if err != nil {
-		return 0, err
-	}
-	defer q.Unlink()
-	defer q.Close()
-	msg := make([]byte, hugeSize)
-	for i := range msg {
-		msg[i] = byte(i)
-	}
-	var buf []byte
-	if appendBuf {
-		buf = make([]byte, hugeSize)
-	}
-	start := time.Now()
-	for range n {
-		if err := q.Send(ctx, msg); err != nil {
-			return 0, err
-		}
-		var got []byte
-		if appendBuf {
-			got, _, err = q.ReceiveAppend(ctx, buf[:0])
-		} else {
-			got, err = q.Receive(ctx)
-		}
+func hugeSendReceive(how taking) measurement {
+	return func(b *bench, n int) (float64, error) {
+		q, done, err := hugeQueue(b)
 		if err != nil {
 			return 0, err
 		}
-		if len(got) != hugeSize {
-			return 0, fmt.Errorf("received %d bytes, not %d", len(got), hugeSize)
+		defer done()
+		msg := make([]byte, hugeSize)
+		for i := range msg {
+			msg[i] = byte(i)
 		}
+		var buf []byte
+		if how == receiveAppend {
+			buf = make([]byte, hugeSize)
+		}
+		start := time.Now()
+		for range n {
+			if err := q.Send(ctx, msg); err != nil {
+				return 0, err
+			}
+			var got []byte
+			if how == receiveAppend {
+				got, _, err = q.ReceiveAppend(ctx, buf[:0])
+			} else {
+				got, err = q.Receive(ctx)
+			}
+			if err != nil {
+				return 0, err
+			}
+			if len(got) != hugeSize {
+				return 0, fmt.Errorf("received %d bytes, not %d", len(got), hugeSize)
+			}
+		}
+		return nsPer(start, n), nil
 	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n), nil
 }
 
-func twoCopies(n int) (float64, error) {
+func twoCopies(_ *bench, n int) (float64, error) {
 	src, mid, dst := make([]byte, hugeSize), make([]byte, hugeSize), make([]byte, hugeSize)
 	for i := range src {
 		src[i] = byte(i)
@@ -103,62 +108,47 @@ func twoCopies(n int) (float64, error) {
 		copy(mid, src)
 		copy(dst, mid)
 	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n), nil
+	return nsPer(start, n), nil
 }
 
 // hugeRSS sends one 64 MiB message and has a fresh peer receive it; the
 // peer reports its peak resident memory.
-func (b *bench) hugeRSS(int) (float64, error) {
-	q, err := b.hugeQueue()
+func hugeRSS(b *bench, _ int) (float64, error) {
+	q, done, err := hugeQueue(b)
 	if err != nil {
 		return 0, err
 	}
-	defer q.Unlink()
-	defer q.Close()
+	defer done()
 	if err := q.Send(ctx, make([]byte, hugeSize)); err != nil {
 		return 0, err
 	}
-	out, err := b.peer("large-rss", q.Name()).Output()
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	return b.peerSays("large-rss", q.Name())
 }
 
-// largePeer runs the peers of the large-message measurements.
-func largePeer(role string, args []string) (bool, error) {
-	atoi := func(i int) int { n, _ := strconv.Atoi(args[i]); return n }
-	switch role {
-	case "queue-flood-large": // NAME N SIZE: send N+1 messages with LargeMessages, then the end
-		q, err := ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
-		if err != nil {
-			return true, err
-		}
-		return true, flood(q, atoi(1), atoi(2))
-	case "large-rss": // NAME: receive one message, read all of it, and print the peak RSS in bytes
-		q, err := ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
-		if err != nil {
-			return true, err
-		}
-		if _, err := q.Receive(ctx); err != nil {
-			return true, err
-		}
-		// VmHWM, not getrusage's ru_maxrss, which keeps the peak of the
-		// process this one was forked from (ipcbench, holding the message).
-		status, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			return true, err
-		}
-		for line := range strings.Lines(string(status)) {
-			if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 10, 64)
-				fmt.Println(n * 1024)
-				return true, err
-			}
-		}
-		return true, fmt.Errorf("no VmHWM in /proc/self/status")
+// largeRSS is the role NAME: receive one message, read all of it, and
+// print the peak RSS in bytes.
+func largeRSS(a peerArgs) error {
+	q, err := ipcchan.OpenQueue[[]byte](a[0], ipcchan.LargeMessages())
+	if err != nil {
+		return err
 	}
-	return false, nil
+	if _, err := q.Receive(ctx); err != nil {
+		return err
+	}
+	// VmHWM, not getrusage's ru_maxrss, which keeps the peak of the
+	// process this one was forked from (ipcbench, holding the message).
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(string(status)) {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 10, 64)
+			fmt.Println(n * 1024)
+			return err
+		}
+	}
+	return fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 // largeTargets are the large-message goals of the project.

@@ -122,12 +122,12 @@ func run(cfg config, only, jsonOut, svgOut string) error {
 	if b.cc == "" {
 		rep.Notes = append(rep.Notes, "gcc not found: the C baselines are skipped")
 	}
-	for _, sc := range scenarios(b) {
+	for _, sc := range scenarios() {
 		if only != "" && !strings.Contains(sc.name, only) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s...\n", sc.name)
-		rs, err := measure(cfg, sc)
+		rs, err := measure(b, sc)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}

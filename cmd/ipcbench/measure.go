@@ -1,25 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 )
-
-// A scenario is one thing measured several ways.
-type scenario struct {
-	name  string
-	unit  string // what one operation is
-	impls []impl
-}
-
-// An impl is one way of doing it: ipcchan's, or a baseline's.
-type impl struct {
-	name    string
-	ipcchan bool
-	n       int                          // operations per measurement
-	run     func(n int) (float64, error) // ns per operation
-	skip    string                       // why it cannot run here, if it cannot
-}
 
 // A result is the repeated measurement of one impl.
 type result struct {
@@ -35,19 +20,30 @@ type result struct {
 	Skipped  string    `json:"skipped,omitempty"`
 }
 
-// measure runs every impl of sc cfg.reps times, interleaved, so that a
-// slow moment of the machine falls on all of them alike.
-func measure(cfg config, sc scenario) ([]*result, error) {
+// skipped is the error of a measurement that cannot run here: why.
+type skipped string
+
+func (s skipped) Error() string { return string(s) }
+
+// measure runs every impl of sc b.cfg.reps times, interleaved, so that a
+// slow moment of the machine falls on all of them alike. An impl that
+// reports itself skipped is not run again.
+func measure(b *bench, sc scenario) ([]*result, error) {
 	rs := make([]*result, len(sc.impls))
 	for i, im := range sc.impls {
-		rs[i] = &result{Scenario: sc.name, Impl: im.name, Ipcchan: im.ipcchan, Unit: sc.unit, N: im.n, Skipped: im.skip}
+		rs[i] = &result{Scenario: sc.name, Impl: im.name, Ipcchan: im.ipcchan, Unit: sc.unit, N: im.count(b.cfg)}
 	}
-	for range cfg.reps {
+	for range b.cfg.reps {
 		for i, im := range sc.impls {
-			if im.skip != "" {
+			if rs[i].Skipped != "" {
 				continue
 			}
-			ns, err := im.run(im.n)
+			ns, err := im.run(b, rs[i].N)
+			var why skipped
+			if errors.As(err, &why) {
+				rs[i].Skipped = string(why)
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", im.name, err)
 			}

@@ -18,7 +18,35 @@ import (
 // The NATS rows put ipcchan's POSIX queue next to the same code on NATS
 // JetStream (package natsq): a NATS server embedded in this process, with
 // file storage in the temporary directory, reached over TCP on loopback.
-// They show what leaving the machine costs before any network does.
+// They show what leaving the machine costs before any network does. The
+// engine itself is measured too (natsraw.go), and the worker-pool demo on
+// both transports (workerpool.go).
+
+const natsPipeline = 256 // natsq.Pipelined for the pipelined row
+
+// natsScenarios are natsq against raw jetstream calls, and the worker-pool
+// demo over NATS and POSIX queues (see table.go).
+var natsScenarios = []scenario{{
+	name: "NATS JetStream stream 64 B, per message", unit: "message",
+	impls: []impl{
+		{name: "natsq, Send + batched Receive", ipcchan: true, ops: 2000, run: natsStream(64, "nats-flood")},
+		{name: "natsq, Pipelined(256) Send + batched Receive", ipcchan: true, ops: 4000, run: natsStream(64, "nats-flood-pipelined")},
+		{name: "raw jetstream, sync publish", ops: 2000, run: rawJSPublish},
+		{name: "raw jetstream, async publish + fetch", ops: 4000, run: rawJSAsyncFetch},
+	},
+}, {
+	name: "NATS JetStream ping-pong 64 B, one-way", unit: "one-way trip",
+	impls: []impl{
+		{name: "natsq Queue[[]byte]", ipcchan: true, ops: 1000, run: natsPingPong},
+		{name: "raw jetstream, publish + fetch", ops: 1000, run: rawJSPingPong},
+	},
+}, {
+	name: "worker-pool demo (examples/workerpool), per job", unit: "job",
+	impls: []impl{
+		{name: "over NATS JetStream (natsq)", ipcchan: true, ops: 400, run: workerpool(overNATS)},
+		{name: "over POSIX queues", ipcchan: true, ops: 400, run: workerpool(overPOSIX)},
+	},
+}}
 
 type natsSide struct {
 	srv *server.Server
@@ -60,32 +88,35 @@ func natsConnect(url string) (jetstream.JetStream, error) {
 	return jetstream.New(nc)
 }
 
-func natsOpen2(js jetstream.JetStream, a, b string) (*natsq.Queue[[]byte], *natsq.Queue[[]byte], error) {
-	qa, err := natsq.Open[[]byte](ctx, js, a, ipcchan.Create())
-	if err != nil {
-		return nil, nil, err
+// natsOpener opens (and creates) natsq queues of js.
+func natsOpener(js jetstream.JetStream) func(string) (duplex[[]byte], error) {
+	return func(name string) (duplex[[]byte], error) {
+		return natsq.Open[[]byte](ctx, js, name, ipcchan.Create())
 	}
-	qb, err := natsq.Open[[]byte](ctx, js, b, ipcchan.Create())
-	return qa, qb, err
 }
 
 // natsPingPong is queuePingPong over NATS: this process and an echo peer.
-func (b *bench) natsPingPong(n int) (float64, error) {
+func natsPingPong(b *bench, n int) (float64, error) {
 	s, err := b.nats()
 	if err != nil {
 		return 0, err
 	}
 	ping, pong := b.name("ping"), b.name("pong")
-	out, in, err := natsOpen2(s.js, ping, pong)
+	open := natsOpener(s.js)
+	out, err := open(ping)
 	if err != nil {
 		return 0, err
 	}
 	defer natsq.Unlink(ctx, s.js, ping)
-	defer natsq.Unlink(ctx, s.js, pong)
 	defer out.Close()
+	in, err := open(pong)
+	if err != nil {
+		return 0, err
+	}
+	defer natsq.Unlink(ctx, s.js, pong)
 	defer in.Close()
-	cmd := b.peer("nats-echo", s.url, ping, pong)
-	if err := cmd.Start(); err != nil {
+	cmd, err := b.start("nats-echo", s.url, ping, pong)
+	if err != nil {
 		return 0, err
 	}
 	ns, err := pingPong(out, in, make([]byte, 64), n, nil)
@@ -95,35 +126,60 @@ func (b *bench) natsPingPong(n int) (float64, error) {
 	return ns, cmd.Wait()
 }
 
-// natsStream is queueStream over NATS: a flooding peer, this receiver.
-func (b *bench) natsStream(n, size int) (float64, error) {
-	return b.natsStreamMode(n, size, false)
+// natsStream is queueStream over NATS: a flooding peer (role), this
+// receiver.
+func natsStream(size int, role string) measurement {
+	return func(b *bench, n int) (float64, error) {
+		s, err := b.nats()
+		if err != nil {
+			return 0, err
+		}
+		name := b.name("stream")
+		q, err := natsq.Open[[]byte](ctx, s.js, name, ipcchan.Create())
+		if err != nil {
+			return 0, err
+		}
+		defer natsq.Unlink(ctx, s.js, name)
+		defer q.Close()
+		return drainPeer(b, q, nil, role, s.url, name, strconv.Itoa(n), strconv.Itoa(size))
+	}
 }
 
-// natsStreamMode is natsStream with the peer's sends pipelined or not.
-func (b *bench) natsStreamMode(n, size int, pipelined bool) (float64, error) {
-	s, err := b.nats()
+// natsEcho is the role URL IN OUT: echo over NATS JetStream until the end
+// of the stream.
+func natsEcho(a peerArgs) error {
+	js, err := natsConnect(a[0])
 	if err != nil {
-		return 0, err
+		return err
 	}
-	name := b.name("stream")
-	q, err := natsq.Open[[]byte](ctx, s.js, name, ipcchan.Create())
-	if err != nil {
-		return 0, err
+	return echoPeer(natsOpener(js))(a[1:])
+}
+
+// natsFlood is the role URL NAME N SIZE: send N+1 messages of SIZE bytes
+// on the natsq queue opened with opts, then the end.
+func natsFlood(opts ...ipcchan.Option) func(peerArgs) error {
+	return func(a peerArgs) error {
+		js, err := natsConnect(a[0])
+		if err != nil {
+			return err
+		}
+		q, err := natsq.Open[[]byte](ctx, js, a[1], opts...)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		return flood(q, make([]byte, a.int(3)), a.int(2))
 	}
-	defer natsq.Unlink(ctx, s.js, name)
-	defer q.Close()
-	role := "nats-flood"
-	if pipelined {
-		role = "nats-flood-pipelined"
-	}
-	cmd := b.peer(role, s.url, name, strconv.Itoa(n), strconv.Itoa(size))
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	ns, err := drain(q, nil)
-	if err != nil {
-		return 0, err
-	}
-	return ns, cmd.Wait()
+}
+
+// natsTargets are the goals of the NATS rows.
+func natsTargets(ratio func(name, scenario, a, b string, limit float64, atMost bool, note string)) {
+	const st = "NATS JetStream stream 64 B"
+	ratio("natsq stream, Send + batched Receive, vs raw sync publish", st, "natsq, Send + batched Receive", "raw jetstream, sync publish", 0.8, false,
+		"the sender is the bound, a round trip per Send as the raw publisher's; the receiver's work on the same two cores (the server's deliveries and acknowledgements) slows it; see docs/BENCHMARKS.md")
+	ratio("natsq stream, Pipelined Send, vs raw async publish + fetch", st, "natsq, Pipelined(256) Send + batched Receive", "raw jetstream, async publish + fetch", 0.5, false,
+		"natsq's receive takes one message per call and hands it over through its window; the raw loop takes batches of 100")
+	ratio("natsq ping-pong vs raw publish + fetch", "NATS JetStream ping-pong", "natsq Queue[[]byte]", "raw jetstream, publish + fetch", 2.0, true,
+		"a receive asks the levels it does not know empty, and a Send carries the stream's name to check")
+	ratio("worker-pool demo over NATS vs POSIX, jobs/s", "worker-pool demo", "over NATS JetStream (natsq)", "over POSIX queues", 0.9, false, "")
 }
