@@ -26,15 +26,6 @@ type Codec interface {
 	Decode(data []byte, v any) error
 }
 
-// For returns the default codec for values of type t: Raw for []byte and
-// string, Msgpack for everything else.
-func For(t reflect.Type) Codec {
-	if IsRaw(t) {
-		return Raw
-	}
-	return Msgpack
-}
-
 // IsRaw reports whether t is a type that Raw carries: []byte or string, or
 // a type defined on them (type Line string). Raw refuses every other type,
 // as Layout refuses the types CheckLayout reports; code that picks a codec

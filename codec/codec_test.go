@@ -101,17 +101,6 @@ func TestMsgpackRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestFor(t *testing.T) {
-	for _, tc := range []struct {
-		v    any
-		want Codec
-	}{{[]byte{}, Raw}, {"", Raw}, {0, Msgpack}, {sample{}, Msgpack}, {[]int{}, Msgpack}} {
-		if got := For(reflect.TypeOf(tc.v)); got != tc.want {
-			t.Errorf("For(%T) = %s, want %s", tc.v, got.Name(), tc.want.Name())
-		}
-	}
-}
-
 func BenchmarkMsgpackAppend(b *testing.B) {
 	v := sample{ID: 7, Name: "name", Data: []byte("data")}
 	buf := make([]byte, 0, 256)

@@ -53,8 +53,11 @@ type Wire[T any] struct {
 func NewWire[T any](obj ipcerr.Object, cd codec.Codec, noEOF bool) (*Wire[T], error) {
 	rt := reflect.TypeFor[T]()
 	w := &Wire[T]{obj: obj, codec: cd, typeName: rt.String(), noEOF: noEOF, maxSize: -1}
-	if w.codec == nil {
-		w.codec = codec.For(rt)
+	if w.codec == nil { // a queue's default: bytes as they are, the rest in MessagePack
+		w.codec = codec.Msgpack
+		if codec.IsRaw(rt) {
+			w.codec = codec.Raw
+		}
 	}
 	switch {
 	case w.codec == codec.Layout:

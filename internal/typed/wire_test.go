@@ -73,3 +73,29 @@ func TestEncodeChecks(t *testing.T) {
 		t.Errorf("NewWire with Raw for a struct = %v", err)
 	}
 }
+
+// TestDefaultCodec: without WithCodec, []byte and string (and types
+// defined on them) travel as they are, everything else in MessagePack.
+func TestDefaultCodec(t *testing.T) {
+	type line string
+	for _, c := range []struct {
+		name string
+		kind Payload
+		get  func() (Payload, error)
+	}{
+		{"[]byte", Bytes, kindOf[[]byte]}, {"string", String, kindOf[string]}, {"line", String, kindOf[line]},
+		{"int", Typed, kindOf[int]}, {"job", Typed, kindOf[job]}, {"[]int", Typed, kindOf[[]int]},
+	} {
+		if k, err := c.get(); err != nil || k != c.kind {
+			t.Errorf("%s: kind %v, %v; want %v", c.name, k, err, c.kind)
+		}
+	}
+}
+
+func kindOf[T any]() (Payload, error) {
+	w, err := NewWire[T](obj, nil, false)
+	if err != nil {
+		return 0, err
+	}
+	return w.Kind(), nil
+}
