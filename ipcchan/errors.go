@@ -85,7 +85,8 @@ type Error = ipcerr.Error
 // system's error; Value holds the value). Either way the message is not
 // lost: it is here. Its fields:
 //
-//	Queue    string  the queue's name
+//	Kind     string  what it travelled on: "queue", "ring", "NATS queue" ("queue" when empty)
+//	Queue    string  the queue's (or ring's) name
 //	Op       string  "receive" or "close"
 //	Priority uint    the message's priority
 //	Data     []byte  the message, byte for byte
@@ -110,7 +111,7 @@ func CheckName(name string) error {
 func nameError(kind, name, op string, err error) error {
 	var ne *posix.NameError
 	if errors.As(err, &ne) {
-		return &Error{Kind: kind, Name: name, Op: op, Err: ErrInvalidName, Detail: "invalid name: " + ne.Reason}
+		return ipcerr.Object{Kind: kind, Name: name}.Err(op, ErrInvalidName, "invalid name: "+ne.Reason)
 	}
-	return &Error{Kind: kind, Name: name, Op: op, Err: ErrInvalidName, Sys: err}
+	return ipcerr.Object{Kind: kind, Name: name}.Fail(op, ErrInvalidName, err, "")
 }

@@ -48,6 +48,9 @@ type Queue[T any] struct {
 	store    *large.Store       // messages beyond msgSize, or nil when the queue carries none
 	rx       typed.Receiving[T] // Recv
 	bufs     sync.Pool          // *[]byte with len msgSize
+
+	watchMu sync.Mutex
+	watches map[*queueWatch]struct{} // Watch's, which Close ends
 }
 
 // QueueAttr describes a queue.
@@ -101,7 +104,7 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	if shape == nil { // opened, or created with the kernel's defaults: ask
 		a, err := posix.MqGetAttr(fd)
 		if err != nil {
-			return fail(&Error{Kind: "queue", Name: name, Op: "open", Sys: err})
+			return fail(obj.Fail("open", nil, err, ""))
 		}
 		shape = &a
 	}
@@ -111,7 +114,7 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 		return fail(e)
 	}
 	if q.fd, err = poll.New(fd); err != nil {
-		return fail(&Error{Kind: "queue", Name: name, Op: "open", Err: err, Detail: "cannot start the event loop: " + err.Error()})
+		return fail(obj.Err("open", err, "cannot start the event loop: "+err.Error()))
 	}
 	if err := q.openStore(fd, cfg); err != nil {
 		return fail(err)
@@ -128,7 +131,7 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 func (q *Queue[T]) openStore(fd int, cfg *options.Config) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return &Error{Kind: "queue", Name: q.obj.Name, Op: "open", Sys: err}
+		return q.obj.Fail("open", nil, err, "")
 	}
 	advice := func() string {
 		return fmt.Sprintf("send smaller messages, or recreate the queue with a larger MsgSize (this machine allows up to %d: %smsgsize_max)",
@@ -247,12 +250,13 @@ func (q *Queue[T]) Attr() (QueueAttr, error) {
 
 // Close closes this process's handle to the queue; the queue and its
 // messages stay until Unlink. Every goroutine blocked in Send or Receive
-// returns ErrClosed, and a Recv channel is closed. A message that Recv had
+// returns ErrClosed, a Recv channel is closed, and watches end. A message that Recv had
 // read from the kernel but not yet delivered is put back into the queue,
 // at its priority (behind the messages of that priority already there); if
 // the queue stays full for a second, Close returns it in a *MessageError
 // (Value holds it) rather than drop it. Calling Close twice is harmless.
 func (q *Queue[T]) Close() error {
+	q.stopWatches()
 	err := q.fd.Close(q.rx.Close)
 	if _, ok := err.(syscall.Errno); ok {
 		return q.err("close", err, "")
@@ -276,14 +280,14 @@ func UnlinkQueue(name string) error {
 	if err == nil || err == syscall.ENOENT {
 		large.RemoveAll("queue", name) // its large messages go with it
 	}
+	obj := ipcerr.Object{Kind: "queue", Name: name}
 	switch err {
 	case nil:
 		return nil
 	case syscall.ENOENT:
-		return &Error{Kind: "queue", Name: name, Op: "unlink", Err: ErrNotExist, Sys: err}
+		return obj.Fail("unlink", ErrNotExist, err, "")
 	case syscall.EACCES, syscall.EPERM:
-		return &Error{Kind: "queue", Name: name, Op: "unlink", Err: ErrPermission, Sys: err,
-			Detail: "permission denied: only the queue's owner (or root) can remove it"}
+		return obj.Fail("unlink", ErrPermission, err, "permission denied: only the queue's owner (or root) can remove it")
 	}
-	return &Error{Kind: "queue", Name: name, Op: "unlink", Sys: err}
+	return obj.Fail("unlink", nil, err, "")
 }

@@ -17,7 +17,7 @@ import (
 
 // openError turns a failed mq_open into an error that says what to do.
 func openError(name string, cfg *options.Config, err error) error {
-	e := &Error{Kind: "queue", Name: name, Op: "open", Sys: err}
+	e := ipcerr.Object{Kind: "queue", Name: name}.Fail("open", nil, err, "")
 	creating := cfg.Has(options.Create)
 	switch err {
 	case syscall.ENOENT:
@@ -133,7 +133,7 @@ func (q *Queue[T]) err(op string, err error, waitingFor string) error {
 	case !isErrno:
 		return q.obj.Ended(op, err, waitingFor)
 	case errno == syscall.EBADF:
-		return &Error{Kind: "queue", Name: q.obj.Name, Op: op, Sys: err, Detail: "bad descriptor: the queue's descriptor was closed behind its back"}
+		return q.obj.Fail(op, nil, err, "bad descriptor: the queue's descriptor was closed behind its back")
 	}
-	return &Error{Kind: "queue", Name: q.obj.Name, Op: op, Sys: err}
+	return q.obj.Fail(op, nil, err, "")
 }

@@ -28,11 +28,9 @@ func (q *Queue[T]) Notify(sig syscall.Signal) error {
 	case nil:
 		return nil
 	case syscall.EBUSY:
-		return &Error{Kind: "queue", Name: q.obj.Name, Op: "notify", Err: ErrExist, Sys: err,
-			Detail: "a process (this one too, through any handle) is already registered for notification on this queue, and only one registration may exist; Notify(0) removes this process's"}
+		return q.obj.Fail("notify", ErrExist, err, "a process (this one too, through any handle) is already registered for notification on this queue, and only one registration may exist; Notify(0) removes this process's")
 	case syscall.EINVAL:
-		return &Error{Kind: "queue", Name: q.obj.Name, Op: "notify", Err: ErrInvalid, Sys: err,
-			Detail: fmt.Sprintf("signal %d is not a valid signal number", int(sig))}
+		return q.obj.Fail("notify", ErrInvalid, err, fmt.Sprintf("signal %d is not a valid signal number", int(sig)))
 	}
 	return q.err("notify", err, "")
 }

@@ -78,7 +78,7 @@ func (q *Queue[T]) putBack(v T, msg []byte, prio uint) error {
 	if len(msg) > q.msgSize { // a large message: in a new file of its own
 		var err error
 		if out, err = q.store.Put(msg); err != nil {
-			return &MessageError{Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: err,
+			return &MessageError{Kind: q.obj.Kind, Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: err,
 				Detail: "Recv had read it ahead but could not put it back: " + err.Error() + "; it is in this error's Value"}
 		}
 		send = out.Ref
@@ -95,10 +95,10 @@ func (q *Queue[T]) putBack(v T, msg []byte, prio uint) error {
 	case nil:
 		return nil
 	case syscall.EAGAIN:
-		return &MessageError{Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: ErrFull,
+		return &MessageError{Kind: q.obj.Kind, Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: ErrFull,
 			Detail: "Recv had read it ahead but could not put it back: the queue stayed full for " + putBackPatience.String() + "; it is in this error's Value"}
 	}
-	return &MessageError{Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: err,
+	return &MessageError{Kind: q.obj.Kind, Queue: q.obj.Name, Op: "close", Priority: prio, Data: msg, Value: v, Err: err,
 		Detail: "Recv had read it ahead but could not put it back: " + err.Error() + "; it is in this error's Value"}
 }
 

@@ -359,7 +359,7 @@ func (r *Ring[T]) putBack(v T) error {
 		return nil
 	}
 	msg, _ := r.w.Encode(nil, &v)
-	return &MessageError{Queue: r.obj.Name, Op: "close", Data: append([]byte(nil), msg...), Value: v, Err: ErrFull, Cause: err,
+	return &MessageError{Kind: r.obj.Kind, Queue: r.obj.Name, Op: "close", Data: append([]byte(nil), msg...), Value: v, Err: ErrFull, Cause: err,
 		Detail: "Recv had taken it but could not put it back: " + err.Error() + "; it is in this error's Value"}
 }
 

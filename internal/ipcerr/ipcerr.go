@@ -100,7 +100,8 @@ func (e *Error) Unwrap() []error {
 // system's error; Value holds it). Either way the message is not lost: it
 // is here.
 type MessageError struct {
-	Queue    string // the queue's name
+	Kind     string // what the message travelled on: "queue", "ring", "NATS queue"; "queue" when empty
+	Queue    string // the queue's (or ring's) name
 	Op       string // "receive" or "close"
 	Priority uint   // the message's priority
 	Data     []byte // the message, byte for byte
@@ -111,7 +112,14 @@ type MessageError struct {
 }
 
 func (e *MessageError) Error() string {
-	return fmt.Sprintf("queue %s: %s: message of %d bytes at priority %d: %s", e.Queue, e.Op, len(e.Data), e.Priority, e.Detail)
+	kind := e.Kind
+	if kind == "" {
+		kind = "queue"
+	}
+	if kind == "ring" { // a ring has no priorities
+		return fmt.Sprintf("%s %s: %s: message of %d bytes: %s", kind, e.Queue, e.Op, len(e.Data), e.Detail)
+	}
+	return fmt.Sprintf("%s %s: %s: message of %d bytes at priority %d: %s", kind, e.Queue, e.Op, len(e.Data), e.Priority, e.Detail)
 }
 
 // Unwrap returns Err and Cause.

@@ -212,7 +212,7 @@ func (o *Outgoing) Drop() {
 
 // sysErr is the error of a failed Put.
 func (s *Store) sysErr(err error, size int) error {
-	e := &ipcerr.Error{Kind: s.obj.Kind, Name: s.obj.Name, Op: "send", Sys: err}
+	e := s.obj.Fail("send", nil, err, "")
 	switch {
 	case errors.Is(err, syscall.ENOSPC):
 		var fs unix.Statfs_t
@@ -244,7 +244,7 @@ func (s *Store) Take(ref []byte, prio uint, dst []byte) ([]byte, error) {
 	size, token := parseRef(ref)
 	path := posix.ShmDir + s.fileName(token)
 	refuse := func(sentinel error, detail string) ([]byte, error) {
-		return dst, &ipcerr.MessageError{Queue: s.obj.Name, Op: "receive", Priority: prio, Data: slices.Clone(ref), Err: sentinel,
+		return dst, &ipcerr.MessageError{Kind: s.obj.Kind, Queue: s.obj.Name, Op: "receive", Priority: prio, Data: slices.Clone(ref), Err: sentinel,
 			Detail: "a reference to a large message of " + Bytes(size) + " in " + path + ", " + detail}
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)

@@ -145,8 +145,7 @@ func (w *Wire[T]) Encode(dst []byte, v *T) ([]byte, error) {
 	default:
 		var err error
 		if msg, err = w.codec.Append(append(dst, w.header[:]...), *v); err != nil {
-			return nil, &ipcerr.Error{Kind: w.obj.Kind, Name: w.obj.Name, Op: "send", Err: ipcerr.ErrInvalid, Sys: err,
-				Detail: fmt.Sprintf("cannot encode the %s: %v", w.typeName, err)}
+			return nil, w.obj.Fail("send", ipcerr.ErrInvalid, err, fmt.Sprintf("cannot encode the %s: %v", w.typeName, err))
 		}
 		msg = msg[len(dst):]
 	}
@@ -228,6 +227,6 @@ func (w *Wire[T]) decodeTyped(msg []byte, prio uint) (T, error) {
 // MessageError reports a received message that is not handed over as a
 // value, holding a copy of its bytes.
 func (w *Wire[T]) MessageError(msg []byte, prio uint, sentinel, cause error, detail string) *ipcerr.MessageError {
-	return &ipcerr.MessageError{Queue: w.obj.Name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...),
+	return &ipcerr.MessageError{Kind: w.obj.Kind, Queue: w.obj.Name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...),
 		Err: sentinel, Cause: cause, Detail: detail}
 }
