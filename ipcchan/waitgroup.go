@@ -103,7 +103,10 @@ func (wg *WaitGroup) waitZero(ctx context.Context, op string, sleep func(context
 		return nil
 	}
 	atomic.AddUint32(wg.sleep, 1) // so that the Add that reaches zero wakes the sleepers
-	defer atomic.AddUint32(wg.sleep, ^uint32(0))
+	// A closure, not the call's arguments: it keeps wg, and so the memory
+	// the pointer is into, alive until it runs (a closed handle is
+	// unmapped once it is garbage).
+	defer func() { atomic.AddUint32(wg.sleep, ^uint32(0)) }()
 	for {
 		c := atomic.LoadInt32(wg.count)
 		if c == 0 {

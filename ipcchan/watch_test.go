@@ -90,8 +90,8 @@ func TestWatchEveryKind(t *testing.T) {
 			return watched{
 				watch: func(l *loop.Loop, cb func(loop.Events)) (func(), error) { return wg.Watch(l, loop.Readable, cb) },
 				fromPeer: func(t *testing.T, _ int) {
-					if out, err := helperCmd(t, "wg-done", name).Output(); err != nil {
-						t.Fatalf("wg-done: %v %s", err, out)
+					if out, err := helperCmd(t, "wg-done-now", name).Output(); err != nil {
+						t.Fatalf("wg-done-now: %v %s", err, out)
 					}
 				},
 				take: func() bool {
@@ -179,7 +179,7 @@ func TestWatchEveryKind(t *testing.T) {
 }
 
 func init() {
-	helpers["wg-done"] = func(args []string) error {
+	helpers["wg-done-now"] = func(args []string) error {
 		wg, err := ipcchan.OpenWaitGroup(args[0])
 		if err != nil {
 			return err

@@ -36,7 +36,7 @@ type dispatcher struct {
 	resend      []int        // jobs to send again
 	resent      map[int]bool // jobs sent again after a worker died, or that had no result
 	sending     bool         // the jobs queue is watched for room
-	stopSending func()       // for a ring: ends its watch for room
+	stopSending func()       // ends the watch for room in the jobs queue
 	ended       bool         // CloseSend done
 	got         []bool
 	done        int
@@ -163,46 +163,27 @@ func isNil(c any) bool {
 	return false
 }
 
-// fder is a queue with a descriptor the reactor can watch: a POSIX queue.
-type fder interface{ Fd() int }
-
-// watcher is a queue the reactor can watch without a descriptor: a ring.
+// watcher is a queue the reactor can watch: a POSIX queue or a ring (the
+// same Watch for both, and for every ipcchan object).
 type watcher interface {
 	Watch(l *loop.Loop, ev loop.Events, cb func(loop.Events)) (stop func(), err error)
 }
 
 // watch registers the reactor's sources: the results queue, room in the
-// jobs queue, a timer, and the stop signals. A POSIX queue's descriptor
-// goes into the reactor, and a ring is watched for it (Ring.Watch); a NATS
-// queue has neither, so a goroutine receives its results and posts each
-// to the reactor, and jobs are sent at once (the stream holds them all).
+// jobs queue, a timer, and the stop signals. A POSIX queue or a ring is
+// watched (Watch); a NATS queue has no readiness to watch, so a goroutine
+// receives its results and posts each to the reactor, and jobs are sent at
+// once (the stream holds them all).
 func (d *dispatcher) watch() error {
-	switch r := d.results.(type) {
-	case fder:
-		if err := d.l.Add(r.Fd(), loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
-			return err
-		}
-	case watcher:
+	if r, ok := d.results.(watcher); ok {
 		if _, err := r.Watch(d.l, loop.Readable, func(loop.Events) { d.readResults() }); err != nil {
 			return err
 		}
-	default:
+	} else {
 		go d.pullResults()
 	}
-	d.sending = true
-	switch j := d.jobs.(type) {
-	case fder:
-		if err := d.l.Add(j.Fd(), loop.Writable, func(loop.Events) { d.sendJobs() }); err != nil {
-			return err
-		}
-	case watcher:
-		stop, err := j.Watch(d.l, loop.Writable, func(loop.Events) { d.sendJobs() })
-		if err != nil {
-			return err
-		}
-		d.stopSending = stop
-	default:
-		d.l.Post(d.sendJobs)
+	if err := d.setSending(true); err != nil {
+		return err
 	}
 	_, err := d.l.Every(100*time.Millisecond, d.tick)
 	return err
@@ -277,39 +258,32 @@ func (d *dispatcher) sendJobs() {
 			d.next++
 		}
 	}
-	d.setSending(false)
+	if err := d.setSending(false); err != nil {
+		d.fail(err)
+	}
 }
 
-func (d *dispatcher) setSending(on bool) {
+// setSending starts (on) or stops the watch for room in the jobs queue.
+func (d *dispatcher) setSending(on bool) error {
 	if on == d.sending {
-		return
+		return nil
 	}
 	d.sending = on
-	if w, ok := d.jobs.(watcher); ok {
-		if !on {
-			d.stopSending()
-			return
-		}
+	w, ok := d.jobs.(watcher)
+	switch {
+	case !ok && on:
+		d.l.Post(d.sendJobs)
+	case !ok:
+	case on:
 		stop, err := w.Watch(d.l, loop.Writable, func(loop.Events) { d.sendJobs() })
 		if err != nil {
-			d.fail(err)
-			return
+			return err
 		}
 		d.stopSending = stop
-		return
+	default:
+		d.stopSending()
 	}
-	j, ok := d.jobs.(fder)
-	if !ok {
-		if on {
-			d.l.Post(d.sendJobs)
-		}
-		return
-	}
-	ev := loop.Events(0)
-	if on {
-		ev = loop.Writable
-	}
-	d.l.Modify(j.Fd(), ev)
+	return nil
 }
 
 // readResults takes the results that have arrived.
@@ -394,7 +368,9 @@ func (d *dispatcher) exited(p *proc) {
 	var did []string
 	if job := st.Current.Load(); job >= 0 && !d.got[job] {
 		d.resendJob(int(job))
-		d.setSending(true)
+		if err := d.setSending(true); err != nil {
+			d.fail(err)
+		}
 		did = append(did, fmt.Sprintf("job %d sent again", job))
 	}
 	if st.InDisk.Load() {
@@ -444,7 +420,9 @@ func (d *dispatcher) tick() {
 	}
 	d.recovered = append(d.recovered, fmt.Sprintf("%d jobs had no result and no worker: sent again", len(d.resend)))
 	d.lastResult = time.Now()
-	d.setSending(true)
+	if err := d.setSending(true); err != nil {
+		d.fail(err)
+	}
 }
 
 // resendJob queues job to be sent again; a second result for it is then

@@ -284,6 +284,14 @@ func (t *thread) run() {
 	}
 }
 
+// wakes counts the parked goroutines woken, for Wakes.
+var wakes atomic.Int64
+
+// Wakes returns how many parked goroutines the shared waiter has woken in
+// this process: for tests and benchmarks, to tell a wake-up per token from
+// a thundering herd.
+func Wakes() int64 { return wakes.Load() }
+
 // wake wakes the n oldest goroutines parked on w, and forgets w if none is
 // left. The caller, w's thread, holds shared.mu.
 func (w *word) wake(n int) {
@@ -291,6 +299,7 @@ func (w *word) wake(n int) {
 		p := w.head
 		w.remove(p)
 		p.woken <- struct{}{}
+		wakes.Add(1)
 	}
 	if w.parked == 0 {
 		dropWord(w)
