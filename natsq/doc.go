@@ -109,9 +109,23 @@
 // acknowledgement) 2 ms after its last receive ended, and at Close: a busy
 // worker keeps nothing from an idle one for longer than that. A held
 // message older than a third of the consumer's AckWait (and 10 s) is given
-// back rather than handed over, since JetStream may have passed it to
-// another receiver by then. The Recv goroutine holds the one message it is
-// handing over.
+// back, with the newer ones of its level, rather than handed over, since
+// JetStream may have passed it to another receiver by then. The Recv
+// goroutine holds the one message it is handing over.
+//
+// What a handle gives back goes back in its order, ahead of the newer
+// messages of its level (first what is left of what it gave back before,
+// if JetStream has not delivered it all again yet), and the handle asks
+// that level again only once the server has taken it back; a request that
+// waits on an empty level asks for one message, so that one coming to it
+// while the handle is busy goes back once, in its place. So a receiver
+// gets each level's messages in the order they were sent however it
+// stalls, and after Close (which waits for the server to take back what
+// the handle held, the message Recv read ahead first) the next receiver
+// does. That order is each receiver's own: receivers sharing a queue share
+// its messages, and one that another gave back may reach them after newer
+// ones; so may a message that JetStream delivers again after AckWait (its
+// receiver died, or its acknowledgement was lost).
 //
 // # Pipelined sends
 //
@@ -129,12 +143,13 @@
 // A Send waits for JetStream's acknowledgement (one round trip) unless the
 // handle is Pipelined; a receive taking from its window costs no request,
 // and its acknowledgement one message (and a round trip on a stream with a
-// Capacity). A receiver waiting on an empty queue holds a pull request on
-// each level, renewed every 5 s. On loopback here, with the server in
-// another process than the sender (cmd/ipcbench): a stream of 64-byte
-// messages takes about 140 µs per message with Send (the raw jetstream
-// publisher: 90 µs), 19 µs with Pipelined sends (raw asynchronous
-// publishing and batched fetching: 10 µs), and a ping-pong about 390 µs one
-// way (raw publish and fetch: 260 µs). NATS is for crossing machines, not
-// for speed on one.
+// Capacity). Giving back a window costs a request (two while what it gave
+// back before has not all come again), which the next receive waits for.
+// A receiver waiting on an empty queue holds a pull request on each level,
+// renewed every 5 s. On loopback here, with the server in another process
+// than the sender (cmd/ipcbench): a stream of 64-byte messages takes about
+// 140 µs per message with Send (the raw jetstream publisher: 90 µs), 19 µs
+// with Pipelined sends (raw asynchronous publishing and batched fetching:
+// 10 µs), and a ping-pong about 390 µs one way (raw publish and fetch:
+// 260 µs). NATS is for crossing machines, not for speed on one.
 package natsq

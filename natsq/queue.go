@@ -57,27 +57,15 @@ type Queue[T any] struct {
 	obj     ipcerr.Object // "NATS queue", "/jobs"
 	stream  string        // "jobs"
 	subject [Levels]string
-	cons    [Levels]jetstream.Consumer
 	w       *typed.Wire[T]
 	rx      typed.Receiving[T] // Recv
+	win     *window            // receiving: what the handle holds, and its requests
 	maxSize int                // largest message: the stream's MaxMsgSize or the server's max_payload
 	pipe    *pipeline          // Pipelined sends, or nil
 	bounded bool               // the stream has a Capacity (MaxMsgs or MaxBytes): receives confirm their acknowledgements
 
-	done      chan struct{} // closed by Close
+	done      chan struct{} // closed by Close (win.close)
 	closeOnce sync.Once
-
-	mu        sync.Mutex // guards levels, takers, askErr, askLevel, wake, idleArmed, batch, lastTake
-	takers    int        // receives going on (take)
-	levels    [Levels]level
-	askErr    error         // the last failed request's error, for a take to report
-	askLevel  int           // the level of that request
-	wake      chan struct{} // closed and replaced when a request brings or ends
-	idle      *time.Timer   // linger: gives back what is held when no receive is going on
-	idleArmed bool          // the linger runs: what comes is held
-	holdFor   time.Duration // the longest a held message may wait to be handed over
-	batch     int           // how many messages a request asks for (see window)
-	lastTake  time.Time     // when the last receive ended
 }
 
 var (
@@ -119,7 +107,7 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 			return nil, err
 		}
 	}
-	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{}), wake: make(chan struct{}), batch: 1}
+	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{})}
 	q.rx.Obj, q.rx.RenewEvery = obj, holdRenew
 	if o.Has(options.Pipeline) {
 		q.pipe = newPipeline(o.Pipeline)
@@ -138,17 +126,13 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	}
 	w.SetLimit(q.maxSize, fmt.Sprintf("the largest message the stream takes, %d bytes (its MaxMsgSize, or the server's max_payload)", q.maxSize),
 		func() string { return "send smaller messages" })
-	q.holdFor = holdMax
+	var cons [Levels]jetstream.Consumer
 	for l := range Levels {
-		if q.cons[l], err = q.consumer(ctx, l); err != nil {
+		if cons[l], err = q.consumer(ctx, l); err != nil {
 			return nil, q.natsError("open", err, fmt.Sprintf("cannot create the consumer of level %d", l))
 		}
-		if aw := q.cons[l].CachedInfo().Config.AckWait; aw > 0 {
-			q.holdFor = min(q.holdFor, aw/3)
-		}
 	}
-	q.idle = time.AfterFunc(time.Hour, q.idleEnded)
-	q.idle.Stop()
+	q.win = newWindow(obj, js.Conn(), cons, q.done)
 	return q, nil
 }
 
@@ -353,11 +337,13 @@ func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
 }
 
 // Close closes this handle: waiting calls return ipcchan.ErrClosed, the
-// Recv channel closes, and a message that Recv had read ahead goes back to
-// the stream. A Pipelined handle first waits (up to 10 s) for its
-// messages in flight to be stored, and returns an *UnsentError for those
-// that were not. The queue and the JetStream connection stay. Closing twice
-// is harmless.
+// Recv channel closes, and what the handle held (a message that Recv had
+// read ahead, its window) goes back to the stream, in its order: Close
+// waits until the server has taken it back (up to 5 s each for the
+// levels), so that a receiver that follows finds it there. A Pipelined
+// handle first waits (up to 10 s) for its messages in flight to be
+// stored, and returns an *UnsentError for those that were not. The queue
+// and the JetStream connection stay. Closing twice is harmless.
 func (q *Queue[T]) Close() error {
 	var flushErr error
 	if q.pipe != nil && !q.closed() { // what is in flight is stored, or reported, before the handle goes
@@ -365,14 +351,12 @@ func (q *Queue[T]) Close() error {
 		flushErr = q.Flush(ctx)
 		cancel()
 	}
-	q.closeOnce.Do(func() {
-		q.mu.Lock()
-		close(q.done)
-		q.giveBackHeldLocked()
-		q.mu.Unlock()
-	})
-	if err := q.rx.Close(); err != nil {
-		return err
+	// What Recv read ahead goes back first, and with it, behind it, what
+	// the window holds of its level (putBack): one give-back, not two.
+	rxErr := q.rx.Close()
+	q.closeOnce.Do(q.win.close)
+	if rxErr != nil {
+		return rxErr
 	}
 	return flushErr
 }

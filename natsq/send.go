@@ -16,9 +16,10 @@ import (
 
 // Send sends v at priority 0. It returns once JetStream has stored the
 // message (on a Pipelined handle: once it is on its way, see Pipelined);
-// while the stream is full (Capacity), it waits, checking again with a
-// growing pause of up to fullPollMax, until there is room, ctx is done or
-// the handle is closed.
+// while the stream is full (Capacity), it waits, trying again after a
+// pause that doubles from 1 ms up to 50 ms (JetStream does not tell a
+// publisher when room appears), until there is room, ctx is done or the
+// handle is closed.
 func (q *Queue[T]) Send(ctx context.Context, v T) error {
 	return q.send(ctx, v, 0, true)
 }

@@ -18,8 +18,8 @@ import (
 // next Receive on this handle), and acknowledges each message when it is
 // handed over. The message it holds meanwhile stays reserved to this
 // handle (it tells JetStream it is in progress) and goes back to the
-// stream at once on Close; if the process dies, JetStream delivers it
-// again after the consumer's AckWait.
+// stream on Close, ahead of the newer messages of its level; if the
+// process dies, JetStream delivers it again after the consumer's AckWait.
 func (q *Queue[T]) Recv() <-chan T { return q.rx.Recv(q.takeForStream) }
 
 // Err returns the error that ended the Recv channel, or nil if it ended
@@ -32,12 +32,13 @@ func (q *Queue[T]) Err() error { return q.rx.Err() }
 // of 30 s.
 const holdRenew = 10 * time.Second
 
-// takeForStream takes the next message for the Recv stream; it is acknowledged when
-// handed over, and given back (Nak) if the handle closes first.
+// takeForStream takes the next message for the Recv stream; it is
+// acknowledged when handed over, and given back, ahead of the newer ones
+// of its level, if the handle closes first.
 func (q *Queue[T]) takeForStream(ctx context.Context) (typed.Taken[T], error) {
-	q.beginTake()
+	q.win.beginTake()
 	m, v, prio, err := q.next(ctx, true)
-	q.endTake()
+	q.win.endTake()
 	if err != nil {
 		if m != nil {
 			q.ack(m) // an undecodable message, handed over in the error
@@ -46,7 +47,7 @@ func (q *Queue[T]) takeForStream(ctx context.Context) (typed.Taken[T], error) {
 	}
 	return typed.Taken[T]{Value: v, Prio: prio,
 		Delivered: func() { q.ack(m) },
-		PutBack:   func() error { m.Nak(); return nil },
+		PutBack:   func() error { q.win.putBack(q.level(m), m); return nil },
 		Renew:     func() { m.InProgress() },
 	}, nil
 }
