@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipcchan/ipcchan/internal/budget"
 	"github.com/ipcchan/ipcchan/internal/ring"
 )
 
@@ -34,6 +35,9 @@ const noSpinEnv = "IPCBENCH_RING_NOSPIN"
 func main() {
 	if os.Getenv(noSpinEnv) != "" {
 		ring.MaxSpin, ring.MinSpin = 0, 0
+	}
+	if os.Getenv(noSliceEnv) != "" {
+		budget.Set(0)
 	}
 	if len(os.Args) > 2 && os.Args[1] == "-peer" {
 		if err := runPeer(os.Args[2], os.Args[3:]); err != nil {

@@ -89,6 +89,7 @@ func (s *Set) Close() {
 	}
 	posix.FutexWake(&s.closed, WakeAll, false)
 	close(s.doneChan())
+	nudgeAll() // a leader among the set's waiters looks at it
 }
 
 // doneChan returns the channel Close closes.
@@ -219,13 +220,12 @@ func (s *Set) waitKernel(ctx context.Context, addr *uint32, val uint32, watchFd 
 	}
 }
 
-// waitParked parks the goroutine on the shared waiter, without a thread.
+// waitParked parks the goroutine on the shared waiter, without a thread
+// of its own (unless it leads a slot of the shared waiter).
 func (s *Set) waitParked(ctx context.Context, addr *uint32, val uint32, watchFd int, end time.Time) uint32 {
-	done := s.doneChan()
-	select {
-	case <-done:
+	e := &waitEnds{ctx: ctx, closed: s.doneChan(), end: end}
+	if isClosed(e.closed) {
 		return ByClose
-	default:
 	}
 	if ctx.Err() != nil {
 		return ByContext
@@ -238,36 +238,14 @@ func (s *Set) waitParked(ctx context.Context, addr *uint32, val uint32, watchFd 
 	if p == nil {
 		return Woken // the word changed meanwhile
 	}
-	var timeout <-chan time.Time
-	if !end.IsZero() {
-		t := time.NewTimer(time.Until(end))
-		defer t.Stop()
-		timeout = t.C
-	}
-	var watched chan struct{}
 	if watchFd >= 0 {
-		watched = make(chan struct{})
+		watched := make(chan struct{})
+		e.watched = watched
 		stop := make(chan struct{})
 		defer close(stop)
-		var once sync.Once
-		go watch(watchFd, func() { once.Do(func() { close(watched) }) }, stop)
+		go watch(watchFd, func() { close(watched); p.poke() }, stop)
 	}
-	select {
-	case <-p.woken:
-		return Woken
-	case <-ctx.Done():
-		p.leave()
-		return ByContext
-	case <-done:
-		p.leave()
-		return ByClose
-	case <-timeout:
-		p.leave()
-		return ByTimeout
-	case <-watched:
-		p.leave()
-		return ByWatch
-	}
+	return p.wait(e)
 }
 
 // waitSliced is Wait on a kernel without futex_waitv: FUTEX_WAIT on the

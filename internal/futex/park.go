@@ -1,7 +1,7 @@
 package futex
 
 import (
-	"runtime"
+	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,45 +12,53 @@ import (
 )
 
 // The shared waiter: goroutines that wait longer than their slice in the
-// kernel (or find the slices taken) park on it, without a thread of their
-// own. Its threads sleep in futex_waitv, each on up to wordsPerThread
-// words plus a control word of its own, and wake the goroutines parked on
-// a word when the word is woken or no longer holds the value it held:
+// kernel (or find the slices taken) park on it, without a thread each. Its
+// words are grouped in slots of up to wordsPerSlot words (futex_waitv's
+// limit, less a control word of the slot's own). In each slot one parked
+// goroutine, the leader, sleeps in futex_waitv on all of them, on its own
+// thread, and wakes the goroutines parked on a word when the word is woken
+// or no longer holds the value it held; the others, followers, wait
+// without a thread, as goroutines blocked on a channel do. When the
+// leader's own wait ends, it hands the lead to a follower of its slot, if
+// there is one. So N parked goroutines on W words hold ceil(W/127)
+// threads, whatever N, and a goroutine that waits alone on its slot (a
+// ping-pong) is woken by the kernel itself, as in the kernel's slice,
+// without a hop through another goroutine (the reactor's leader/follower
+// scheme, package loop, does the same for descriptors):
 //
 //	goroutine: announce itself (the object's protocol: a sleepers bit, a
 //	           waiter count), look at the word, then park(word, val):
 //	           parked only if the word still holds val, else it looks again
-//	thread:    sleep on every word w with the value it last saw of w, then,
-//	           for each word woken or changed, wake as many of its parked
-//	           goroutines as its Policy says, and look again
+//	leader:    sleep on every word w of the slot with the value it last saw
+//	           of w, then, for each word woken or changed, wake as many of
+//	           its parked goroutines as its Policy says, and sleep again,
+//	           until its own wait ends
 //
 // A change of a word that a parked goroutine waits for comes with a
 // FUTEX_WAKE (the protocols of the objects say so: a goroutine announced
-// itself before it looked), which wakes the thread if it sleeps on the
-// word; a change while the thread is awake is seen when it next sleeps,
-// since the kernel compares the value it passes. So no wake-up is lost,
-// and N parked goroutines on W words cost ceil(W/wordsPerThread) threads.
+// itself before it looked), which wakes the leader if it sleeps on the
+// word; a change while it is awake, or between two leaders, is seen when
+// one next sleeps, since the kernel compares the value it passes.
 
-// wordsPerThread is how many words one thread of the shared waiter sleeps
-// on: futex_waitv's limit, less the thread's control word.
-const wordsPerThread = posix.FutexWaitvMax - 1
+// wordsPerSlot is how many words one slot of the shared waiter sleeps on:
+// futex_waitv's limit, less the slot's control word.
+const wordsPerSlot = posix.FutexWaitvMax - 1
 
 // A Policy says how many of the goroutines parked on a word to wake, given
 // the word's value now, how many are parked, and whether the word changed
-// (or was woken) since its thread last looked; the others stay parked.
+// (or was woken) since its slot last looked; the others stay parked.
 // An edge policy wakes on changes only. A level policy may also wake on a
 // value that holds still (tokens left on a semaphore, a free mutex): its
 // words are looked at every levelCheck too, so that a FUTEX_WAKE that came
-// without a change while the thread was awake (a waiter of another
-// process passing on a wake-up it gave up) delays a wake-up, and never
-// loses it.
+// without a change while no leader slept (a waiter of another process
+// passing on a wake-up it gave up) delays a wake-up, and never loses it.
 type Policy struct {
 	Wakes func(val uint32, parked int, changed bool) int
 	Level bool
 }
 
-// levelCheck is how often the threads of the shared waiter look at words
-// of a level policy that hold still.
+// levelCheck is how often a slot's leader looks at words of a level
+// policy that hold still.
 const levelCheck = 50 * time.Millisecond
 
 // WakeEvery wakes every goroutine parked on the word when it changes: for
@@ -67,29 +75,49 @@ var WakeEvery = Policy{Wakes: func(_ uint32, parked int, changed bool) int {
 // are some.
 var WakeCount = Policy{Level: true, Wakes: func(val uint32, parked int, _ bool) int { return min(int(val), parked) }}
 
+// wordLinger is how long a word whose last goroutine was woken stays in
+// its slot: the next wait on it, often a moment later, finds it there and
+// needs no new sleep of the leader to add it.
+const wordLinger = time.Second
+
 // shared is the process's shared waiter.
 var shared struct {
-	mu      sync.Mutex
-	words   map[*uint32]*word
-	threads []*thread
+	mu    sync.Mutex
+	words map[*uint32]*word
+	slots []*slot
 }
 
 // A word is a futex word that goroutines are parked on.
 type word struct {
 	addr       *uint32
-	seen       uint32 // the value its thread sleeps on
+	seen       uint32 // the value its slot's leader sleeps on
 	passed     bool   // a wake-up was passed on to it in this process (Pass)
 	policy     Policy
 	head, tail *parker // the parked goroutines, oldest first
 	parked     int
-	owner      any // keeps the memory of addr mapped while goroutines wait
-	thread     *thread
+	idle       time.Time // since when none is parked; zero while some are
+	owner      any       // keeps the memory of addr mapped while goroutines wait
+	slot       *slot
 }
+
+// A slot is up to wordsPerSlot words, and the goroutine that sleeps on
+// them.
+type slot struct {
+	ctl    uint32 // the control word: changed and woken when the leader must look again
+	words  []*word
+	leader *parker
+}
+
+// What a parked goroutine is told.
+const (
+	sigWoken = iota + 1 // its word was woken: look again
+	sigLead             // lead the slot
+)
 
 // A parker is one parked goroutine.
 type parker struct {
-	woken      chan struct{} // gets a value when the goroutine is woken
-	w          *word         // nil once woken or gone (under shared.mu)
+	signal     chan uint8 // sigWoken or sigLead; a woken parker gets nothing else
+	w          *word      // nil once woken or gone (under shared.mu)
 	prev, next *parker
 }
 
@@ -103,6 +131,7 @@ func (w *word) push(p *parker) {
 	}
 	w.tail = p
 	w.parked++
+	w.idle = time.Time{}
 }
 
 // remove takes p off w's parked goroutines.
@@ -118,19 +147,15 @@ func (w *word) remove(p *parker) {
 		w.tail = p.prev
 	}
 	p.w, p.prev, p.next = nil, nil, nil
-	w.parked--
-}
-
-// A thread is one thread of the shared waiter.
-type thread struct {
-	ctl   uint32 // the control word: changed and woken when its words change
-	words []*word
+	if w.parked--; w.parked == 0 {
+		w.idle = time.Now()
+	}
 }
 
 // park parks the calling goroutine's wait on addr while it holds val, or
 // returns nil if it does not hold val any more. owner must keep the word's
-// memory mapped for as long as goroutines park on it. The caller waits on
-// the parker's woken channel, and calls leave if it stops waiting first.
+// memory mapped for as long as goroutines park on it. The caller then
+// waits with wait.
 func park(addr *uint32, val uint32, policy Policy, owner any) *parker {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -139,121 +164,216 @@ func park(addr *uint32, val uint32, policy Policy, owner any) *parker {
 	}
 	w := shared.words[addr]
 	if w == nil {
-		w = &word{addr: addr, seen: val, policy: policy, owner: owner}
+		w = &word{addr: addr, policy: policy, owner: owner}
 		if shared.words == nil {
 			shared.words = map[*uint32]*word{}
 		}
 		shared.words[addr] = w
 		addWord(w)
 	}
-	p := &parker{woken: make(chan struct{}, 1)}
+	// The leader sleeps on what the word holds now: a change from it
+	// wakes the leader (the caller announced itself), or, while it is
+	// awake, fails its next sleep at once.
+	w.seen = val
+	p := &parker{signal: make(chan uint8, 1)}
 	w.push(p)
+	if w.slot.leader == nil {
+		w.slot.leader = p
+		p.signal <- sigLead
+	}
 	return p
 }
 
-// leave takes p off its word. It reports false when p was woken first.
-func (p *parker) leave() bool {
+// addWord gives w to a slot with room, or to a new one, and makes that
+// slot's leader look at its words again. The caller holds shared.mu.
+func addWord(w *word) {
+	var s *slot
+	for _, c := range shared.slots {
+		if len(c.words) < wordsPerSlot {
+			s = c
+			break
+		}
+	}
+	if s == nil {
+		s = &slot{}
+		shared.slots = append(shared.slots, s)
+	}
+	w.slot = s
+	s.words = append(s.words, w)
+	if s.leader != nil {
+		s.nudge()
+	}
+}
+
+// dropWord forgets w, which no goroutine waits on any more. The caller
+// holds shared.mu.
+func dropWord(w *word) {
+	if shared.words[w.addr] == w {
+		delete(shared.words, w.addr)
+	}
+	s := w.slot
+	if i := slices.Index(s.words, w); i >= 0 {
+		s.words[i] = s.words[len(s.words)-1]
+		s.words = s.words[:len(s.words)-1]
+	}
+}
+
+// nudge makes the slot's leader look at its words, and its own wait,
+// again.
+func (s *slot) nudge() {
+	atomic.AddUint32(&s.ctl, 1)
+	posix.FutexWake(&s.ctl, 1, false)
+}
+
+// nudgeAll makes every leader look again (a Set was closed).
+func nudgeAll() {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	w := p.w
-	if w == nil {
-		return false
-	}
-	w.remove(p)
-	if w.parked == 0 {
-		dropWord(w)
-		w.thread.nudge() // to let go of the word's memory (run keeps it while it sleeps on it)
-	}
-	return true
-}
-
-// addWord gives w to a thread with room, or to a new one, and makes that
-// thread look at its words again. The caller holds shared.mu.
-func addWord(w *word) {
-	var t *thread
-	for _, c := range shared.threads {
-		if len(c.words) < wordsPerThread {
-			t = c
-			break
-		}
-	}
-	if t == nil {
-		t = &thread{}
-		shared.threads = append(shared.threads, t)
-		go t.run()
-	}
-	w.thread = t
-	t.words = append(t.words, w)
-	t.nudge()
-}
-
-// dropWord forgets w, which no goroutine waits on any more; its thread
-// keeps w (and so its owner and its memory) until it next wakes. The
-// caller holds shared.mu.
-func dropWord(w *word) {
-	delete(shared.words, w.addr)
-	t := w.thread
-	for i, c := range t.words {
-		if c == w {
-			t.words[i] = t.words[len(t.words)-1]
-			t.words = t.words[:len(t.words)-1]
-			break
-		}
+	for _, s := range shared.slots {
+		s.nudge()
 	}
 }
 
 // Pass passes a wake-up on to the goroutines waiting on the word at addr,
 // in shared memory: FUTEX_WAKE 1 for those asleep in the kernel (in any
 // process), and, for those of this process parked on it, a look by its
-// thread, which a wake that comes while the thread is awake would miss (the
-// word holds its value: nothing else tells). A waiter that gives up after
-// a wake-up meant for it (Mutex, Semaphore) calls it.
+// slot's leader, which a wake that comes while the leader is awake would
+// miss (the word holds its value: nothing else tells). A waiter that gives
+// up after a wake-up meant for it (Mutex, Semaphore) calls it.
 func Pass(addr *uint32) {
 	Wake(addr, 1)
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if w := shared.words[addr]; w != nil {
 		w.passed = true
-		w.thread.nudge()
+		w.slot.nudge()
 	}
 }
 
-// nudge makes the thread look at its list of words again.
-func (t *thread) nudge() {
-	atomic.AddUint32(&t.ctl, 1)
-	posix.FutexWake(&t.ctl, 1, false)
+// The reasons a parked goroutine's wait may end, other than its word.
+type waitEnds struct {
+	ctx     context.Context
+	closed  <-chan struct{}
+	end     time.Time // zero: none
+	watched <-chan struct{}
 }
 
-// run is a thread of the shared waiter: it sleeps on its words until it
-// has none.
-func (t *thread) run() {
-	runtime.LockOSThread() // a thread of its own, asleep in the kernel; never unlocked: it exits with the goroutine
+// reason returns why e says the wait ends now, or Woken if it does not.
+func (e *waitEnds) reason(p *parker) uint32 {
+	switch {
+	case e.ctx.Err() != nil:
+		return ByContext
+	case isClosed(e.closed):
+		return ByClose
+	case !e.end.IsZero() && !time.Now().Before(e.end):
+		return ByTimeout
+	case isClosed(e.watched):
+		return ByWatch
+	}
+	return Woken
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits until p is woken (Woken) or e ends the wait (its reason), as
+// a follower on p's channel, or as its slot's leader.
+func (p *parker) wait(e *waitEnds) uint32 {
+	var timeout <-chan time.Time
+	if !e.end.IsZero() {
+		t := time.NewTimer(time.Until(e.end))
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case sig := <-p.signal:
+			if sig == sigWoken {
+				return Woken
+			}
+			return p.lead(e)
+		case <-e.ctx.Done():
+			return p.leave(ByContext)
+		case <-e.closed:
+			return p.leave(ByClose)
+		case <-timeout:
+			return p.leave(ByTimeout)
+		case <-e.watched:
+			return p.leave(ByWatch)
+		}
+	}
+}
+
+// leave takes p off its word, as its wait ends for reason; it hands the
+// lead on if it had just been given it. It returns reason, or Woken if p
+// was woken first (the caller looks at its word, which may let it on).
+func (p *parker) leave(reason uint32) uint32 {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	w := p.w
+	if w == nil {
+		return Woken
+	}
+	s := w.slot
+	w.remove(p)
+	if s.leader == p {
+		s.handOn()
+	}
+	return reason
+}
+
+// lead sleeps in the kernel on the words of p's slot, waking the goroutines
+// parked on them, until p's own wait ends: it returns Woken or e's reason.
+func (p *parker) lead(e *waitEnds) uint32 {
+	// Whatever ends p's wait while it sleeps nudges the slot, so that it
+	// looks; the slot is p's for as long as it leads.
+	shared.mu.Lock()
+	s := p.w.slot
+	shared.mu.Unlock()
+	stop := context.AfterFunc(e.ctx, s.nudge)
+	defer stop()
 	var v posix.Waitv
 	var asleep []*word // the words of the last sleep, and their owners kept alive through it
 	for {
 		shared.mu.Lock()
-		if len(t.words) == 0 {
-			for i, c := range shared.threads {
-				if c == t {
-					shared.threads = append(shared.threads[:i], shared.threads[i+1:]...)
-					break
-				}
-			}
+		if p.w == nil { // woken by its own look
+			s.handOn()
 			shared.mu.Unlock()
-			return
+			return Woken
+		}
+		if r := e.reason(p); r != Woken {
+			p.w.remove(p)
+			s.handOn()
+			shared.mu.Unlock()
+			return r
+		}
+		now := time.Now()
+		var timeout time.Duration // none
+		if !e.end.IsZero() {
+			timeout = sooner(timeout, e.end.Sub(now))
 		}
 		v.Reset()
-		asleep = append(asleep[:0], t.words...)
-		for _, w := range asleep {
-			v.Add(w.addr, w.seen, true)
-		}
-		v.Add(&t.ctl, atomic.LoadUint32(&t.ctl), false)
-		var timeout time.Duration
-		for _, w := range asleep {
-			if w.policy.Level {
-				timeout = levelCheck
+		asleep = asleep[:0]
+		for _, w := range slices.Clone(s.words) {
+			switch {
+			case w.parked == 0 && now.Sub(w.idle) >= wordLinger:
+				dropWord(w)
+				continue
+			case w.parked == 0:
+				timeout = sooner(timeout, wordLinger)
+			case w.policy.Level:
+				timeout = sooner(timeout, levelCheck)
 			}
+			v.Add(w.addr, w.seen, true)
+			asleep = append(asleep, w)
 		}
+		v.Add(&s.ctl, atomic.LoadUint32(&s.ctl), false)
 		shared.mu.Unlock()
 
 		i, err := v.Wait(timeout)
@@ -266,11 +386,11 @@ func (t *thread) run() {
 		if err != nil && err != syscall.EAGAIN && err != syscall.EINTR && err != syscall.ETIMEDOUT {
 			// Not expected (EFAULT, ENOMEM): wake everyone to look for
 			// themselves rather than sleep on words that cannot be watched.
-			for _, w := range slices.Clone(t.words) {
+			for _, w := range s.words {
 				w.wake(w.parked)
 			}
 		}
-		for _, w := range slices.Clone(t.words) {
+		for _, w := range s.words {
 			now := atomic.LoadUint32(w.addr)
 			changed := now != w.seen || w == woken || w.passed
 			if !changed && !w.policy.Level {
@@ -280,7 +400,43 @@ func (t *thread) run() {
 			w.wake(w.policy.Wakes(now, w.parked, changed))
 		}
 		shared.mu.Unlock()
-		runtime.KeepAlive(asleep)
+	}
+}
+
+// sooner returns the shorter of the timeouts a and b, 0 being none.
+func sooner(a, b time.Duration) time.Duration {
+	b = max(b, time.Microsecond) // 0 would mean none
+	if a == 0 {
+		return b
+	}
+	return min(a, b)
+}
+
+// handOn gives the lead of s, which its leader leaves, to the oldest
+// goroutine parked on one of its words; with none, it forgets the words,
+// which nobody waits on, and the memory their owners keep. The caller
+// holds shared.mu.
+func (s *slot) handOn() {
+	s.leader = nil
+	for _, w := range s.words {
+		if w.head != nil {
+			s.leader = w.head
+			w.head.signal <- sigLead
+			return
+		}
+	}
+	for _, w := range slices.Clone(s.words) {
+		dropWord(w)
+	}
+}
+
+// poke makes p look at its wait again if it leads its slot (its watched
+// descriptor became readable).
+func (p *parker) poke() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if p.w != nil && p.w.slot.leader == p {
+		p.w.slot.nudge()
 	}
 }
 
@@ -292,16 +448,16 @@ var wakes atomic.Int64
 // a thundering herd.
 func Wakes() int64 { return wakes.Load() }
 
-// wake wakes the n oldest goroutines parked on w, and forgets w if none is
-// left. The caller, w's thread, holds shared.mu.
+// wake wakes the n oldest goroutines parked on w. A goroutine woken while
+// it leads its slot learns it when it looks (its w is nil); the others get
+// sigWoken. The caller, w's slot's leader, holds shared.mu.
 func (w *word) wake(n int) {
 	for ; n > 0 && w.head != nil; n-- {
 		p := w.head
 		w.remove(p)
-		p.woken <- struct{}{}
+		if w.slot.leader != p {
+			p.signal <- sigWoken
+		}
 		wakes.Add(1)
-	}
-	if w.parked == 0 {
-		dropWord(w)
 	}
 }

@@ -119,13 +119,11 @@ func (v *Waitv) Wait(timeout time.Duration) (int, error) {
 		return -1, syscall.EINVAL
 	}
 	var ts *unix.Timespec
-	if timeout > 0 {
-		var now unix.Timespec
-		unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
-		abs := unix.NsecToTimespec(now.Nano() + timeout.Nanoseconds())
+	if timeout > 0 { // on the real-time clock, which the vDSO reads without a system call
+		abs := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano())
 		ts = &abs
 	}
-	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&v.buf[0])), uintptr(v.n), 0, uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_MONOTONIC), 0)
+	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&v.buf[0])), uintptr(v.n), 0, uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_REALTIME), 0)
 	if errno != 0 {
 		return -1, errno
 	}
