@@ -63,15 +63,20 @@ func FutexWaitv(ws []FutexWaiter, timeout time.Duration) (int, error) {
 			buf[i].flags |= futex2Private
 		}
 	}
+	return waitv(&buf[0], len(ws), timeout)
+}
+
+// waitv makes the call on the n entries at first, with a timeout on
+// the real-time clock, which the vDSO reads without a system call (the
+// monotonic one x/sys reads with one).
+func waitv(first *futexWaitv, n int, timeout time.Duration) (int, error) {
 	var ts *unix.Timespec
 	if timeout > 0 {
-		var now unix.Timespec
-		unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
-		abs := unix.NsecToTimespec(now.Nano() + timeout.Nanoseconds())
+		abs := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano())
 		ts = &abs
 	}
-	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(ws)), 0,
-		uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_MONOTONIC), 0)
+	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(first)), uintptr(n), 0,
+		uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_REALTIME), 0)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -118,16 +123,7 @@ func (v *Waitv) Wait(timeout time.Duration) (int, error) {
 	if v.n == 0 {
 		return -1, syscall.EINVAL
 	}
-	var ts *unix.Timespec
-	if timeout > 0 { // on the real-time clock, which the vDSO reads without a system call
-		abs := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano())
-		ts = &abs
-	}
-	r, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&v.buf[0])), uintptr(v.n), 0, uintptr(unsafe.Pointer(ts)), uintptr(unix.CLOCK_REALTIME), 0)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(r), nil
+	return waitv(&v.buf[0], v.n, timeout)
 }
 
 // FutexWait sleeps while *addr == val, for at most timeout (0: no limit).
