@@ -81,21 +81,6 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind %d", uint32(k))
 }
 
-// Prefix is the file-name prefix of the kind in /dev/shm, before the name
-// without its slash. Shm objects have none, so that C's shm_open reaches
-// them by the same name.
-func (k Kind) Prefix() string {
-	switch k {
-	case Mutex:
-		return "ipcchan.mutex."
-	case WaitGroup:
-		return "ipcchan.wg."
-	case Ring:
-		return "ipcchan.ring."
-	}
-	return ""
-}
-
 // Header is the header of an ipcchan object, as its fields.
 type Header struct {
 	Kind        Kind

@@ -25,10 +25,8 @@ import (
 // stores LargeQueued; the receiver that gets the reference opens the file,
 // checks it, removes its name and reads it. See package internal/large.
 const (
-	LargePrefix     = "ipcchan.large."
-	RingLargePrefix = "ipcchan.large-ring."
-	LargeDataOff    = 4096
-	LargeHead       = offLargeToken + LargeTokenSize // what a reader of the state needs
+	LargeDataOff = 4096
+	LargeHead    = offLargeToken + LargeTokenSize // what a reader of the state needs
 	// LargeTokenSize is the size of a large message's token.
 	LargeTokenSize = 16
 

@@ -16,7 +16,6 @@ import (
 //	offset 16  zeros    16 bytes
 const (
 	SemSize        = 32
-	SemPrefix      = "sem."        // of the file name in /dev/shm
 	SemValueMax    = math.MaxInt32 // SEM_VALUE_MAX
 	SemWaiterShift = 32            // of the waiter count in data
 	SemValueMask   = 1<<32 - 1     // of the count in data
