@@ -71,9 +71,18 @@
 // with a header that Open checks.
 //
 // Uncontended operations are a compare-and-swap in shared memory. A
-// goroutine that must wait sleeps in futex_waitv, holding its thread as a
-// blocking sem_wait would, with a second futex word of its own that its
-// context or Close sets to wake it: waits honour contexts and Close too.
+// goroutine that must wait (on a Semaphore, a Mutex, a WaitGroup or a Ring)
+// waits as a goroutine blocked on a channel does: it sleeps in
+// futex_waitv on its own thread for a short slice, as a blocking sem_wait
+// would (at most 4 per GOMAXPROCS at once), then parks without a thread on
+// the shared waiter, one of whose parked goroutines sleeps in the kernel
+// for up to 127 words and wakes the others as their words change. N
+// goroutines waiting on W words hold at most 4×GOMAXPROCS + ceil(W/127) +
+// 2 threads, whatever N. A context or Close ends a wait at once.
+//
+// Every object joins an event loop the same way, with Watch(l, ev, cb):
+// Queue, Ring, Semaphore and WaitGroup, level-triggered, as a descriptor
+// added with loop.Add is, at the cost of a goroutine and no thread.
 //
 // # Shared memory
 //

@@ -14,10 +14,10 @@ import (
 // wants with TryReceive (or TrySend) until ErrEmpty (ErrFull). stop ends
 // the watch; so do Close and l's end.
 //
-// A ring has no descriptor for epoll, so a goroutine waits for it, asleep
-// on the ring's futex (holding its thread, no CPU), and posts cb to the
-// loop: a watched ring costs one goroutine and one thread, an unwatched
-// one none.
+// A ring has no descriptor for epoll, so a goroutine waits for it, parked
+// on the shared futex waiter (no thread of its own), and posts cb to the
+// loop: a watched ring costs a goroutine, an unwatched one nothing. Queue,
+// Semaphore and WaitGroup have the same Watch.
 func (r *Ring[T]) Watch(l *loop.Loop, ev loop.Events, cb func(loop.Events)) (stop func(), err error) {
 	write := ev == loop.Writable
 	if ev != loop.Readable && !write {

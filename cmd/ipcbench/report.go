@@ -93,6 +93,9 @@ func evaluate(rs []*result) []target {
 		ts = append(ts, target{Name: "a ring receiver blocked for 1 s", Value: pct, Shown: fmt.Sprintf("%.3f%% of a core", pct), Limit: "< 1%", Met: pct < 1})
 	}
 	ratio("semaphore ping-pong vs C", "semaphore ping-pong", "ipcchan Semaphore", "C, glibc sem_post/sem_wait", 1.2, true, "")
+	ratio("parked wake-up vs a queue waiter's on the reactor", "a waiter woken without", "ipcchan Semaphore, parked on the shared waiter",
+		"ipcchan Queue[[]byte], on the reactor", 1.25, true,
+		"a goroutine parked alone on its slot is woken by the kernel itself (it leads); with others parked, the leader's wake-up hops to the goroutine it wakes")
 	if m := find(rs, "mutex lock+unlock, uncontended", "ipcchan Mutex"); m != nil {
 		ts = append(ts, target{Name: "uncontended mutex lock+unlock", Value: m.Median, Shown: fmt.Sprintf("%.1f ns", m.Median), Limit: "≤ 40 ns", Met: m.Median <= 40})
 	}

@@ -31,6 +31,7 @@ var summaryRows = []comparison{
 	{"ring ping-pong, one-way", "ring ping-pong", "ipcchan Ring[Tick]", "ipcchan Queue[[]byte] 64 B"},
 	{"ring, 2 senders × 2 receivers, per message", "ring, 2 senders", "ipcchan Ring[Tick], 2 x 2", "ipcchan Ring[Tick], 1 x 1"},
 	{"semaphore ping-pong, round trip", "semaphore ping-pong", "ipcchan Semaphore", "C, glibc sem_post/sem_wait"},
+	{"a waiter woken without a thread (parked), one-way", "a waiter woken without", "ipcchan Semaphore, parked on the shared waiter", "ipcchan Queue[[]byte], on the reactor"},
 	{"mutex lock+unlock, uncontended", "mutex lock+unlock, uncontended", "ipcchan Mutex", "sync.Mutex, one process"},
 	{"mutex lock+unlock, uncontended", "mutex lock+unlock, uncontended", "ipcchan Mutex", "C, robust pthread mutex in shm"},
 	{"a field of Shm[T]", "shm field read+write", "ipcchan Shm[T].Ptr()", "plain Go struct"},
