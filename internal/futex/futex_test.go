@@ -2,6 +2,7 @@ package futex
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,5 +147,45 @@ func waitParked(t *testing.T, addr *uint32, n int) {
 			t.Fatalf("%d goroutines parked, want %d", parked, n)
 		}
 		time.Sleep(time.Millisecond) // polling the waiter's own count
+	}
+}
+
+// TestParkAfterAnUnseenChange: a goroutine that parks on a word with a
+// newer value than those parked before it saw wakes them: the change came
+// while the slot's leader was awake (its FUTEX_WAKE found nobody asleep),
+// and the leader, which sleeps on the value the newest parker saw, would
+// never see it. (Three subscribers of a topic in one process, parked on
+// its data word, lost a wake-up this way.) The change here comes without
+// a FUTEX_WAKE at all: only the second park can end the first wait.
+func TestParkAfterAnUnseenChange(t *testing.T) {
+	defer budget.Set(0)()
+	var word uint32
+	var s Set
+	first := make(chan uint32, 1)
+	go func() { first <- s.Wait(t.Context(), &word, 0, -1, 0) }()
+	for parked := false; !parked; {
+		shared.mu.Lock()
+		w := shared.words[&word]
+		parked = w != nil && w.parked == 1
+		shared.mu.Unlock()
+		if !parked {
+			runtime.Gosched() // nothing but the shared waiter's own state tells
+		}
+	}
+	atomic.StoreUint32(&word, 1) // changed while nobody looked
+	second := make(chan uint32, 1)
+	go func() { second <- s.Wait(t.Context(), &word, 1, -1, 0) }()
+	select {
+	case r := <-first:
+		if r != Woken {
+			t.Errorf("the first wait ended %d, want Woken", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first wait missed the change that the second one saw")
+	}
+	atomic.StoreUint32(&word, 2)
+	Wake(&word, WakeAll)
+	if r := <-second; r != Woken {
+		t.Errorf("the second wait ended %d", r)
 	}
 }

@@ -118,6 +118,7 @@ const (
 type parker struct {
 	signal     chan uint8 // sigWoken or sigLead; a woken parker gets nothing else
 	w          *word      // nil once woken or gone (under shared.mu)
+	slot       *slot      // its word's, which it may lead
 	prev, next *parker
 }
 
@@ -171,11 +172,23 @@ func park(addr *uint32, val uint32, policy Policy, owner any) *parker {
 		shared.words[addr] = w
 		addWord(w)
 	}
+	if w.parked > 0 && w.seen != val {
+		// The word changed since the goroutines parked on it looked, and
+		// the leader has not seen it (it would have woken them): the
+		// change came while it was awake, and its FUTEX_WAKE found nobody
+		// asleep. Wake them as the leader would, before the leader sleeps
+		// on the new value and would miss it.
+		leading := w.slot.leader != nil && w.slot.leader.w == w
+		w.wake(w.policy.Wakes(val, w.parked, true))
+		if leading && w.slot.leader.w == nil { // woken: it learns when it looks
+			w.slot.nudge()
+		}
+	}
 	// The leader sleeps on what the word holds now: a change from it
 	// wakes the leader (the caller announced itself), or, while it is
 	// awake, fails its next sleep at once.
 	w.seen = val
-	p := &parker{signal: make(chan uint8, 1)}
+	p := &parker{signal: make(chan uint8, 1), slot: w.slot}
 	w.push(p)
 	if w.slot.leader == nil {
 		w.slot.leader = p
@@ -333,9 +346,7 @@ func (p *parker) leave(reason uint32) uint32 {
 func (p *parker) lead(e *waitEnds) uint32 {
 	// Whatever ends p's wait while it sleeps nudges the slot, so that it
 	// looks; the slot is p's for as long as it leads.
-	shared.mu.Lock()
-	s := p.w.slot
-	shared.mu.Unlock()
+	s := p.slot // p.w may be nil already: woken before it began to lead
 	stop := context.AfterFunc(e.ctx, s.nudge)
 	defer stop()
 	var v posix.Waitv

@@ -10,14 +10,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
-	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
 // Errors of the ring's operations; ipcchan turns them into its own. A wait
@@ -65,9 +63,7 @@ type Ring struct {
 	stride  int
 	maxLen  int
 	fixed   bool // every message is maxLen bytes: no length to store or load
-	pid     uint32
-	waiters *futex.Set   // the handle's
-	spin    atomic.Int64 // how long a waiter spins now, in ns (see MaxSpin)
+	waiting
 }
 
 // A Claim is a slot that a sender or receiver holds: it must Publish or
@@ -83,11 +79,11 @@ type Claim struct {
 func New(payload []byte, pid uint32, waiters *futex.Set) *Ring {
 	g := objfmt.ReadRingGeometry(payload)
 	r := &Ring{payload: payload, w: objfmt.RingWordsOf(payload), cap: uint64(g.Capacity), stride: int(g.Stride),
-		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0, pid: pid, waiters: waiters}
+		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0}
 	if r.cap&(r.cap-1) == 0 {
 		r.mask = r.cap - 1
 	}
-	r.spin.Store(int64(MaxSpin))
+	r.waiting.init(pid, waiters)
 	return r
 }
 
@@ -180,7 +176,7 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 				return Claim{}, ErrFull
 			}
 			still := func() bool { return atomic.LoadUint64(sw) == w && !r.Ended() }
-			if err := r.wait(ctx, r.w.RoomWord, still, &spins, st, pid, false); err != nil {
+			if err := r.wait(ctx, r.w.RoomWord, still, &spins, holder(st, pid), false); err != nil {
 				if err == errOwnerCheck {
 					r.takeBack(sw, w)
 					continue
@@ -254,7 +250,7 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 			// a message being written before it is still to be read.
 			empty := st == objfmt.SlotFree
 			still := func() bool { return atomic.LoadUint64(sw) == w && !(empty && r.Ended()) }
-			if err := r.wait(ctx, r.w.DataWord, still, &spins, st, pid, false); err != nil {
+			if err := r.wait(ctx, r.w.DataWord, still, &spins, holder(st, pid), false); err != nil {
 				if err == errOwnerCheck {
 					r.takeBack(sw, w)
 					continue
@@ -297,7 +293,7 @@ func (r *Ring) WaitReady(ctx context.Context, write bool) error {
 			return nil
 		}
 		still := func() bool { return atomic.LoadUint64(sw) == w && atomic.LoadUint64(counter) == pos && !r.Ended() }
-		if err := r.wait(ctx, word, still, &spins, st, pid, true); err != nil {
+		if err := r.wait(ctx, word, still, &spins, holder(st, pid), true); err != nil {
 			if err != errOwnerCheck {
 				return err
 			}
@@ -320,85 +316,6 @@ func (r *Ring) End() {
 	wake(r.w.RoomWord)
 }
 
-// errOwnerCheck says that a wait on a slot held by another process timed
-// out: the waiter checks the owner.
-var errOwnerCheck = errors.New("owner check")
-
-// wait waits while still holds: a few looks first (Spin), then asleep on
-// word, announced by its RingSleepers bit. st and pid are the state and
-// owner of the slot waited on: for a slot that another process holds
-// (writing or reading), the sleep lasts at most OwnerCheck, then wait
-// returns errOwnerCheck if the owner is dead. It returns nil when still
-// may have stopped holding. With park, it parks at once (see WaitReady).
-func (r *Ring) wait(ctx context.Context, word *uint32, still func() bool, spins *int, st uint64, pid uint32, park bool) error {
-	if *spins == 0 { // once per claim
-		*spins = 1
-		if r.spinWait(still) {
-			return nil
-		}
-	}
-	var timeout time.Duration
-	if (st == objfmt.SlotWriting || st == objfmt.SlotReading) && pid != r.pid {
-		timeout = OwnerCheck
-	}
-	for {
-		v := atomic.LoadUint32(word)
-		if !still() {
-			return nil
-		}
-		if v&objfmt.RingSleepers == 0 {
-			if !atomic.CompareAndSwapUint32(word, v, v|objfmt.RingSleepers) {
-				continue
-			}
-			v |= objfmt.RingSleepers
-		}
-		if !still() { // looked again after the bit is set: a change now wakes us
-			return nil
-		}
-		sleep := r.waiters.Wait
-		if park {
-			sleep = r.waiters.Park
-		}
-		switch sleep(ctx, word, v, -1, timeout) {
-		case futex.ByContext:
-			return context.Cause(ctx)
-		case futex.ByClose:
-			return ErrClosed
-		case futex.ByTimeout:
-			if pid != 0 && !posix.Alive(int(pid)) {
-				return errOwnerCheck
-			}
-			continue
-		}
-		return nil
-	}
-}
-
-// spinWait looks at still again and again, for as long as the handle
-// spins now, and reports whether it stopped holding; it adapts the length
-// of the next spin. The clock is read every few hundred looks; every 64
-// looks it lets the process's other goroutines run.
-func (r *Ring) spinWait(still func() bool) bool {
-	limit := r.spin.Load()
-	if limit <= 0 {
-		return !still()
-	}
-	start := time.Now()
-	for i := 1; ; i++ {
-		if !still() {
-			r.spin.Store(min(max(2*limit, int64(MinSpin)), int64(MaxSpin)))
-			return true
-		}
-		if i%64 == 0 {
-			runtime.Gosched()
-			if i%256 == 0 && time.Since(start) > time.Duration(limit) {
-				r.spin.Store(max(limit/2, int64(MinSpin)))
-				return false
-			}
-		}
-	}
-}
-
 // takeBack takes back the slot, found as w, from the dead process that
 // holds it: a message half-written is skipped, one being read out is
 // gone with its reader; either way the slot counts as recovered.
@@ -417,19 +334,5 @@ func (r *Ring) takeBack(sw *uint64, w uint64) {
 		atomic.AddUint64(r.w.Recovered, 1)
 		wake(r.w.DataWord)
 		wake(r.w.RoomWord)
-	}
-}
-
-// wake wakes every sleeper of word, if one announced itself.
-func wake(word *uint32) {
-	for {
-		v := atomic.LoadUint32(word)
-		if v&objfmt.RingSleepers == 0 {
-			return
-		}
-		if atomic.CompareAndSwapUint32(word, v, (v+1)&^objfmt.RingSleepers) {
-			futex.Wake(word, futex.WakeAll)
-			return
-		}
 	}
 }
