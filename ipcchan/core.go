@@ -33,18 +33,24 @@ func (c *core) close() {
 	}
 }
 
-// watch runs cb on l's goroutine when the object is ready (waitReady
-// returns nil), as a descriptor added with l.Add level-triggered is: cb runs
-// again while the object stays ready after it returns, and, once it is not,
-// when it is again. waitReady must park while it waits (futex.Set.Park), so
-// that a watch costs a goroutine, and no thread. stop ends the watch; so do
-// Close and l's end.
+// watch runs cb on l's goroutine when the object is ready; see watchReady.
 func (c *core) watch(l *loop.Loop, ev loop.Events, cb func(loop.Events), waitReady func(ctx context.Context) error) (stop func(), err error) {
+	return watchReady(c.obj, c.closed, l, ev, cb, waitReady)
+}
+
+// watchReady runs cb on l's goroutine when the object obj is ready
+// (waitReady returns nil), as a descriptor added with l.Add
+// level-triggered is: cb runs again while the object stays ready after it
+// returns, and, once it is not, when it is again. waitReady must park
+// while it waits (futex.Set.Park), so that a watch costs a goroutine, and
+// no thread. stop ends the watch; so do closed (the handle's Close) and
+// l's end.
+func watchReady(obj ipcerr.Object, closed func() bool, l *loop.Loop, ev loop.Events, cb func(loop.Events), waitReady func(ctx context.Context) error) (stop func(), err error) {
 	if l == nil || cb == nil {
-		return nil, c.obj.Err("watch", ErrInvalid, "Watch needs a loop and a callback")
+		return nil, obj.Err("watch", ErrInvalid, "Watch needs a loop and a callback")
 	}
-	if c.closed() {
-		return nil, c.closedErr("watch")
+	if closed() {
+		return nil, obj.Closed("watch")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -52,7 +58,7 @@ func (c *core) watch(l *loop.Loop, ev loop.Events, cb func(loop.Events), waitRea
 			done := make(chan struct{})
 			if !l.Post(func() {
 				defer close(done)
-				if ctx.Err() == nil && !c.closed() {
+				if ctx.Err() == nil && !closed() {
 					cb(ev)
 				}
 			}) {

@@ -96,3 +96,68 @@ func LargeMessages() Option { return func(c *options.Config) { c.Given |= option
 func Value(n uint) Option {
 	return func(c *options.Config) { c.Given |= options.Value; c.Value = n }
 }
+
+// History is how many messages already sent a new subscription of a topic
+// gets before those sent after it subscribed: the last n the topic holds
+// (at most its Capacity; default 0, only what comes next). It is the
+// topic's, set when it is created; when the topic exists, it must match.
+func History(n int) Option {
+	return func(c *options.Config) {
+		c.Given |= options.History
+		if n < 0 {
+			c.Bad(fmt.Sprintf("History(%d): a history holds 0 or more messages", n))
+		}
+		c.History = n
+	}
+}
+
+// An OverflowPolicy says what a topic's publisher does when a subscriber
+// is a whole Capacity behind.
+type OverflowPolicy int
+
+// The overflow policies.
+const (
+	// Block (the default) makes a publisher wait for the slowest live
+	// subscriber, as a full Go channel makes its sender wait: nothing is
+	// lost.
+	Block OverflowPolicy = options.Block
+	// DropOldest never makes a publisher wait: it overwrites the oldest
+	// message, and a subscriber that had not read it jumps ahead and
+	// counts it (Subscription.Missed).
+	DropOldest OverflowPolicy = options.DropOldest
+)
+
+func (p OverflowPolicy) String() string {
+	switch p {
+	case Block:
+		return "Block"
+	case DropOldest:
+		return "DropOldest"
+	}
+	return fmt.Sprintf("OverflowPolicy(%d)", int(p))
+}
+
+// Overflow sets a topic's overflow policy, Block or DropOldest. It is the
+// topic's, set when it is created; when the topic exists, it must match.
+func Overflow(p OverflowPolicy) Option {
+	return func(c *options.Config) {
+		c.Given |= options.Overflow
+		if p != Block && p != DropOldest {
+			c.Bad(fmt.Sprintf("Overflow(%d): the policies are ipcchan.Block and ipcchan.DropOldest", int(p)))
+		}
+		c.Overflow = int(p)
+	}
+}
+
+// Subscribers is the most subscriptions a topic in shared memory holds at
+// once, in any processes (default 64); a Subscribe beyond them fails with
+// ErrLimit. It is set when the topic is created.
+func Subscribers(n int) Option {
+	return func(c *options.Config) {
+		c.Given |= options.Subscribers
+		if n < 1 || n > maxSubscribers {
+			c.Bad(fmt.Sprintf("Subscribers(%d): a topic holds 1 to %d subscriptions", n, maxSubscribers))
+		}
+		c.Subscribers = n
+	}
+}

@@ -23,27 +23,5 @@ func (r *Ring[T]) Watch(l *loop.Loop, ev loop.Events, cb func(loop.Events)) (sto
 	if ev != loop.Readable && !write {
 		return nil, r.obj.Err("watch", ErrInvalid, "watch a ring for loop.Readable or for loop.Writable, one of them")
 	}
-	if r.closed() {
-		return nil, r.closedErr("watch")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for r.ring.WaitReady(ctx, write) == nil {
-			done := make(chan struct{})
-			if !l.Post(func() {
-				defer close(done)
-				if ctx.Err() == nil && !r.closed() {
-					cb(ev)
-				}
-			}) {
-				return
-			}
-			select {
-			case <-done:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return cancel, nil
+	return r.watch(l, ev, cb, func(ctx context.Context) error { return r.ring.WaitReady(ctx, write) })
 }

@@ -20,6 +20,7 @@ import (
 const (
 	Queue     = "queue"
 	Ring      = "ring"
+	Topic     = "topic"
 	Semaphore = "semaphore"
 	Shm       = "shm"
 	Mutex     = "mutex"
@@ -40,6 +41,7 @@ type Kind struct {
 var table = []Kind{
 	{Name: Queue, Describe: "a queue", Open: "OpenQueue", Unlink: "UnlinkQueue"},
 	{Name: Ring, Prefix: objfmt.Ring.Prefix(), Header: objfmt.Ring, Describe: "a ring", Open: "OpenRing", Unlink: "UnlinkRing"},
+	{Name: Topic, Prefix: objfmt.Topic.Prefix(), Header: objfmt.Topic, Describe: "a topic", Open: "OpenTopic", Unlink: "UnlinkTopic"},
 	{Name: Semaphore, Prefix: objfmt.SemPrefix, Describe: "a semaphore", Open: "OpenSemaphore", Unlink: "UnlinkSemaphore"},
 	{Name: Shm, Prefix: objfmt.Shm.Prefix(), Header: objfmt.Shm, Describe: "a shm object", Open: "OpenShm", Unlink: "UnlinkShm"},
 	{Name: Mutex, Prefix: objfmt.Mutex.Prefix(), Header: objfmt.Mutex, Describe: "a mutex", Open: "OpenMutex", Unlink: "UnlinkMutex"},

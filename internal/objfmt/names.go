@@ -24,6 +24,8 @@ func (k Kind) Prefix() string {
 		return "ipcchan.wg."
 	case Ring:
 		return "ipcchan.ring."
+	case Topic:
+		return "ipcchan.topic."
 	}
 	return ""
 }

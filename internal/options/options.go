@@ -30,13 +30,25 @@ const (
 	NoEOF
 	Large
 	Pipeline
+	History
+	Overflow
+	Subscribers
 )
 
 // names are the options' names as a user writes them, in bit order.
-var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined"}
+var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined", "History", "Overflow", "Subscribers"}
 
 // Queue is the set a queue-like transport takes (Queue, natsq).
 const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large
+
+// Topic is the set a topic takes (ipcchan.OpenTopic, natsq.OpenTopic).
+const Topic = Create | Exclusive | Perm | Capacity | MsgSize | Codec | History | Overflow | Subscribers
+
+// The overflow policies of a topic (Config.Overflow).
+const (
+	Block      = 0 // a publisher waits for the slowest subscriber
+	DropOldest = 1 // a publisher overwrites what a slow subscriber has not read
+)
 
 // Config is what a list of options asks for.
 type Config struct {
@@ -47,6 +59,10 @@ type Config struct {
 	Codec    codec.Codec // WithCodec(c), or nil for the default
 	Value    uint        // Value(n)
 	Pipeline int         // natsq.Pipelined(n)
+
+	History     int // History(n): messages a new subscription gets from before it
+	Overflow    int // Overflow(p): Block or DropOldest
+	Subscribers int // Subscribers(n): subscriptions a topic holds at once
 
 	// DefaultMsgSize is the message size the transport chose for a new
 	// queue when MsgSize is not given (a Layout queue's: the size of T),
