@@ -9,3 +9,8 @@ func SetPutBackPatience(d time.Duration) (restore func()) {
 	putBackPatience = d
 	return func() { putBackPatience = old }
 }
+
+// SubscriptionStart is the position in its topic's stream at which s
+// began: with the topic's final count of messages published, it says how
+// many messages s was to see (received plus missed).
+func SubscriptionStart[T any](s *Subscription[T]) uint64 { return s.st.sub.Start() }

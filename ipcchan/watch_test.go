@@ -60,6 +60,24 @@ func TestWatchEveryKind(t *testing.T) {
 				close: r.Close,
 			}
 		},
+		"subscription": func(t *testing.T) watched {
+			name := topicName(t)
+			top := openTopic[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(2*n))
+			sub, err := top.Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return watched{
+				watch: func(l *loop.Loop, cb func(loop.Events)) (func(), error) { return sub.Watch(l, loop.Readable, cb) },
+				fromPeer: func(t *testing.T, n int) {
+					if out, err := helperCmd(t, "topic-pub", name, "0", strconv.Itoa(n)).Output(); err != nil {
+						t.Fatalf("topic-pub: %v %s", err, out)
+					}
+				},
+				take:  func() bool { _, err := sub.TryReceive(); return err == nil },
+				close: sub.Close,
+			}
+		},
 		"semaphore": func(t *testing.T) watched {
 			name := semName(t)
 			s, err := ipcchan.OpenSemaphore(name, ipcchan.Create())

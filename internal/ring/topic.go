@@ -273,6 +273,7 @@ type Sub struct {
 	entry     int
 	e         objfmt.EntryWords
 	word      uint64 // the entry's word while it is this subscription's
+	start     uint64 // the position it began at
 	countFrom uint64 // positions lost from here on count as missed
 	missed    atomic.Uint64
 	waiting
@@ -303,7 +304,7 @@ func (t *Topic) Subscribe(waiters *futex.Set) (*Sub, error) {
 			word := objfmt.EntryWord(t.pid, true, gen+1)
 			atomic.StoreUint64(e.Word, word)
 			atomic.AddUint64(t.w.SubsGen, 1)
-			s := &Sub{t: t, entry: i, e: e, word: word, countFrom: start}
+			s := &Sub{t: t, entry: i, e: e, word: word, start: start, countFrom: start}
 			if !t.dropOldest {
 				// Under Block a message at or after the tail now is never
 				// overwritten while the subscription lives; one before it
@@ -324,6 +325,10 @@ func (t *Topic) Subscribe(waiters *futex.Set) (*Sub, error) {
 
 // Entry is the subscription's index in the table.
 func (s *Sub) Entry() int { return s.entry }
+
+// Start is the position the subscription began at: the first message it
+// may read.
+func (s *Sub) Start() uint64 { return s.start }
 
 // Missed is how many messages the subscription lost: overwritten before
 // it read them (DropOldest).
