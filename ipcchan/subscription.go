@@ -22,6 +22,13 @@ import (
 // A subscription holds an entry of the topic's table until Close (or its
 // process's end): under Block, publishers wait for it. One dropped
 // without Close is closed when it is garbage.
+//
+// A subscription reads ahead: when it takes a message, it takes every
+// message after it that is there too (up to 64, and 16 KiB), into its own
+// memory, moving its cursor and waking publishers once for them all. The
+// messages are its own (each subscription reads its own copy of the
+// stream), so nothing is taken from anyone; what it read ahead and had
+// not handed out when it closes is dropped with it.
 type Subscription[T any] struct {
 	t  *Topic[T]
 	st *subState
@@ -89,8 +96,8 @@ func (s *Subscription[T]) Name() string { return s.t.obj.Name }
 // subscription looked at it.
 func (s *Subscription[T]) Missed() uint64 { return s.st.sub.Missed() }
 
-// Lag is about how many messages are published and not yet read by this
-// subscription (at most the Capacity).
+// Lag is about how many messages are published and not yet received from
+// this subscription (at most the Capacity, plus what it read ahead).
 func (s *Subscription[T]) Lag() int { return int(s.st.sub.Lag()) }
 
 func (s *Subscription[T]) closed() bool { return s.st.done.Load() || s.t.closed() }

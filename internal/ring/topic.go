@@ -276,6 +276,7 @@ type Sub struct {
 	start     uint64 // the position it began at
 	countFrom uint64 // positions lost from here on count as missed
 	missed    atomic.Uint64
+	ahead     readAhead
 	waiting
 }
 
@@ -314,6 +315,7 @@ func (t *Topic) Subscribe(waiters *futex.Set) (*Sub, error) {
 				s.countFrom = atomic.LoadUint64(t.w.Tail)
 			}
 			s.waiting.init(t.pid, waiters)
+			s.ahead.init(t.maxLen, t.cap)
 			return s, nil
 		}
 		if attempt == 0 {
@@ -336,6 +338,7 @@ func (s *Sub) Missed() uint64 { return s.missed.Load() }
 
 // Close frees the subscription's entry: publishers stop waiting for it.
 func (s *Sub) Close() {
+	s.ahead.drop()
 	_, _, gen := objfmt.ParseEntryWord(s.word)
 	if atomic.CompareAndSwapUint64(s.e.Word, s.word, objfmt.EntryWord(0, false, gen)) {
 		wake(s.t.w.RoomWord)
@@ -350,13 +353,18 @@ func (s *Sub) lose(c, next uint64) {
 	}
 	if next > s.countFrom {
 		if n := next - max(c, s.countFrom); n > 0 {
-			s.missed.Add(n)
-			atomic.AddUint64(s.e.Missed, n)
+			s.count(n)
 		}
 	}
 	if !s.t.dropOldest {
 		wake(s.t.w.RoomWord)
 	}
+}
+
+// count counts n messages lost.
+func (s *Sub) count(n uint64) {
+	s.missed.Add(n)
+	atomic.AddUint64(s.e.Missed, n)
 }
 
 // relation tells where position p (as a slot word holds it) is from the
@@ -384,6 +392,9 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 	t := s.t
 	spins, stale := 0, 0
 	for {
+		if s.takeAhead(use) {
+			return nil
+		}
 		c := atomic.LoadUint64(s.e.Cursor)
 		off := t.offset(c)
 		sw := t.state(off)
@@ -464,6 +475,9 @@ func (s *Sub) WaitReady(ctx context.Context) error {
 	t := s.t
 	spins := 1 // no spin
 	for {
+		if s.ahead.held() > 0 {
+			return nil
+		}
 		c := atomic.LoadUint64(s.e.Cursor)
 		sw := t.state(t.offset(c))
 		w := atomic.LoadUint64(sw)
@@ -496,10 +510,11 @@ func (s *Sub) WaitReady(ctx context.Context) error {
 // Lag is how many positions the subscription has yet to read, about.
 func (s *Sub) Lag() uint64 {
 	tail, c := atomic.LoadUint64(s.t.w.Tail), atomic.LoadUint64(s.e.Cursor)
+	held := uint64(s.ahead.held())
 	if tail <= c {
-		return 0
+		return held
 	}
-	return min(tail-c, s.t.cap)
+	return min(tail-c, s.t.cap) + held
 }
 
 // Live is how many subscriptions are active, in processes that are alive.
