@@ -41,6 +41,11 @@ var peerRoles = map[string]func(peerArgs) error{
 	"ring-tick-echo":   echoPeer(openRing[Tick]),    // IN OUT: echo Ticks until the end of the stream
 	"ring-block":       ringBlock,                   // NAME: wait a second for a message that does not come; print the CPU ns it took
 
+	// topic.go
+	"topic-sub":       topicSub,      // NAME: subscribe, say "ready", receive Ticks until the end; print ns per message
+	"topic-tick-echo": topicTickEcho, // IN OUT: subscribe to IN, say "ready", publish each Tick on OUT until the end
+	"ring-tick-drain": ringTickDrain, // NAME: receive Ticks until the end; print ns per message
+
 	// sync.go
 	"sem-echo":      semEcho,      // A B N: Acquire A, Release B, N+1 times
 	"mutex-contend": mutexContend, // NAME N: "ready", wait for a line, then N lock+unlock

@@ -99,6 +99,7 @@ func evaluate(rs []*result) []target {
 	if m := find(rs, "mutex lock+unlock, uncontended", "ipcchan Mutex"); m != nil {
 		ts = append(ts, target{Name: "uncontended mutex lock+unlock", Value: m.Median, Shown: fmt.Sprintf("%.1f ns", m.Median), Limit: "≤ 40 ns", Met: m.Median <= 40})
 	}
+	topicTargets(ratio)
 	natsTargets(ratio)
 	extra := largeTargets(rs, ratio) // ratio appends to ts as it goes
 	return append(ts, extra...)
