@@ -32,6 +32,10 @@ func shellAdvice(err error) error {
 		hint = fmt.Sprintf("`ipcchan stat %s` shows its owner and mode; its creator can make it with --perm 0660 (group) or 0666 (everyone)", e.Name)
 	case errors.Is(e.Err, ipcchan.ErrTooLarge) && e.Kind == "queue":
 		hint = fmt.Sprintf("send smaller messages, send it with --large (through /dev/shm: ipcchan.LargeMessages() for the receivers), or make the queue again with a larger message size: `ipcchan rm %s && ipcchan mk queue %s --msgsize N`", e.Name, e.Name)
+	case errors.Is(e.Err, ipcchan.ErrTooLarge) && e.Kind == "topic":
+		hint = fmt.Sprintf("send smaller messages, or make the topic again with a larger message size: `ipcchan rm %s && ipcchan mk topic %s --msgsize N`", e.Name, e.Name)
+	case errors.Is(e.Err, ipcchan.ErrLimit) && e.Kind == "topic" && e.Op == "subscribe":
+		hint = fmt.Sprintf("`ipcchan stat %s` lists its subscribers; close those that are done, or make the topic again with more: `ipcchan rm %s && ipcchan mk topic %s --subscribers N`", e.Name, e.Name, e.Name)
 	default:
 		return err
 	}
@@ -41,4 +45,4 @@ func shellAdvice(err error) error {
 }
 
 // mkKind is the word `ipcchan mk` takes for each kind of object.
-var mkKind = map[string]string{"queue": "queue", "ring": "ring", "semaphore": "sem", "shm": "shm", "mutex": "mutex", "waitgroup": "waitgroup"}
+var mkKind = map[string]string{"queue": "queue", "ring": "ring", "topic": "topic", "semaphore": "sem", "shm": "shm", "mutex": "mutex", "waitgroup": "waitgroup"}

@@ -84,6 +84,20 @@ func TestMkRefuses(t *testing.T) {
 		{[]string{"mutex", name, "--value", "1"}, "--value does not apply to a mutex"},
 		{[]string{"waitgroup", name, "--capacity", "1"}, "--capacity does not apply to a wait group"},
 		{[]string{"ring", name, "--value", "1"}, "--value does not apply to a ring"},
+		{[]string{"ring", name, "--history", "1"}, "--history does not apply to a ring"},
+		{[]string{"queue", name, "--overflow", "block"}, "--overflow does not apply to a queue"},
+		{[]string{"sem", name, "--subscribers", "2"}, "--subscribers does not apply to a semaphore"},
+		{[]string{"topic", name, "--value", "1"}, "--value does not apply to a topic (it takes --capacity, --msgsize, --history, --overflow, --subscribers, --perm)"},
+		{[]string{"topic", name, "--size", "10"}, "--size does not apply to a topic"},
+		{[]string{"topic", name, "--capacity", "0"}, "--capacity 0: want 1 or more"},
+		{[]string{"topic", name, "--history", "-1"}, "--history -1: want 0 or more"},
+		{[]string{"topic", name, "--capacity", "4", "--history", "5"}, "--history 5 is more than the --capacity, 4"},
+		{[]string{"topic", name, "--history", "1025"}, "History(1025) is more than the Capacity, 1024"}, // the default capacity: the library says
+		{[]string{"topic", name, "--subscribers", "0"}, "--subscribers 0: want 1 to 4096"},
+		{[]string{"topic", name, "--subscribers", "4097"}, "--subscribers 4097: want 1 to 4096"},
+		{[]string{"topic", name, "--overflow", "sometimes"}, `--overflow "sometimes": want block or dropoldest`},
+		{[]string{"topic", name, "--msgsize", "2000000000"}, "at most 1 GiB"},
+		{[]string{"topic", "noslash"}, "must start with a slash"},
 		{[]string{"queue", name, "--capacity", "0"}, "--capacity 0: want 1 or more"},
 		{[]string{"queue", name, "--msgsize", "-1"}, "--msgsize -1: want 1 or more"},
 		{[]string{"ring", name, "--capacity", "0"}, "--capacity 0: want 1 or more"},
@@ -121,6 +135,9 @@ func TestWrongKind(t *testing.T) {
 		{[]string{"recv", sem}, sem + " is a semaphore, not a queue"},
 		{[]string{"rm", q, "--kind", "sem"}, q + " is a queue, not a semaphore"},
 		{[]string{"rm", sem, "--kind", "mutex"}, sem + " is a semaphore, not a mutex"},
+		{[]string{"send", q, "--kind", "topic", "x"}, q + " is a queue, not a topic"},
+		{[]string{"recv", sem, "--kind", "topic"}, sem + " is a semaphore, not a topic"},
+		{[]string{"rm", q, "--kind", "topic"}, q + " is a queue, not a topic"},
 	} {
 		_, errs, code := run(t, "", c.args...)
 		if code != exitNotFound || !strings.Contains(errs, c.want) || strings.Contains(errs, "create it with") {
@@ -142,6 +159,7 @@ func TestExitStatus(t *testing.T) {
 		{"post", "noslash"}, {"wait", "noslash"}, {"rm", "noslash"}, {"bridge", "noslash", "nats://127.0.0.1:1"},
 		{"stat", "/a/b"}, {"send", "/a/b", "x"}, {"post", "/"}, {"recv", missing, "-n", "-1"},
 		{"post", missing, "-n", "0"}, {"rm", "--stale", missing}, {"ls", "extra"}, {"send", missing, "--bogus"},
+		{"mk", "topic", "noslash"}, {"recv", missing, "--kind", "pipe"}, {"send", missing, "--kind", "topic", "--priority", "1", "x"},
 	} {
 		if _, errs, code := run(t, "", args...); code != exitUsage {
 			t.Errorf("ipcchan %v: status %d, want %d (bad usage): %s", args, code, exitUsage, errs)
@@ -149,6 +167,7 @@ func TestExitStatus(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"stat", missing}, {"send", missing, "x"}, {"recv", missing}, {"post", missing}, {"wait", missing}, {"rm", missing},
+		{"send", missing, "--kind", "topic", "x"}, {"recv", missing, "--kind", "topic"}, {"rm", missing, "--kind", "topic"},
 	} {
 		if _, errs, code := run(t, "", args...); code != exitNotFound {
 			t.Errorf("ipcchan %v: status %d, want %d (no such object): %s", args, code, exitNotFound, errs)

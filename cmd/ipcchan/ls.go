@@ -20,13 +20,14 @@ import (
 var cmdLs = &command{
 	name:  "ls",
 	usage: "ls [--json]",
-	help:  "list every queue, ring, semaphore, shm object, mutex and wait group, whether it is in use, idle or abandoned, and what the user's queues cost of ulimit -q",
+	help:  "list every queue, ring, topic, semaphore, shm object, mutex and wait group, whether it is in use, idle or abandoned, and what the user's queues cost of ulimit -q",
 	example: `  $ ipcchan ls
   KIND       NAME     OWNER  MODE  SIZE  USE        DETAILS
   queue      /jobs    root   0600  128   idle       2/10 messages of at most 8192 bytes
   semaphore  /slots   root   0600  32    in use     value 3, open in 4121
   shm        /stats   root   0600  304   in use     ipcchan main.Stats, open in 4121 4125
   mutex      /lock    root   0600  200   abandoned  held by 4125, which is dead, left open by 4125, which died
+  topic      /ticks   root   0600  9408  in use     12 published into 8 slots of at most 1024 bytes, history 2, dropoldest, 2/64 subscribers, topic of []uint8, open in 4121 4125
 
   1 queue of root: charged 82880 bytes of the 819200 bytes that RLIMIT_MSGQUEUE (ulimit -q) allows the user`,
 	run: runLs,
@@ -211,6 +212,23 @@ func details(in inventory.Info) string {
 		if in.Ended {
 			d = append(d, "stream ended")
 		}
+	case "topic":
+		d = append(d, fmt.Sprintf("%d published into %d slots of at most %d bytes", in.Published, in.Capacity, in.MsgSize))
+		if in.History > 0 {
+			d = append(d, fmt.Sprintf("history %d", in.History))
+		}
+		d = append(d, in.Policy)
+		subs := fmt.Sprintf("%d/%d subscribers", len(in.Subscribers), in.MaxSubscribers)
+		if dead := deadSubscribers(in); dead > 0 {
+			subs += fmt.Sprintf(" (%d of dead processes)", dead)
+		}
+		d = append(d, subs, "topic of "+in.Type)
+		if in.Recovered > 0 {
+			d = append(d, fmt.Sprintf("%d recovered after crashes", in.Recovered))
+		}
+		if in.Ended {
+			d = append(d, "stream ended")
+		}
 	case "temp":
 		state := "alive"
 		if !in.CreatorAlive {
@@ -234,6 +252,17 @@ func details(in inventory.Info) string {
 		d = append(d, in.Problem)
 	}
 	return strings.Join(d, ", ")
+}
+
+// deadSubscribers counts the subscriptions of a topic whose process died.
+func deadSubscribers(in inventory.Info) int {
+	n := 0
+	for _, s := range in.Subscribers {
+		if !s.Alive {
+			n++
+		}
+	}
+	return n
 }
 
 // union returns the pids of a and b, each once, sorted.
@@ -284,6 +313,28 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
 		line("msgsize", in.MsgSize)
 		line("recovered", fmt.Sprintf("%d slots taken back from processes that died holding them", in.Recovered))
+	case "topic":
+		line("type", in.Type)
+		line("capacity", fmt.Sprintf("%d slots", in.Capacity))
+		line("msgsize", in.MsgSize)
+		line("history", fmt.Sprintf("%d messages for a new subscriber", in.History))
+		line("overflow", policyDetail(in.Policy))
+		line("published", in.Published)
+		line("recovered", fmt.Sprintf("%d slots and subscriptions taken back from processes that died holding them", in.Recovered))
+		line("ended", yesNo(in.Ended, "yes: CloseSend was called, nothing more is published", "no"))
+		line("subscribed", fmt.Sprintf("%s of at most %d", plural(len(in.Subscribers), "subscription", "subscriptions"), in.MaxSubscribers))
+		if len(in.Subscribers) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "    ENTRY\tPID\tPROCESS\tLAG\tMISSED")
+			for _, sub := range in.Subscribers {
+				proc := yesNo(sub.Alive, "alive", "dead")
+				if !sub.Active {
+					proc += ", subscribing"
+				}
+				fmt.Fprintf(tw, "    %d\t%d\t%s\t%d\t%d\n", sub.Entry, sub.Pid, proc, sub.Lag, sub.Missed)
+			}
+			tw.Flush()
+		}
 	}
 	if in.Creator > 0 {
 		line("creator", in.Creator)
@@ -291,6 +342,24 @@ func writeStat(w io.Writer, in inventory.Info) {
 	if d := details(in); d != "" {
 		line("state", d)
 	}
+}
+
+// policyDetail says what a topic's overflow policy does.
+func policyDetail(policy string) string {
+	switch policy {
+	case "block":
+		return "block: a publisher waits while a live subscriber is a whole capacity behind"
+	case "dropoldest":
+		return "dropoldest: a publisher overwrites the oldest message, which a subscriber that had not read it misses"
+	}
+	return policy
+}
+
+func yesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
 }
 
 // useDetail says what the object is to its users, and how that is known.

@@ -1,12 +1,12 @@
 // Command ipcchan lists, inspects, creates, uses and removes POSIX message
 // queues, semaphores and shared memory objects, and ipcchan's own rings,
-// mutexes and wait groups: what ipcs and ipcrm are for System V IPC.
+// topics, mutexes and wait groups: what ipcs and ipcrm are for System V IPC.
 //
 //	ipcchan ls [--json]                      every object, with its owner, mode and state
 //	ipcchan stat NAME [--json]               one object in detail
-//	ipcchan mk queue|ring|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--value N] [--size N] [--perm MODE]
-//	ipcchan send QUEUE|RING [--priority N] [--kind K] [MESSAGE...]
-//	ipcchan recv QUEUE|RING [-n N] [--follow] [--timeout D] [--json] [--kind K]
+//	ipcchan mk queue|ring|topic|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--history N] [--overflow P] [--subscribers N] [--value N] [--size N] [--perm MODE]
+//	ipcchan send QUEUE|RING|TOPIC [--priority N] [--kind K] [MESSAGE...]
+//	ipcchan recv QUEUE|RING|TOPIC [-n N] [--follow] [--timeout D] [--json] [--kind K]
 //	ipcchan post SEM [-n N]
 //	ipcchan wait SEM [--timeout D]
 //	ipcchan rm NAME... [--kind KIND]
@@ -98,7 +98,7 @@ func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, `usage: ipcchan COMMAND [ARGS]
 
 POSIX message queues, semaphores and shared memory, and ipcchan's rings,
-mutexes and wait groups, by name ("/jobs"):
+topics, mutexes and wait groups, by name ("/jobs"):
 
 `)
 	for _, cmd := range commands {

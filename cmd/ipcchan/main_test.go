@@ -36,8 +36,9 @@ const exeEnv = "IPCCHAN_TEST_EXE"
 
 func TestMain(m *testing.M) {
 	testutil.RunHelpers(map[string]func([]string) error{
-		"abandon":  helperAbandon,
-		"hold-shm": helperHoldShm,
+		"abandon":   helperAbandon,
+		"hold-shm":  helperHoldShm,
+		"subscribe": helperSubscribe,
 	})
 	if exe = os.Getenv(exeEnv); exe != "" && testutil.Sandbox() != "" {
 		os.Exit(testutil.Main(m, ipcchan.UnlinkQueue))
@@ -67,8 +68,9 @@ type Tick struct {
 }
 
 // helperAbandon: KIND NAME... — creates each object (kinds shm, mutex,
-// waitgroup, ring, tickring) and keeps it open, says "ready", and waits to
-// be killed: its objects are left as a crashed program leaves them.
+// waitgroup, ring, tickring, topic: subscribed to) and keeps it open, says
+// "ready", and waits to be killed: its objects are left as a crashed
+// program leaves them.
 func helperAbandon(args []string) error {
 	var held []io.Closer
 	for i := 0; i+1 < len(args); i += 2 {
@@ -85,6 +87,15 @@ func helperAbandon(args []string) error {
 			c, err = ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4))
 		case "tickring":
 			c, err = ipcchan.OpenRing[Tick](name, ipcchan.Create(), ipcchan.Capacity(4))
+		case "topic":
+			var tp *ipcchan.Topic[[]byte]
+			if tp, err = ipcchan.OpenTopic[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4)); err == nil {
+				var sub *ipcchan.Subscription[[]byte]
+				if sub, err = tp.Subscribe(); err == nil {
+					held = append(held, sub)
+				}
+			}
+			c = tp
 		default:
 			err = fmt.Errorf("unknown kind %q", args[i])
 		}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ import (
 // namespace), as List finds it. Fields that do not apply to the kind, or
 // could not be read, are zero, and -1 for counts.
 type Info struct {
-	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "large" (a queue's large message), or "temp" (a half-built object)
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "topic", "large" (a queue's large message), or "temp" (a half-built object)
 	Name   string      `json:"name"`   // the name to open it by, "/jobs"; a large message's queue
 	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
 	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
@@ -35,10 +36,10 @@ type Info struct {
 	Mode   fs.FileMode `json:"mode"`
 	Size   int64       `json:"size"` // bytes: of the file, or queued messages' bytes for a queue
 
-	// Queues and rings.
-	Len       int   `json:"len,omitempty"`      // messages waiting
-	Capacity  int   `json:"capacity,omitempty"` // mq_maxmsg, or a ring's slots
-	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize, or a ring's largest message
+	// Queues, rings and topics.
+	Len       int   `json:"len,omitempty"`      // messages waiting (not of a topic: each subscriber has its own, Subscribers' Lag)
+	Capacity  int   `json:"capacity,omitempty"` // mq_maxmsg, or a ring's or topic's slots
+	MsgSize   int   `json:"msgsize,omitempty"`  // mq_msgsize, or a ring's or topic's largest message
 	NotifyPID int   `json:"notify_pid,omitempty"`
 	Charge    int64 `json:"charge,omitempty"` // bytes charged to the owner's RLIMIT_MSGQUEUE
 
@@ -65,15 +66,27 @@ type Info struct {
 	HolderAlive  bool   `json:"holder_alive,omitempty"`
 	State        string `json:"state,omitempty"`     // Mutex: "consistent", "owner died", "not recoverable"
 	Count        int    `json:"count"`               // WaitGroup
-	Recovered    uint64 `json:"recovered,omitempty"` // Ring: slots taken back from processes that died holding them
-	Ended        bool   `json:"ended,omitempty"`     // Ring: CloseSend was called
+	Recovered    uint64 `json:"recovered,omitempty"` // Ring, Topic: slots (and a topic's subscriptions) taken back from processes that died holding them
+	Ended        bool   `json:"ended,omitempty"`     // Ring, Topic: CloseSend was called
+
+	// Topics: the messages a new subscription gets from before it, the
+	// overflow policy ("block" or "dropoldest"), the messages published
+	// (positions, counting any a dead publisher left half-written), the
+	// most subscriptions it holds at once, and the used entries of its
+	// subscription table.
+	History        int          `json:"history,omitempty"`
+	Policy         string       `json:"policy,omitempty"`
+	Published      uint64       `json:"published,omitempty"`
+	MaxSubscribers int          `json:"max_subscribers,omitempty"`
+	Subscribers    []Subscriber `json:"subscribers,omitempty"`
 
 	// Users are the processes that have the object mapped or open, as far
 	// as their /proc/PID/maps and /proc/PID/fd can be read.
 	Users []int `json:"users,omitempty"`
 	// Registered are the live processes with a handle open, from the users
-	// table of an ipcchan object; Died, the processes of that table that
-	// died without closing theirs. Overflow is set if the table ever ran
+	// table of an ipcchan object (and of a topic, the live processes of its
+	// subscription table); Died, the processes of those tables that died
+	// without closing theirs. Overflow is set if the users table ever ran
 	// out of slots, which leaves the users unknown.
 	Registered []int `json:"registered,omitempty"`
 	Died       []int `json:"died,omitempty"`
@@ -89,21 +102,34 @@ type Info struct {
 	id fileID // of a /dev/shm file: which file was judged
 }
 
+// A Subscriber is a used entry of a topic's subscription table.
+type Subscriber struct {
+	Entry  int    `json:"entry"`  // its index in the table
+	Pid    int    `json:"pid"`    // the process that subscribed
+	Alive  bool   `json:"alive"`  // whether that process lives
+	Active bool   `json:"active"` // false while it is still subscribing (or its process died doing so)
+	Cursor uint64 `json:"cursor"` // the next position it takes from the topic
+	Lag    uint64 `json:"lag"`    // messages published from its cursor on (about; past the Capacity, under DropOldest, the excess is lost)
+	Missed uint64 `json:"missed"` // messages it lost, overwritten before it read them (DropOldest)
+}
+
 // What an object is to its users (Info.Use).
 const (
 	// InUse: a live process has it mapped or open, or registered in its
-	// users table (a temporary file: its creator lives; a large message: its
-	// queue or ring refers to it, or may).
+	// users table or a topic's subscription table (a temporary file: its
+	// creator lives; a large message: its queue or ring refers to it, or
+	// may).
 	InUse = "in use"
 	// Idle: nobody uses it, and everyone who did closed it cleanly (or
 	// nothing records who did: queues, semaphores, plain shm). Objects are
 	// kernel-persistent on purpose: an idle one is kept, for the next run
 	// or a peer that opens it later.
 	Idle = "idle"
-	// Abandoned: its users table lists only processes that died without
-	// closing it, and nobody maps it or has it open (a temporary file: its
-	// creator died before linking it; a large message: nothing refers to
-	// it). ipcchan rm --stale removes these.
+	// Abandoned: its users table (and a topic's subscription table) lists
+	// only processes that died without closing it, and nobody maps it or
+	// has it open (a temporary file: its creator died before linking it; a
+	// large message: nothing refers to it). ipcchan rm --stale removes
+	// these.
 	Abandoned = "abandoned"
 	// Unknown: who uses it cannot be told (its users table ran out of slots
 	// once, it could not be read, or this process is in a PID namespace of
@@ -186,7 +212,7 @@ func listShm(procs procUsers) ([]Info, error) {
 			switch in.Kind {
 			case kinds.Semaphore:
 				in.Format = "glibc"
-			case kinds.Mutex, kinds.WaitGroup, kinds.Ring:
+			case kinds.Mutex, kinds.WaitGroup, kinds.Ring, kinds.Topic:
 				in.Format = "ipcchan"
 			}
 		}
@@ -258,7 +284,59 @@ func fillShm(in *Info) {
 	case objfmt.Ring:
 		g, st := objfmt.ReadRingGeometry(p), objfmt.ReadRingStats(p)
 		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
+	case objfmt.Topic:
+		fillTopic(in, p)
 	}
+}
+
+// fillTopic reads a topic's shape, counters and subscription table, from
+// p, the start of its payload (its control block), and the rest of the
+// table from its file. Like every object, it is read with read(2), not
+// mapped: a mapping would make this process one of its users in the eyes
+// of another ipcchan ls or rm --stale running meanwhile. The pids of the
+// subscription table count as the users table's do: a live one makes the
+// topic in use, and a topic whose subscribers (and users) all died is
+// abandoned.
+func fillTopic(in *Info, p []byte) {
+	if len(p) < objfmt.TopicCtlSize {
+		in.Problem = "too short for a topic's control block"
+		return
+	}
+	g := objfmt.ReadTopicGeometry(p)
+	// The table, as far as the file holds it (a damaged control block may
+	// say anything).
+	if need := min(int64(objfmt.TopicCtlSize)+int64(g.SubsMax)*objfmt.TopicEntrySize, in.Size-objfmt.HeaderSize); need > int64(len(p)) {
+		b, err := readHead(in.Path, objfmt.HeaderSize+int(need))
+		if err != nil {
+			in.Problem = err.Error()
+			return
+		}
+		p = objfmt.Payload(b)
+	}
+	st := objfmt.ReadTopicStats(p)
+	in.Capacity, in.MsgSize, in.History, in.MaxSubscribers = int(g.Capacity), int(g.MaxLen), int(g.History), int(g.SubsMax)
+	in.Policy = "block"
+	if g.Flags&objfmt.TopicDropOldest != 0 {
+		in.Policy = "dropoldest"
+	}
+	in.Published, in.Recovered, in.Ended = st.Tail, st.Recovered, st.Ended
+	for _, s := range st.Subscribers {
+		sub := Subscriber{Entry: s.Entry, Pid: int(s.Pid), Alive: posix.Alive(int(s.Pid)), Active: s.Active, Cursor: s.Cursor, Lag: s.Lag, Missed: s.Missed}
+		in.Subscribers = append(in.Subscribers, sub)
+		if sub.Alive {
+			in.Registered = addPid(in.Registered, sub.Pid)
+		} else {
+			in.Died = addPid(in.Died, sub.Pid)
+		}
+	}
+}
+
+// addPid adds pid to pids, unless it is there.
+func addPid(pids []int, pid int) []int {
+	if slices.Contains(pids, pid) {
+		return pids
+	}
+	return append(pids, pid)
 }
 
 // readHead reads up to n bytes from the start of a file.
@@ -344,6 +422,8 @@ func Remove(in Info) error {
 		return ipcchan.UnlinkWaitGroup(in.Name)
 	case "ring":
 		return ipcchan.UnlinkRing(in.Name)
+	case "topic":
+		return ipcchan.UnlinkTopic(in.Name)
 	case "large":
 		if err := os.Remove(in.Path); err != nil {
 			return &ipcchan.Error{Kind: "queue", Name: in.Name, Op: "remove a large message", Sys: err, Detail: err.Error()}

@@ -66,12 +66,13 @@ var staleGrace = 200 * time.Millisecond
 
 // Stale returns what ipcchan rm --stale removes: the abandoned objects
 // (see Abandoned), and, with idle, also the idle objects of ipcchan's own
-// format (shm, mutex, waitgroup, ring), which everyone closed cleanly.
-// Queues, glibc semaphores and plain shm objects carry no record of their
-// users, so they are never stale. (A queue has no byte to spare for one
-// without changing what C sees; a companion file would cost every open a
-// file and a mapping and still not see C's users; and a queue nobody has
-// open is often meant to be there, holding messages for the next run.)
+// format (shm, mutex, waitgroup, ring, topic), which everyone closed
+// cleanly. Queues, glibc semaphores and plain shm objects carry no record
+// of their users, so they are never stale. (A queue has no byte to spare
+// for one without changing what C sees; a companion file would cost every
+// open a file and a mapping and still not see C's users; and a queue
+// nobody has open is often meant to be there, holding messages for the
+// next run.)
 //
 // Stale looks twice, staleGrace apart, and returns what was stale both
 // times, the same file. It also returns how many processes could not be
@@ -111,7 +112,7 @@ func removable(in Info, idle bool) bool {
 		return false
 	}
 	switch in.Kind {
-	case "shm", "mutex", "waitgroup", "ring":
+	case "shm", "mutex", "waitgroup", "ring", "topic":
 		return true
 	}
 	return false
