@@ -244,12 +244,16 @@ func (t *Topic[T]) Attr() (TopicAttr, error) {
 
 // Send publishes v. Under Block it waits while a live subscriber is a
 // whole Capacity behind, until it reads, ctx is done or the handle is
-// closed; under DropOldest it does not wait. After CloseSend (by any
+// closed; under DropOldest it does not wait for subscribers (only, for
+// the moment it takes, for a publisher a whole Capacity before it that is
+// still writing the slot it needs). After CloseSend (by any
 // process) it fails with ErrClosed.
 func (t *Topic[T]) Send(ctx context.Context, v T) error { return t.send(ctx, &v, true) }
 
-// TrySend publishes v, or returns ErrFull at once where Send would wait
-// (under Block only).
+// TrySend publishes v, or returns ErrFull at once where Send would wait:
+// under Block, while a live subscriber is a whole Capacity behind; under
+// DropOldest, only in the rare instant when another publisher is still
+// writing the slot it needs, a whole Capacity before.
 func (t *Topic[T]) TrySend(v T) error { return t.send(context.Background(), &v, false) }
 
 func (t *Topic[T]) send(ctx context.Context, v *T, block bool) error {

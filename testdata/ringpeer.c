@@ -86,6 +86,13 @@ static void sleep_on(uint32_t *word, uint64_t *sw, uint64_t w) {
 	syscall(SYS_futex, word, FUTEX_WAIT, v, &ts, NULL, 0);
 }
 
+/* advance moves a counter (head or tail, a hint) from pos to pos + 1 if it
+ * is still at pos; pos itself is left alone (a failed compare-and-swap
+ * would overwrite it with the counter's value). */
+static void advance(uint64_t *counter, uint64_t pos) {
+	__atomic_compare_exchange_n(counter, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 static void send_tick(const struct tick *t, uint32_t pid) {
 	for (;;) {
 		uint64_t pos = __atomic_load_n(tail, __ATOMIC_SEQ_CST);
@@ -93,7 +100,7 @@ static void send_tick(const struct tick *t, uint32_t pid) {
 		uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
 		if (pos_of(w) == (pos & IPCCHAN_SLOT_POS_MASK) && state_of(w) == IPCCHAN_SLOT_FREE) {
 			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_WRITING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-				__atomic_compare_exchange_n(tail, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+				advance(tail, pos);
 				memcpy(slot_data(pos), t, sizeof *t);
 				__atomic_store_n(slot_len(pos), (uint32_t)sizeof *t, __ATOMIC_SEQ_CST);
 				__atomic_store_n(sw, slot_word(pos, IPCCHAN_SLOT_FULL, 0), __ATOMIC_SEQ_CST);
@@ -101,7 +108,7 @@ static void send_tick(const struct tick *t, uint32_t pid) {
 				return;
 			}
 		} else if (pos_of(w) == (pos & IPCCHAN_SLOT_POS_MASK)) {
-			__atomic_compare_exchange_n(tail, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+			advance(tail, pos);
 		} else if (pos_of(w) == ((pos - cap) & IPCCHAN_SLOT_POS_MASK)) {
 			sleep_on(room_word, sw, w); /* full */
 		}
@@ -116,7 +123,7 @@ static int recv_tick(struct tick *t, uint32_t pid) {
 		uint64_t p = pos_of(w), st = state_of(w);
 		if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_FULL) {
 			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_READING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-				__atomic_compare_exchange_n(head, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+				advance(head, pos);
 				memcpy(t, slot_data(pos), sizeof *t);
 				__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
 				wake(room_word);
@@ -125,9 +132,9 @@ static int recv_tick(struct tick *t, uint32_t pid) {
 		} else if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_SKIPPED) {
 			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 				wake(room_word);
-			__atomic_compare_exchange_n(head, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+			advance(head, pos);
 		} else if ((p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_READING) || p == ((pos + cap) & IPCCHAN_SLOT_POS_MASK)) {
-			__atomic_compare_exchange_n(head, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+			advance(head, pos);
 		} else {
 			if (st == IPCCHAN_SLOT_FREE && p == (pos & IPCCHAN_SLOT_POS_MASK) && __atomic_load_n(ended, __ATOMIC_SEQ_CST)) return 1;
 			sleep_on(data_word, sw, w); /* empty */

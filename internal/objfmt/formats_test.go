@@ -25,8 +25,8 @@ type field = testutil.Field
 func TestFormatsCovered(t *testing.T) {
 	doc := testutil.ReadFormats(t)
 	want := map[string][]string{
-		"layout":  {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header"},
-		"bits":    {"mutex-lock", "slot-word", "ring-futex-word"},
+		"layout":  {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header", "topic-control", "topic-entry"},
+		"bits":    {"mutex-lock", "slot-word", "ring-futex-word", "topic-flags", "topic-entry-word"},
 		"values":  {"kinds", "mutex-states", "slot-states", "large-states"},
 		"vectors": {"memlayout", "typed"},
 	}
@@ -120,7 +120,7 @@ func TestFormatsHeader(t *testing.T) {
 
 	kinds := doc.Values(t, "kinds")
 	wantKinds := map[string]int{}
-	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large} {
+	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large, Topic} {
 		wantKinds[k.String()] = int(k)
 	}
 	if !mapsEqual(kinds, wantKinds) {
@@ -185,6 +185,7 @@ func TestFormatsNames(t *testing.T) {
 		Mutex.Prefix() + "NAME":                          true,
 		WaitGroup.Prefix() + "NAME":                      true,
 		Ring.Prefix() + "NAME":                           true,
+		Topic.Prefix() + "NAME":                          true,
 		strings.Replace(large, hexToken, "TOKEN", 1):     true,
 		strings.Replace(ringLarge, hexToken, "TOKEN", 1): true,
 		posix.TempPrefix + "PID-XXXXXXXX":                true,
@@ -383,8 +384,9 @@ func TestFormatsLargeFile(t *testing.T) {
 
 // TestFormatsCHeader: the constants of the C header block are the code's.
 // (Those of the large-message reference, the typed header, the slot's
-// length and the owner check are checked where the code knows them: in
-// internal/large, internal/typed and this package's external test.)
+// length, the owner check and the topic are checked where the code knows
+// them: in internal/large, internal/typed and this package's external
+// tests.)
 func TestFormatsCHeader(t *testing.T) {
 	consts := testutil.ReadFormats(t).CConstants(t)
 	want := map[string]any{
@@ -394,6 +396,7 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_PREFIX_MUTEX":      Mutex.Prefix(),
 		"IPCCHAN_PREFIX_WAITGROUP":  WaitGroup.Prefix(),
 		"IPCCHAN_PREFIX_RING":       Ring.Prefix(),
+		"IPCCHAN_PREFIX_TOPIC":      Topic.Prefix(),
 		"IPCCHAN_PREFIX_LARGE":      LargePrefix,
 		"IPCCHAN_PREFIX_LARGE_RING": RingLargePrefix,
 		"IPCCHAN_PREFIX_TEMP":       posix.TempPrefix,
@@ -419,6 +422,7 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_KIND_WAITGROUP":  int(WaitGroup),
 		"IPCCHAN_KIND_RING":       int(Ring),
 		"IPCCHAN_KIND_LARGE":      int(Large),
+		"IPCCHAN_KIND_TOPIC":      int(Topic),
 
 		"IPCCHAN_RING_LAYOUT":        RingLayout,
 		"IPCCHAN_RING_FIXED":         RingFixed,
@@ -483,7 +487,7 @@ func TestFormatsCHeader(t *testing.T) {
 	if c, s := WaitGroupWords(p); wordField("count", &p[0], c).Offset != 0 || wordField("sleepers", &p[0], s).Offset != 4 {
 		t.Error("WaitGroupWords: the count is not at 0 or the sleepers at 4")
 	}
-	elsewhere := []string{"IPCCHAN_LARGE_REF_", "IPCCHAN_MSG_", "IPCCHAN_RING_OWNER_CHECK_MS", "IPCCHAN_SLOT_OFF_LENGTH"}
+	elsewhere := []string{"IPCCHAN_LARGE_REF_", "IPCCHAN_MSG_", "IPCCHAN_RING_OWNER_CHECK_MS", "IPCCHAN_SLOT_OFF_LENGTH", "IPCCHAN_TOPIC_"}
 	testutil.CheckCConstants(t, consts, want, func(name string) bool {
 		return !slices.ContainsFunc(elsewhere, func(p string) bool { return strings.HasPrefix(name, p) })
 	})

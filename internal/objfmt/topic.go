@@ -39,8 +39,9 @@ const Topic Kind = 6
 // pid: SlotWord), the message's length (uint32 at 8), its data at 16.
 // Position p lives in slot p mod capacity; a slot is Free(p) (never
 // written: the first lap), Writing(p, pid), Full(p) or Skipped(p) (its
-// publisher died writing it). Subscribers never change a slot's state:
-// each reads at its own cursor, and every subscriber reads every slot.
+// publisher died writing it). Subscribers never change a slot's state (but
+// to take back a dead publisher's): each reads at its own cursor, and every
+// subscriber reads every slot.
 //
 // A publisher at position p (from tail) claims the slot when it is Free(p)
 // or holds the previous lap (Full or Skipped at p - capacity), moving it to
@@ -49,26 +50,37 @@ const Topic Kind = 6
 // sleepers. With Block (flags without TopicDropOldest) it claims p only
 // when every active subscription's cursor is above p - capacity: it never
 // overwrites what a live subscriber has not read. With DropOldest it
-// claims p whatever the cursors.
+// claims p whatever the cursors. A slot still Writing(p - capacity) is
+// waited for (on dataWord); one already at p (in any state but Free) is
+// another publisher's, whom it helps advance tail.
 //
 // A subscriber at cursor c looks at the slot of c: Full(c) is its message,
-// which it copies out; with DropOldest it then reads the state word again,
-// and if it changed, the copy may be torn and the message is lost. It
-// moves its cursor past c with a compare-and-swap of its entry's cursor,
-// and wakes roomWord's sleepers. Skipped(c) is passed over; Writing(c) is
-// waited for; Free(c) or an earlier lap means nothing is there yet; a
-// later position means c was overwritten (DropOldest): the subscriber
-// counts it as missed and moves on, to tail - capacity at least.
+// which it copies out; it then reads the state word again, and if it
+// changed, the copy may be torn: under DropOldest the message is lost (the
+// cursor moves past c and it counts as missed), under Block it looks
+// again. Else it moves its cursor past c with a compare-and-swap of its
+// entry's cursor, and under Block wakes roomWord's sleepers. Skipped(c) is
+// passed over (the same compare-and-swap and wake); Writing(c) is waited
+// for; Free(c) or an earlier lap means nothing is there yet; a later
+// position means c was overwritten (DropOldest): the subscriber moves on,
+// to tail - capacity at least, and counts the positions it jumps over as
+// missed (those from the tail at the time it subscribed on, under Block).
 //
 // Subscribing takes a free entry (word pid 0) with a compare-and-swap to
-// (pid, inactive, generation+1), stores its cursor (tail - history, or 0),
-// stores the word active, adds one to subsGen, and raises subsHigh above
-// the entry. Publishers skip inactive entries; a publisher that cached the
-// least cursor rescans when subsGen changed. Closing a subscription stores
-// its word free (pid 0, the same generation) and wakes roomWord. A process
-// that finds an entry or a slot held by a dead pid takes it back (entry:
-// to free; Writing(p): to Skipped(p)) and counts it in recovered. Every
-// access to a shared word is a sequentially consistent atomic.
+// (pid, inactive, generation+1), raises subsHigh above the entry, stores
+// its cursor (tail - min(history, tail)) and missed 0, stores the word
+// active, and adds one to subsGen: in that order, so that a publisher that
+// sees the new subsGen finds the entry below subsHigh, active. Publishers
+// skip inactive entries; a publisher that cached the least cursor rescans
+// when subsGen changed. Closing a subscription moves its word to free (pid
+// 0, inactive, the same generation) with a compare-and-swap from its own,
+// and wakes roomWord. A process that waits on a dead pid takes back what
+// it holds and counts it in recovered: a slot Writing(p, pid) becomes
+// Skipped(p) (and wakes both words); a publisher held up (Block) by a dead
+// subscription frees the entries of dead pids that hold it up (and wakes
+// roomWord); a subscriber that finds no free entry frees every entry of a
+// dead pid. Every access to a shared word is a sequentially consistent
+// atomic. docs/FORMATS.md ("Topic") gives every step.
 const (
 	TopicLayout     = 1
 	TopicFixed      = 1 // flags: messages are all maxLen bytes

@@ -108,7 +108,7 @@ func (t *Topic) data(off int) []byte {
 // slot holds, if block (else ErrFull), until ctx ends or Close; with
 // DropOldest it never waits for subscribers, only (rarely) for the
 // publisher of the slot's previous lap, a whole Capacity behind, to finish
-// writing it. It fails with ErrEnded once End was called.
+// writing it (if block; else ErrFull). It fails with ErrEnded once End was called.
 func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
 	spins, stale := 0, 0
 	for {
@@ -154,7 +154,7 @@ func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
 			atomic.CompareAndSwapUint64(t.w.Tail, pos, pos+1)
 		case p == prev && st == objfmt.SlotWriting:
 			// The publisher of the previous lap is still writing the slot.
-			if !block && !t.dropOldest {
+			if !block {
 				return Claim{}, ErrFull
 			}
 			still := func() bool { return atomic.LoadUint64(sw) == w && !t.Ended() }
