@@ -1,7 +1,8 @@
 // Package natsq is ipcchan's typed queue over NATS JetStream: the same
 // Sender and Receiver as a POSIX ipcchan.Queue, for workers on other
-// machines. Code written against ipcchan.Sender[T] and ipcchan.Receiver[T]
-// moves from one machine to many by changing its Open call:
+// machines; and its topic (OpenTopic: see Topics). Code written against
+// ipcchan.Sender[T] and ipcchan.Receiver[T] moves from one machine to many
+// by changing its Open call:
 //
 //	q, err := ipcchan.OpenQueue[Job]("/jobs", ipcchan.Create())
 //	q, err := natsq.Open[Job](ctx, js, "/jobs", ipcchan.Create())
@@ -137,6 +138,75 @@
 // message ID, stored once) or reported in an *UnsentError. A crash of a
 // pipelined sender loses what it sent since its last Flush that returned
 // nil. cmd/ipcchan's bridge sends to NATS this way.
+//
+// # Topics
+//
+// OpenTopic is ipcchan.OpenTopic on JetStream: publish/subscribe, where
+// every subscription sees every message, with the same Send, TrySend,
+// CloseSend, Subscribe, Receive, TryReceive, Recv, All, Err, Missed and
+// Close (a Topic is an ipcchan.Sender, a Subscription an
+// ipcchan.Receiver), so fan-out code moves to many machines by changing
+// its Open:
+//
+//	t, err := ipcchan.OpenTopic[Tick]("/ticks", ipcchan.Create(), ipcchan.History(16))
+//	t, err := natsq.OpenTopic[Tick](ctx, js, "/ticks", ipcchan.Create(), ipcchan.History(16))
+//	sub, err := t.Subscribe()
+//
+// A topic named "/ticks" is the stream "topic_ticks" (the prefix keeps it
+// apart from a queue "/ticks", whose stream is "ticks"), with limits
+// retention, file storage, MaxMsgs the Capacity (default 1024), the
+// discard-old policy, and the one subject "ipcchan.topic_ticks" (two
+// tokens, where a queue's have three: no subject of a queue overlaps a
+// topic's). A queue named "/topic_ticks" would want the same stream: the
+// second to be opened fails with ipcchan.ErrTypeMismatch, and UnlinkTopic
+// leaves a queue's stream alone. History and Overflow are recorded in the
+// stream's metadata; Subscribers is its MaxConsumers (default: no limit),
+// and a Subscribe beyond it fails with ipcchan.ErrLimit. Messages are
+// those of a Queue (a Topic[[]byte] publishes and receives the bytes as
+// they are; other types behind the type header, so a subscriber of another
+// type gets *ipcchan.MessageError with ErrTypeMismatch). Unlike
+// ipcchan.OpenTopic, a pointer-free T is encoded with msgpack unless
+// WithCodec(codec.Layout) asks for its bytes: between machines, the header
+// is worth its 12 bytes.
+//
+// Each subscription is an ordered consumer: ephemeral, in the server's
+// memory, without acknowledgements, starting at a stream sequence: the
+// next message, or the last History(n) messages the stream holds.
+// Subscribe takes no context (the signature of ipcchan.Topic.Subscribe):
+// its two requests (the stream's state, the consumer's creation) are
+// bounded by 10 seconds and by the topic's Close. Every message published
+// after Subscribe returned reaches the subscription. It reads up to 64
+// messages ahead of its receives (fewer if the Capacity is smaller). When
+// its consumer fails (a server restarting, a connection back after it
+// dropped), it resumes where it was, after the last message it took; a
+// deleted stream ends it with ipcchan.ErrNotExist. Close deletes its
+// consumer.
+//
+// Overflow: JetStream cannot make a publisher wait for a subscriber. A
+// consumer does not hold messages in a stream with limits retention, and a
+// stream that removed messages once every consumer had them (interest
+// retention) would keep no History, nor anything for a subscriber that
+// comes later. So on NATS both policies keep the last Capacity messages,
+// and a publisher never waits: Overflow(DropOldest) is exactly what it is
+// in shared memory, and Overflow(Block) is accepted (it is the default,
+// and code that moves between transports passes it) but does not block: a
+// subscription that falls more than the Capacity (plus what it read
+// ahead) behind misses the oldest messages, as under DropOldest, and
+// Missed counts them. TrySend never returns ErrFull. Size the Capacity for
+// the slowest subscriber, or use a Queue per subscriber where nothing may
+// be lost. Missed is exact: every message carries its stream sequence, and
+// a gap between two that a subscription receives is what it missed
+// (including messages an operator deleted from the stream).
+//
+// CloseSend publishes a message of zero bytes, after which every
+// subscription's Receive returns io.EOF; a subscription made later gets
+// its history and then the end, as in shared memory. CloseSend then
+// seals the stream (JetStream's Sealed), if natsq created it, so that a
+// later Send from any handle fails with ipcchan.ErrClosed, final until the
+// topic is removed; a client without the permission to update streams
+// leaves it unsealed, and then only the handle that ended it refuses to
+// send. A message published by another handle while CloseSend runs may be
+// stored after the end, where no subscription reads it.
 //
 // # Costs
 //

@@ -13,19 +13,32 @@ import (
 	"github.com/ipcchan/ipcchan/natsq"
 )
 
+// exampleJetStream starts a NATS server with JetStream, in this process,
+// and connects to it.
+func exampleJetStream() (jetstream.JetStream, func(), error) {
+	dir, _ := os.MkdirTemp("", "natsq-example-")
+	srv, err := natstest.Start(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	nc, _ := nats.Connect(srv.ClientURL())
+	js, _ := jetstream.New(nc)
+	return js, func() {
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+	}, nil
+}
+
 // The same code as with a POSIX queue; only Open differs.
 func Example() {
-	dir, _ := os.MkdirTemp("", "natsq-example-")
-	defer os.RemoveAll(dir)
-	srv, err := natstest.Start(dir) // a NATS server with JetStream, in this process
+	js, stop, err := exampleJetStream()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer srv.Shutdown()
-	nc, _ := nats.Connect(srv.ClientURL())
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	defer stop()
 
 	type Job struct{ ID int }
 	ctx := context.Background()
@@ -49,4 +62,45 @@ func Example() {
 	// 0 <nil>
 	// 1 <nil>
 	// 2 <nil>
+}
+
+// A topic: every subscription gets every message, on any machine.
+func ExampleOpenTopic() {
+	js, stop, err := exampleJetStream()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+
+	type Tick struct{ N int }
+	ctx := context.Background()
+	t, err := natsq.OpenTopic[Tick](ctx, js, "/example-ticks", ipcchan.Create(), ipcchan.History(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer t.Unlink(ctx)
+	defer t.Close()
+	t.Send(ctx, Tick{N: 0}) // before anyone subscribed: the History
+	a, _ := t.Subscribe()
+	b, _ := t.Subscribe()
+	var s ipcchan.Sender[Tick] = t
+	for i := 1; i < 3; i++ {
+		s.Send(ctx, Tick{N: i})
+	}
+	s.CloseSend(ctx)
+	for _, r := range []ipcchan.Receiver[Tick]{a, b} {
+		var got []int
+		for tick, err := range r.All(ctx) {
+			if err != nil {
+				fmt.Println(err)
+			}
+			got = append(got, tick.N)
+		}
+		fmt.Println(got)
+	}
+	// Output:
+	// [0 1 2]
+	// [0 1 2]
 }

@@ -39,7 +39,7 @@ func Level(prio uint) int {
 	return 3
 }
 
-// kind is how errors name the object.
+// kind is how errors name a queue.
 const kind = "NATS queue"
 
 // priorityHeader carries a message's exact priority.
@@ -53,9 +53,7 @@ const attrTimeout = 10 * time.Second
 // concurrent use. See the package documentation for delivery, priorities
 // and costs.
 type Queue[T any] struct {
-	js      jetstream.JetStream
-	obj     ipcerr.Object // "NATS queue", "/jobs"
-	stream  string        // "jobs"
+	base
 	subject [Levels]string
 	w       *typed.Wire[T]
 	rx      typed.Receiving[T] // Recv
@@ -64,8 +62,16 @@ type Queue[T any] struct {
 	pipe    *pipeline          // Pipelined sends, or nil
 	bounded bool               // the stream has a Capacity (MaxMsgs or MaxBytes): receives confirm their acknowledgements
 
-	done      chan struct{} // closed by Close (win.close)
-	closeOnce sync.Once
+	closeOnce sync.Once // of win.close, which closes done
+}
+
+// base is what every natsq handle, a Queue or a Topic, is: an object on a
+// stream of a JetStream, and how its errors read.
+type base struct {
+	js     jetstream.JetStream
+	obj    ipcerr.Object // "NATS queue", "/jobs"
+	stream string        // "jobs"
+	done   chan struct{} // closed by Close
 }
 
 var (
@@ -88,15 +94,12 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	if err != nil {
 		return nil, err
 	}
-	stream, err := streamName(name, "open")
+	stream, err := streamName(kind, name, "open")
 	if err != nil {
 		return nil, err
 	}
-	if o.Has(options.Perm) {
-		return nil, obj.Err("open", ipcchan.ErrInvalid, "option Perm does not apply to a NATS queue: NATS accounts and permissions decide who may use a stream")
-	}
-	if js == nil {
-		return nil, obj.Err("open", ipcchan.ErrInvalid, "nil JetStream")
+	if err := checkOpen(obj, o, js); err != nil {
+		return nil, err
 	}
 	w, err := typed.NewWire[T](obj, o.Codec, o.Has(options.NoEOF))
 	if err != nil {
@@ -107,7 +110,7 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 			return nil, err
 		}
 	}
-	q := &Queue[T]{js: js, obj: obj, stream: stream, w: w, done: make(chan struct{})}
+	q := &Queue[T]{base: base{js: js, obj: obj, stream: stream, done: make(chan struct{})}, w: w}
 	q.rx.Obj, q.rx.RenewEvery = obj, holdRenew
 	if o.Has(options.Pipeline) {
 		q.pipe = newPipeline(o.Pipeline)
@@ -136,6 +139,17 @@ func Open[T any](ctx context.Context, js jetstream.JetStream, name string, opts 
 	return q, nil
 }
 
+// checkOpen refuses what no natsq handle takes: Perm, and a nil JetStream.
+func checkOpen(obj ipcerr.Object, o *options.Config, js jetstream.JetStream) error {
+	if o.Has(options.Perm) {
+		return obj.Err("open", ipcchan.ErrInvalid, fmt.Sprintf("option Perm does not apply to a %s: NATS accounts and permissions decide who may use a stream", obj.Kind))
+	}
+	if js == nil {
+		return obj.Err("open", ipcchan.ErrInvalid, "nil JetStream")
+	}
+	return nil
+}
+
 // consumer creates level l's consumer, or takes the one that exists (with
 // whatever AckWait, MaxDeliver ... an operator gave it).
 func (q *Queue[T]) consumer(ctx context.Context, l int) (jetstream.Consumer, error) {
@@ -157,54 +171,25 @@ func consumerName(l int) string { return fmt.Sprintf("p%d", l) }
 
 // openStream creates or finds the stream and checks its shape.
 func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstream.StreamInfo, error) {
-	if o.Has(options.Create) {
-		cfg := jetstream.StreamConfig{
-			Name:        q.stream,
-			Description: q.description(),
-			Subjects:    q.subject[:],
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Discard:     jetstream.DiscardNew,
-			MaxMsgs:     -1,
-			MaxMsgSize:  -1,
-			AllowDirect: true, // direct gets: the NATS tools read the stream without a consumer
-		}
-		if o.Capacity > 0 {
-			cfg.MaxMsgs = int64(o.Capacity)
-		}
-		if o.MsgSize > 0 {
-			cfg.MaxMsgSize = int32(o.MsgSize + headerRoom)
-			cfg.Metadata = map[string]string{msgSizeKey: strconv.Itoa(o.MsgSize)}
-		}
-		s, err := q.js.CreateStream(ctx, cfg)
-		for try := 0; try < 3 && isStoreFailure(err); try++ {
-			// Seen about once in 300 creations on an embedded server
-			// under -race: the store's creation fails and the next
-			// attempt works. A lasting cause (a full disk) fails again.
-			time.Sleep(10 * time.Millisecond)
-			s, err = q.js.CreateStream(ctx, cfg)
-		}
-		switch {
-		case err == nil:
-			return s.CachedInfo(), nil
-		case !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
-			return nil, q.natsError("open", err, "cannot create the stream "+q.stream)
-		case o.Has(options.Exclusive):
-			return nil, &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: "open", Err: ipcchan.ErrExist, Sys: err,
-				Detail: fmt.Sprintf("the stream %s already exists", q.stream),
-				Hint:   fmt.Sprintf("open it without Exclusive() to share it, or remove it (natsq.Unlink(ctx, js, %q))", q.obj.Name)}
-		}
+	cfg := jetstream.StreamConfig{
+		Name:        q.stream,
+		Description: q.description(),
+		Subjects:    q.subject[:],
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     -1,
+		MaxMsgSize:  -1,
+		AllowDirect: true, // direct gets: the NATS tools read the stream without a consumer
 	}
-	s, err := q.js.Stream(ctx, q.stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: "open", Err: ipcchan.ErrNotExist, Sys: err,
-			Detail: fmt.Sprintf("the stream %s does not exist", q.stream),
-			Hint:   "create it with ipcchan.Create(), or start the program that creates it"}
+	if o.Capacity > 0 {
+		cfg.MaxMsgs = int64(o.Capacity)
 	}
-	if err != nil {
-		return nil, q.natsError("open", err, "cannot look up the stream "+q.stream)
+	setMsgSize(&cfg, o)
+	info, created, err := q.createOrFind(ctx, o, cfg)
+	if err != nil || created {
+		return info, err
 	}
-	info := s.CachedInfo()
 	if err := q.checkShape(info.Config, o); err != nil {
 		return nil, err
 	}
@@ -212,6 +197,61 @@ func (q *Queue[T]) openStream(ctx context.Context, o *options.Config) (*jetstrea
 		info = q.allowDirect(ctx, info)
 	}
 	return info, nil
+}
+
+// createOrFind creates the stream of cfg, with Create, or finds the
+// stream that exists, and returns its info and whether it created it.
+func (b *base) createOrFind(ctx context.Context, o *options.Config, cfg jetstream.StreamConfig) (*jetstream.StreamInfo, bool, error) {
+	if o.Has(options.Create) {
+		s, err := b.js.CreateStream(ctx, cfg)
+		for try := 0; try < 3 && isStoreFailure(err); try++ {
+			// Seen about once in 300 creations on an embedded server
+			// under -race: the store's creation fails and the next
+			// attempt works. A lasting cause (a full disk) fails again.
+			time.Sleep(10 * time.Millisecond)
+			s, err = b.js.CreateStream(ctx, cfg)
+		}
+		switch {
+		case err == nil:
+			return s.CachedInfo(), true, nil
+		case !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			return nil, false, b.natsError("open", err, "cannot create the stream "+b.stream)
+		case o.Has(options.Exclusive):
+			return nil, false, &ipcchan.Error{Kind: b.obj.Kind, Name: b.obj.Name, Op: "open", Err: ipcchan.ErrExist, Sys: err,
+				Detail: fmt.Sprintf("the stream %s already exists", b.stream),
+				Hint:   fmt.Sprintf("open it without Exclusive() to share it, or remove it (%s)", b.unlinkCall())}
+		}
+	}
+	s, err := b.js.Stream(ctx, b.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, false, &ipcchan.Error{Kind: b.obj.Kind, Name: b.obj.Name, Op: "open", Err: ipcchan.ErrNotExist, Sys: err,
+			Detail: fmt.Sprintf("the stream %s does not exist", b.stream),
+			Hint:   "create it with ipcchan.Create(), or start the program that creates it"}
+	}
+	if err != nil {
+		return nil, false, b.natsError("open", err, "cannot look up the stream "+b.stream)
+	}
+	return s.CachedInfo(), false, nil
+}
+
+// unlinkCall is the call that removes the handle's object, for hints.
+func (b *base) unlinkCall() string {
+	if b.obj.Kind == topicKind {
+		return fmt.Sprintf("natsq.UnlinkTopic(ctx, js, %q)", b.obj.Name)
+	}
+	return fmt.Sprintf("natsq.Unlink(ctx, js, %q)", b.obj.Name)
+}
+
+// setMsgSize sets the MaxMsgSize of a new stream for the MsgSize option,
+// and records MsgSize in its metadata.
+func setMsgSize(cfg *jetstream.StreamConfig, o *options.Config) {
+	if o.MsgSize > 0 {
+		cfg.MaxMsgSize = int32(o.MsgSize + headerRoom)
+		if cfg.Metadata == nil {
+			cfg.Metadata = map[string]string{}
+		}
+		cfg.Metadata[msgSizeKey] = strconv.Itoa(o.MsgSize)
+	}
 }
 
 // description is the Description of the streams natsq creates; it tells
@@ -264,7 +304,7 @@ func (q *Queue[T]) checkShape(cfg jetstream.StreamConfig, o *options.Config) err
 	if (o.Has(options.Capacity) && o.Capacity != capacity) || (o.Has(options.MsgSize) && o.MsgSize != size) {
 		e := q.obj.Err("open", ipcchan.ErrExist, fmt.Sprintf(
 			"the stream %s exists with Capacity %d and MsgSize %d (0: no limit), not those asked for", q.stream, capacity, size))
-		e.Hint = fmt.Sprintf("open it without Capacity/MsgSize, or remove it first (natsq.Unlink(ctx, js, %q))", q.obj.Name)
+		e.Hint = fmt.Sprintf("open it without Capacity/MsgSize, or remove it first (%s)", q.unlinkCall())
 		return e
 	}
 	return nil
@@ -290,50 +330,71 @@ func msgSize(cfg jetstream.StreamConfig) int {
 	return max(int(cfg.MaxMsgSize)-headerRoom, 1)
 }
 
+// errCodeSealed is JetStream's JSStreamSealedErr ("invalid operation on
+// sealed stream"), which has no constant in nats.go.
+const errCodeSealed jetstream.ErrorCode = 10109
+
+// isSealed tells JetStream's refusal of an operation on a sealed stream.
+func isSealed(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeSealed
+}
+
 // isStoreFailure tells JetStream's "error creating store for stream".
 func isStoreFailure(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.Code == 500 && strings.Contains(apiErr.Description, "creating store")
 }
 
-// streamName checks name and returns its stream's name.
-func streamName(name, op string) (string, error) {
+// streamName checks name, of an object of kind k, and returns its base:
+// the name without its slash, which is a queue's stream.
+func streamName(k, name, op string) (string, error) {
 	if err := ipcchan.CheckName(name); err != nil {
 		var e *ipcchan.Error
 		if errors.As(err, &e) {
-			e.Kind, e.Op = kind, op
+			e.Kind, e.Op = k, op
 		}
 		return "", err
 	}
 	base := name[1:]
 	for _, r := range base {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return "", &ipcchan.Error{Kind: kind, Name: name, Op: op, Err: ipcchan.ErrInvalidName, Detail: fmt.Sprintf(
+			return "", &ipcchan.Error{Kind: k, Name: name, Op: op, Err: ipcchan.ErrInvalidName, Detail: fmt.Sprintf(
 				"invalid name: %q is not allowed in a NATS stream or subject name; use letters, digits, '-' and '_' after the slash", r)}
 		}
 	}
 	return base, nil
 }
 
-// Name returns the queue's name, as given to Open.
-func (q *Queue[T]) Name() string { return q.obj.Name }
+// Name returns the name of the queue or topic, as given to its Open.
+func (b *base) Name() string { return b.obj.Name }
 
-// Stream returns the name of the JetStream stream behind the queue.
-func (q *Queue[T]) Stream() string { return q.stream }
+// Stream returns the name of the JetStream stream behind the queue or
+// topic.
+func (b *base) Stream() string { return b.stream }
 
 // Attr describes the queue: Capacity is the stream's MaxMsgs (0: no
 // limit), MsgSize the largest message this handle sends, and Len the
 // messages in the stream, including those delivered but not yet
 // acknowledged. It asks the server, waiting at most 10 seconds.
 func (q *Queue[T]) Attr() (ipcchan.QueueAttr, error) {
+	info, err := q.streamInfo()
+	if err != nil {
+		return ipcchan.QueueAttr{}, err
+	}
+	return ipcchan.QueueAttr{Capacity: int(max(info.Config.MaxMsgs, 0)), MsgSize: q.maxSize, Len: int(info.State.Msgs)}, nil
+}
+
+// streamInfo asks the server for the stream's configuration and state,
+// for Attr, waiting at most attrTimeout.
+func (b *base) streamInfo() (*jetstream.StreamInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), attrTimeout)
 	defer cancel()
-	s, err := q.js.Stream(ctx, q.stream)
+	s, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
-		return ipcchan.QueueAttr{}, q.natsError("attr", err, "cannot read the stream's state")
+		return nil, b.natsError("attr", err, "cannot read the stream's state")
 	}
-	info := s.CachedInfo()
-	return ipcchan.QueueAttr{Capacity: int(max(info.Config.MaxMsgs, 0)), MsgSize: q.maxSize, Len: int(info.State.Msgs)}, nil
+	return s.CachedInfo(), nil
 }
 
 // Close closes this handle: waiting calls return ipcchan.ErrClosed, the
@@ -371,23 +432,28 @@ func (q *Queue[T]) Unlink(ctx context.Context) error { return Unlink(ctx, q.js, 
 // Unlink removes the queue name's stream, with every message in it,
 // making its request to the server within ctx.
 func Unlink(ctx context.Context, js jetstream.JetStream, name string) error {
-	stream, err := streamName(name, "unlink")
+	stream, err := streamName(kind, name, "unlink")
 	if err != nil {
 		return err
 	}
-	err = js.DeleteStream(ctx, stream)
+	return deleteStream(ctx, js, ipcerr.Object{Kind: kind, Name: name}, stream)
+}
+
+// deleteStream deletes the stream of obj.
+func deleteStream(ctx context.Context, js jetstream.JetStream, obj ipcerr.Object, stream string) error {
+	err := js.DeleteStream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return &ipcchan.Error{Kind: kind, Name: name, Op: "unlink", Err: ipcchan.ErrNotExist, Sys: err}
+		return &ipcchan.Error{Kind: obj.Kind, Name: obj.Name, Op: "unlink", Err: ipcchan.ErrNotExist, Sys: err}
 	}
 	if err != nil {
-		return &ipcchan.Error{Kind: kind, Name: name, Op: "unlink", Sys: err, Detail: "cannot delete the stream " + stream + ": " + err.Error()}
+		return &ipcchan.Error{Kind: obj.Kind, Name: obj.Name, Op: "unlink", Sys: err, Detail: "cannot delete the stream " + stream + ": " + err.Error()}
 	}
 	return nil
 }
 
-func (q *Queue[T]) closed() bool {
+func (b *base) closed() bool {
 	select {
-	case <-q.done:
+	case <-b.done:
 		return true
 	default:
 		return false
@@ -395,9 +461,9 @@ func (q *Queue[T]) closed() bool {
 }
 
 // natsError wraps an error of the NATS client, saying what failed.
-func (q *Queue[T]) natsError(op string, err error, what string) *ipcchan.Error {
-	e := &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
-	down := q.connDown()
+func (b *base) natsError(op string, err error, what string) *ipcchan.Error {
+	e := &ipcchan.Error{Kind: b.obj.Kind, Name: b.obj.Name, Op: op, Sys: err, Detail: what + ": " + err.Error()}
+	down := b.connDown()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		e.Err = err
@@ -409,10 +475,13 @@ func (q *Queue[T]) natsError(op string, err error, what string) *ipcchan.Error {
 		e.Detail = what + ": the NATS connection is closed"
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		e.Err = ipcchan.ErrNotExist
-		e.Detail = fmt.Sprintf("%s: the stream %s no longer exists (deleted?)", what, q.stream)
+		e.Detail = fmt.Sprintf("%s: the stream %s no longer exists (deleted?)", what, b.stream)
+	case isSealed(err):
+		e.Err = ipcchan.ErrClosed
+		e.Detail = fmt.Sprintf("%s: the stream %s is sealed: its stream of messages has ended (CloseSend), and it takes no more", what, b.stream)
 	case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
 		e.Err = ipcchan.ErrNotExist
-		e.Detail = fmt.Sprintf("%s: a consumer of the stream %s was deleted", what, q.stream)
+		e.Detail = fmt.Sprintf("%s: a consumer of the stream %s was deleted", what, b.stream)
 	case errors.Is(err, jetstream.ErrServerShutdown):
 		e.Detail = what + ": the NATS server is shutting down"
 	case down != "" && connectionLevel(err):
@@ -435,8 +504,8 @@ func connectionLevel(err error) bool {
 
 // connDown says how the NATS connection is down ("down (reconnecting)"),
 // or returns "" while it is connected.
-func (q *Queue[T]) connDown() string {
-	nc := q.js.Conn()
+func (b *base) connDown() string {
+	nc := b.js.Conn()
 	if nc == nil {
 		return ""
 	}

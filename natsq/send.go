@@ -82,31 +82,31 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 const fullPollMax = 50 * time.Millisecond
 
 // publish stores msg in the stream, waiting while it is full if block.
-func (q *Queue[T]) publish(ctx context.Context, op string, msg *nats.Msg, block bool) error {
+func (b *base) publish(ctx context.Context, op string, msg *nats.Msg, block bool) error {
 	pause := time.Millisecond
 	for {
-		if q.closed() {
-			return q.obj.Closed(op)
+		if b.closed() {
+			return b.obj.Closed(op)
 		}
-		_, err := q.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(q.stream))
+		_, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(b.stream))
 		if err == nil {
 			return nil
 		}
 		if !isFull(err) {
-			return q.natsError(op, err, "JetStream did not store the message")
+			return b.natsError(op, err, "JetStream did not store the message")
 		}
 		if !block {
-			return &ipcchan.Error{Kind: kind, Name: q.obj.Name, Op: op, Err: ipcchan.ErrFull, Sys: err, Detail: "the stream is full (its Capacity)"}
+			return &ipcchan.Error{Kind: b.obj.Kind, Name: b.obj.Name, Op: op, Err: ipcchan.ErrFull, Sys: err, Detail: "the stream is full (its Capacity)"}
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return q.obj.Ended(op, context.Cause(ctx), "room")
-		case <-q.done:
+			return b.obj.Ended(op, context.Cause(ctx), "room")
+		case <-b.done:
 			t.Stop()
-			return q.obj.Closed(op)
+			return b.obj.Closed(op)
 		}
 		pause = min(2*pause, fullPollMax)
 	}

@@ -16,17 +16,21 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/ipcchan"
 	"github.com/ipcchan/ipcchan/natsq"
 )
 
 var cmdBridge = &command{
 	name:  "bridge",
-	usage: "bridge QUEUE NATS_URL [--from-nats] [--stream NAME] [-n N]",
-	help:  "forward a local queue to a NATS JetStream queue (natsq), or back with --from-nats",
+	usage: "bridge QUEUE|TOPIC NATS_URL [--kind queue|topic] [--from-nats] [--stream NAME] [-n N]",
+	help: "forward a local queue to a NATS JetStream queue (natsq), or back with --from-nats; with --kind topic, " +
+		"subscribe to a local topic and publish what it gets on a NATS topic (natsq.OpenTopic), or back",
 	example: `  host A $ ipcchan bridge /jobs nats://hub:4222               # C and Go senders on A ...
   host B $ ipcchan bridge /jobs nats://hub:4222 --from-nats   # ... reach receivers of /jobs on B
-  $ ipcchan bridge /jobs nats://127.0.0.1:4222 -n 100         # forward 100 messages, then exit`,
+  $ ipcchan bridge /jobs nats://127.0.0.1:4222 -n 100         # forward 100 messages, then exit
+  host A $ ipcchan bridge --kind topic /ticks nats://hub:4222               # publishers on A ...
+  host B $ ipcchan bridge --kind topic /ticks nats://hub:4222 --from-nats   # ... reach the subscribers of /ticks on B`,
 	run: runBridge,
 }
 
@@ -38,6 +42,47 @@ type endpoint interface {
 	SendPriority(ctx context.Context, v []byte, prio uint) error
 	CloseSend(ctx context.Context) error
 	Close() error
+}
+
+// A topicEnd is a topic as an endpoint of the bridge: as the source, it
+// receives from its subscription (sub); as the destination, it publishes
+// (pub). A topic has no priorities (0), and takes no message back: its
+// other subscribers have it already (putBackOne).
+type topicEnd struct {
+	pub       ipcchan.Sender[[]byte]
+	sub       ipcchan.Receiver[[]byte] // the source's subscription
+	missed    func() uint64            // its Missed
+	skipEmpty bool                     // a message of zero bytes is not forwarded (to NATS, where it ends the stream)
+	skipped   int
+}
+
+func (e *topicEnd) ReceivePriority(ctx context.Context) ([]byte, uint, error) {
+	return e.receive(func() ([]byte, error) { return e.sub.Receive(ctx) })
+}
+
+func (e *topicEnd) TryReceivePriority() ([]byte, uint, error) { return e.receive(e.sub.TryReceive) }
+
+func (e *topicEnd) receive(recv func() ([]byte, error)) ([]byte, uint, error) {
+	for {
+		msg, err := recv()
+		if err != nil || len(msg) > 0 || !e.skipEmpty {
+			return msg, 0, err
+		}
+		e.skipped++
+	}
+}
+
+func (e *topicEnd) SendPriority(ctx context.Context, v []byte, _ uint) error {
+	return e.pub.Send(ctx, v)
+}
+
+func (e *topicEnd) CloseSend(ctx context.Context) error { return e.pub.CloseSend(ctx) }
+
+func (e *topicEnd) Close() error {
+	if e.sub != nil {
+		e.sub.Close()
+	}
+	return e.pub.Close()
 }
 
 // A flusher is a destination whose sends are pipelined (natsq.Pipelined):
@@ -53,15 +98,19 @@ const bridgePipeline = 64
 
 func runBridge(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
-	fromNATS := fs.Bool("from-nats", false, "forward from the NATS queue to the local one (default: local to NATS)")
-	stream := fs.String("stream", "", "name of the NATS queue, /NAME (default: the local queue's name)")
+	fromNATS := fs.Bool("from-nats", false, "forward from the NATS queue or topic to the local one (default: local to NATS)")
+	stream := fs.String("stream", "", "name of the NATS queue or topic, /NAME (default: the local one's name)")
 	n := fs.Int("n", 0, "stop after forwarding this many messages (0: until the end of the stream or Ctrl-C)")
+	kind := fs.String("kind", kinds.Queue, "queue, or topic: subscribe on one side, publish on the other (a NATS topic that does not exist is made with the local one's Capacity, History and Overflow)")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(rest) != 2 {
-		return c.usageErr(cmd, "want a QUEUE and a NATS URL")
+		return c.usageErr(cmd, "want a QUEUE and a NATS URL (a TOPIC, with --kind topic)")
+	}
+	if *kind != kinds.Queue && *kind != kinds.Topic {
+		return c.usageErr(cmd, "--kind %s: want queue or topic", *kind)
 	}
 	name, url := rest[0], rest[1]
 	if !strings.Contains(url, "://") {
@@ -78,7 +127,15 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	// Signals first: a Ctrl-C while connecting stops the bridge cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	local, err := openReceiving(name) // large messages both ways
+	var err error
+	var local endpoint
+	var ltopic *ipcchan.Topic[[]byte]
+	if *kind == kinds.Topic {
+		ltopic, err = ipcchan.OpenTopic[[]byte](name)
+		local = &topicEnd{pub: ltopic}
+	} else {
+		local, err = openReceiving(name) // large messages both ways
+	}
 	if err != nil {
 		return c.fail(err)
 	}
@@ -101,7 +158,12 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	remote, err := natsq.Open[[]byte](ctx, js, *stream, ipcchan.Create(), natsq.Pipelined(bridgePipeline))
+	var b *bridge
+	if ltopic != nil {
+		b, err = topicBridge(ctx, js, ltopic, *stream, *fromNATS)
+	} else {
+		b, err = queueBridge(ctx, js, local, *stream, *fromNATS)
+	}
 	if err != nil && ctx.Err() != nil { // Ctrl-C while it opened the stream: a clean stop
 		fmt.Fprintln(c.stderr, "bridge: interrupted while starting; 0 messages forwarded")
 		return exitOK
@@ -109,15 +171,66 @@ func runBridge(c *cli, cmd *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	defer remote.Close()
-
-	b := &bridge{c: c, from: endpoint(local), to: endpoint(remote), limit: *n,
-		route: fmt.Sprintf("queue %s -> NATS %s (stream %s)", name, url, remote.Stream())}
+	defer b.remote.Close()
+	b.c, b.limit = c, *n
 	if *fromNATS {
-		b.from, b.to, b.fromConn = remote, local, nc
-		b.route = fmt.Sprintf("NATS %s (stream %s) -> queue %s", url, remote.Stream(), name)
+		b.fromConn = nc
+		b.route = fmt.Sprintf("NATS %s (stream %s) -> %s %s", url, b.stream, *kind, name)
+	} else {
+		b.route = fmt.Sprintf("%s %s -> NATS %s (stream %s)", *kind, name, url, b.stream)
 	}
 	return b.run(ctx)
+}
+
+// queueBridge opens the NATS queue name, made if needed, and returns the
+// bridge from local to it, or back.
+func queueBridge(ctx context.Context, js jetstream.JetStream, local endpoint, name string, fromNATS bool) (*bridge, error) {
+	remote, err := natsq.Open[[]byte](ctx, js, name, ipcchan.Create(), natsq.Pipelined(bridgePipeline))
+	if err != nil {
+		return nil, err
+	}
+	b := &bridge{from: local, to: remote, remote: remote, stream: remote.Stream()}
+	if fromNATS {
+		b.from, b.to = remote, local
+	}
+	return b, nil
+}
+
+// topicBridge opens the NATS topic name (made with the local topic's
+// Capacity, History and Overflow if it does not exist), subscribes to
+// the source, and returns the bridge.
+func topicBridge(ctx context.Context, js jetstream.JetStream, local *ipcchan.Topic[[]byte], name string, fromNATS bool) (*bridge, error) {
+	remote, err := natsq.OpenTopic[[]byte](ctx, js, name)
+	if errors.Is(err, ipcchan.ErrNotExist) {
+		a, aerr := local.Attr()
+		if aerr != nil {
+			return nil, aerr
+		}
+		remote, err = natsq.OpenTopic[[]byte](ctx, js, name, ipcchan.Create(), ipcchan.Capacity(a.Capacity), ipcchan.History(a.History), ipcchan.Overflow(a.Overflow))
+	}
+	if err != nil {
+		return nil, err
+	}
+	from, to := &topicEnd{pub: local}, &topicEnd{pub: remote}
+	if fromNATS {
+		from, to = to, from
+	}
+	var sub interface {
+		ipcchan.Receiver[[]byte]
+		Missed() uint64
+	}
+	if fromNATS {
+		sub, err = remote.Subscribe()
+	} else {
+		sub, err = local.Subscribe()
+		from.skipEmpty = true // on NATS, a message of zero bytes ends the stream
+	}
+	if err != nil {
+		remote.Close()
+		return nil, err
+	}
+	from.sub, from.missed = sub, sub.Missed
+	return &bridge{from: from, to: to, remote: remote, stream: remote.Stream()}, nil
 }
 
 // A bridge forwards messages, byte for byte and with their priority, from
@@ -131,7 +244,9 @@ func runBridge(c *cli, cmd *command, args []string) int {
 type bridge struct {
 	c        *cli
 	from, to endpoint
-	fromConn *nats.Conn // the connection of the source, when it is NATS
+	remote   interface{ Close() error } // the NATS queue or topic
+	stream   string                     // its stream
+	fromConn *nats.Conn                 // the connection of the source, when it is NATS
 	route    string
 	limit    int
 	count    int
@@ -169,6 +284,7 @@ func (b *bridge) run(ctx context.Context) int {
 				return b.c.fail(fmt.Errorf("bridge: the end of the stream could not be forwarded: %w", err))
 			}
 			fmt.Fprintf(b.c.stderr, "bridge: %s forwarded, and the end of the stream\n", plural(b.count, "message", "messages"))
+			b.lost()
 			return exitOK
 		case ctx.Err() != nil:
 			return b.done()
@@ -340,7 +456,23 @@ func (b *bridge) done() int {
 		}
 	}
 	fmt.Fprintf(b.c.stderr, "bridge: %s forwarded\n", plural(b.count, "message", "messages"))
+	b.lost()
 	return exitOK
+}
+
+// lost says what a topic source did not forward: the messages its
+// subscription missed, and the empty ones.
+func (b *bridge) lost() {
+	e, ok := b.from.(*topicEnd)
+	if !ok {
+		return
+	}
+	if m := e.missed(); m > 0 {
+		fmt.Fprintf(b.c.stderr, "bridge: the topic dropped %s before the bridge read them (its Missed)\n", plural(int(m), "message", "messages"))
+	}
+	if e.skipped > 0 {
+		fmt.Fprintf(b.c.stderr, "bridge: %s of zero bytes not forwarded: on NATS, such a message ends the stream\n", plural(e.skipped, "message", "messages"))
+	}
 }
 
 // deliver sends msg, retrying while the destination is unreachable (a
@@ -375,6 +507,9 @@ func permanent(err error) bool {
 // putBackOne returns a message that could not be delivered to its
 // source, and says so if that fails too.
 func (b *bridge) putBackOne(msg []byte, prio uint, why error) bool {
+	if _, ok := b.from.(*topicEnd); ok {
+		return true // a topic takes nothing back: putBack says the message is not forwarded
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.from.SendPriority(ctx, msg, prio); err != nil {
@@ -400,7 +535,12 @@ func (b *bridge) putBack(msg []byte, prio uint, why error) int {
 	if errors.Is(why, context.Canceled) {
 		return b.done() // interrupted while delivering: the message is back where it was
 	}
-	fmt.Fprintf(b.c.stderr, "bridge: stopped after %s: %v (that message is back in its source)\n", plural(b.count, "message", "messages"), why)
+	where := "that message is back in its source"
+	if _, ok := b.from.(*topicEnd); ok {
+		where = fmt.Sprintf("that message, of %d bytes, is not forwarded: a topic takes nothing back; its bytes: %x", len(msg), msg)
+	}
+	fmt.Fprintf(b.c.stderr, "bridge: stopped after %s: %v (%s)\n", plural(b.count, "message", "messages"), why, where)
+	b.lost()
 	return status(why)
 }
 

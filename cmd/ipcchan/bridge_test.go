@@ -508,3 +508,126 @@ func TestBridgeFromNATSStreamDeleted(t *testing.T) {
 	}
 	t.Logf("the bridge said:\n%s", strings.Join(b.seen, "\n"))
 }
+
+// TestBridgeTopic: with --kind topic, the bridge subscribes to a local
+// topic and publishes what it gets on a NATS topic, which it makes with
+// the local one's shape; --from-nats the other way. Every subscriber on
+// the far side gets every message, byte for byte, then the end of the
+// stream.
+func TestBridgeTopic(t *testing.T) {
+	url := natstest.Server(t)
+	js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	sent := []string{"tick 1", "tick 2", "\x00\xff binary"}
+
+	// Local to NATS.
+	name := testutil.Name(t, ipcchan.UnlinkTopic)
+	local, err := ipcchan.OpenTopic[[]byte](name, ipcchan.Create(), ipcchan.Capacity(64), ipcchan.History(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	b := startBridgeLines(t, "--kind", "topic", name, url)
+	b.waitFor("Ctrl-C to stop", 30*time.Second) // subscribed to the local topic; the NATS one made
+	remote, err := natsq.OpenTopic[[]byte](ctx, js, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer natsq.UnlinkTopic(context.Background(), js, name)
+	defer remote.Close()
+	if a, err := remote.Attr(); err != nil || a.Capacity != 64 || a.History != 2 {
+		t.Errorf("the NATS topic the bridge made: %+v, %v; want the local one's Capacity 64 and History 2", a, err)
+	}
+	var subs []*natsq.Subscription[[]byte]
+	for range 2 {
+		s, err := remote.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	for _, m := range append([]string{""}, sent...) { // an empty message, which would end the stream on NATS, is not forwarded
+		if err := local.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local.CloseSend(ctx)
+	for i, s := range subs {
+		var got []string
+		for m, err := range s.All(ctx) {
+			if err != nil {
+				t.Fatalf("NATS subscriber %d: %v", i, err)
+			}
+			got = append(got, string(m))
+		}
+		if !slices.Equal(got, sent) {
+			t.Errorf("NATS subscriber %d got %q, want %q", i, got, sent)
+		}
+	}
+	if rest, code := b.waitWithin(30 * time.Second); code != 0 || !strings.Contains(rest, "3 messages forwarded, and the end of the stream") ||
+		!strings.Contains(rest, "1 message of zero bytes not forwarded") {
+		t.Errorf("bridge --kind topic: status %d; it said:\n%s", code, strings.Join(b.seen, "\n"))
+	}
+
+	// NATS to local.
+	name = testutil.Name(t, ipcchan.UnlinkTopic)
+	local, err = ipcchan.OpenTopic[[]byte](name, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	var lsubs []*ipcchan.Subscription[[]byte]
+	for range 2 {
+		s, err := local.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lsubs = append(lsubs, s)
+	}
+	remote, err = natsq.OpenTopic[[]byte](ctx, js, name, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer natsq.UnlinkTopic(context.Background(), js, name)
+	defer remote.Close()
+	b = startBridgeLines(t, "--kind", "topic", name, url, "--from-nats")
+	b.waitFor("Ctrl-C to stop", 30*time.Second) // subscribed to the NATS topic
+	for _, m := range sent {
+		if err := remote.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remote.CloseSend(ctx)
+	for i, s := range lsubs {
+		var got []string
+		for m, err := range s.All(ctx) {
+			if err != nil {
+				t.Fatalf("local subscriber %d: %v", i, err)
+			}
+			got = append(got, string(m))
+		}
+		if !slices.Equal(got, sent) {
+			t.Errorf("local subscriber %d got %q, want %q", i, got, sent)
+		}
+	}
+	if rest, code := b.waitWithin(30 * time.Second); code != 0 || !strings.Contains(rest, "3 messages forwarded, and the end of the stream") {
+		t.Errorf("bridge --kind topic --from-nats: status %d; it said:\n%s", code, strings.Join(b.seen, "\n"))
+	}
+
+	// Usage: an unknown kind; a topic that does not exist.
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--kind", "ring", name, url}, exitUsage, "want queue or topic"},
+		{[]string{"--kind", "topic", "/" + testutil.Prefix + "nothere", url}, exitNotFound, "does not exist"},
+	} {
+		_, errs, code := run(t, "", append([]string{"bridge"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.says) {
+			t.Errorf("bridge %v: status %d, %q; want %d saying %q", c.args, code, errs, c.code, c.says)
+		}
+	}
+}

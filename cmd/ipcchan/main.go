@@ -11,7 +11,7 @@
 //	ipcchan wait SEM [--timeout D]
 //	ipcchan rm NAME... [--kind KIND]
 //	ipcchan rm --stale [--idle] [--dry-run]
-//	ipcchan bridge QUEUE NATS_URL [--from-nats] [--stream NAME] [-n N]
+//	ipcchan bridge QUEUE|TOPIC NATS_URL [--kind queue|topic] [--from-nats] [--stream NAME] [-n N]
 //
 // Exit status, the same for every command: 0 done; 1 failed; 2 bad usage
 // (an unknown flag, a flag that does not apply, a value out of range, an
