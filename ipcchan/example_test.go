@@ -377,3 +377,67 @@ func ExampleLargeMessages() {
 	// 5242880 bytes at priority 1, starting "\x89PNG"
 	// 5 bytes at priority 0, starting "smal"
 }
+
+func ExampleOpenTopic() {
+	// Every subscription gets every message: two subscribers (other
+	// processes, usually), one publisher.
+	type Tick struct {
+		Seq   int64
+		Price float64
+	}
+	ctx := context.Background()
+	t, err := ipcchan.OpenTopic[Tick](exampleName, ipcchan.Create(), ipcchan.Capacity(64), ipcchan.History(1))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkTopic(exampleName)
+	defer t.Close()
+
+	t.Send(ctx, Tick{Seq: 0, Price: 99.75}) // before anyone subscribed: kept as history
+	a, _ := t.Subscribe()
+	b, _ := t.Subscribe()
+	for i := 1; i <= 2; i++ {
+		t.Send(ctx, Tick{Seq: int64(i), Price: 100 + float64(i)/4})
+	}
+	t.CloseSend(ctx) // each subscription gets what was sent, then the end
+	for v, err := range a.All(ctx) {
+		fmt.Println("a:", v.Seq, v.Price, err)
+	}
+	for v := range b.Recv() {
+		fmt.Println("b:", v.Seq, v.Price)
+	}
+	fmt.Println("missed:", a.Missed(), b.Missed())
+	// Output:
+	// a: 0 99.75 <nil>
+	// a: 1 100.25 <nil>
+	// a: 2 100.5 <nil>
+	// b: 0 99.75
+	// b: 1 100.25
+	// b: 2 100.5
+	// missed: 0 0
+}
+
+func ExampleOverflow() {
+	// Under DropOldest a publisher never waits: a subscription that falls a
+	// whole Capacity behind loses the oldest messages, and counts them.
+	ctx := context.Background()
+	t, err := ipcchan.OpenTopic[int64](exampleName, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.Overflow(ipcchan.DropOldest))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkTopic(exampleName)
+	defer t.Close()
+	slow, _ := t.Subscribe()
+	for i := range int64(10) {
+		if err := t.TrySend(i); err != nil { // no subscription holds a DropOldest publisher back
+			log.Fatal(err)
+		}
+	}
+	t.CloseSend(ctx)
+	for v := range slow.Recv() {
+		fmt.Print(v, " ")
+	}
+	fmt.Println("missed:", slow.Missed())
+	// Output:
+	// 6 7 8 9 missed: 6
+}
