@@ -55,6 +55,21 @@
 //	err = r.Send(ctx, tick)
 //	for tick := range r.Recv() { ... }
 //
+// # Topics
+//
+// A Topic[T] is publish/subscribe in shared memory
+// (/dev/shm/ipcchan.topic.NAME): every Subscription, in any process, gets
+// every message published after it subscribed, plus the last History(n),
+// in each publisher's order. Overflow(Block) (the default) makes a
+// publisher wait for the slowest live subscriber; Overflow(DropOldest)
+// never does, and a subscription that falls behind counts what it lost
+// (Subscription.Missed). A Topic is a Sender, a Subscription a Receiver:
+//
+//	t, err := ipcchan.OpenTopic[Tick]("/ticks", ipcchan.Create(), ipcchan.History(16))
+//	sub, err := t.Subscribe()
+//	err = t.Send(ctx, tick)
+//	for tick := range sub.Recv() { ... }
+//
 // # Semaphores, mutexes, wait groups
 //
 // A Semaphore is a glibc named semaphore, byte for byte: the file
@@ -71,7 +86,7 @@
 // with a header that Open checks.
 //
 // Uncontended operations are a compare-and-swap in shared memory. A
-// goroutine that must wait (on a Semaphore, a Mutex, a WaitGroup or a Ring)
+// goroutine that must wait (on a Semaphore, a Mutex, a WaitGroup, a Ring or a Subscription)
 // waits as a goroutine blocked on a channel does: it sleeps in
 // futex_waitv on its own thread for a short slice, as a blocking sem_wait
 // would (at most 4 per GOMAXPROCS at once), then parks without a thread on
@@ -81,7 +96,7 @@
 // 2 threads, whatever N. A context or Close ends a wait at once.
 //
 // Every object joins an event loop the same way, with Watch(l, ev, cb):
-// Queue, Ring, Semaphore and WaitGroup, level-triggered, as a descriptor
+// Queue, Ring, Subscription, Semaphore and WaitGroup, level-triggered, as a descriptor
 // added with loop.Add is, at the cost of a goroutine and no thread.
 //
 // # Shared memory
@@ -148,8 +163,8 @@
 // # Transports
 //
 // Sender[T] and Receiver[T] hold what every transport of typed messages
-// does: a Queue, a Ring, and natsq.Queue on NATS JetStream for more than
-// one machine. Code written against them moves between transports by
+// does: a Queue, a Ring, a Topic and its Subscriptions, and natsq.Queue
+// and natsq.Topic on NATS JetStream for more than one machine. Code written against them moves between transports by
 // changing its Open call. Priorities are a promise of their own,
 // PrioritySender[T] and PriorityReceiver[T], kept differently by each
 // transport (see PrioritySender).
