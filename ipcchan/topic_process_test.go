@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -575,4 +576,31 @@ func topicChaos(t *testing.T, policy ipcchan.OverflowPolicy) {
 	}
 	t.Logf("%s: %d published; %d subscriber processes killed; they received %d and missed %d in all incarnations; the test's missed %d; %d recovered",
 		policy, a.Published, killed, received, missed, r.missed, a.Recovered)
+}
+
+// TestTopicTrySendPastDeadSubscriber: a subscriber process killed with
+// the topic full of what it had not read stops counting at once: the next
+// TrySend (which never waits, so never looks again later) succeeds, and
+// the entry counts as recovered.
+func TestTopicTrySendPastDeadSubscriber(t *testing.T) {
+	name := topicName(t)
+	top := openTopic[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(2))
+	holder := helperCmd(t, "topic-hold", name, "sub")
+	startSaying(t, holder, "held")
+	for seq := range uint64(2) {
+		if err := top.TrySend(newChaosMsg(0, 0, seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := top.TrySend(newChaosMsg(0, 0, 2)); !errors.Is(err, ipcchan.ErrFull) {
+		t.Fatalf("TrySend past a live subscriber a whole capacity behind: %v, want ErrFull", err)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	if err := top.TrySend(newChaosMsg(0, 0, 2)); err != nil {
+		t.Fatalf("TrySend after the subscriber died: %v", err)
+	}
+	if a, _ := top.Attr(); a.Recovered != 1 || a.Subscriptions != 0 {
+		t.Errorf("Attr = %+v, want 1 recovered, no subscription", a)
+	}
 }

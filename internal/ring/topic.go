@@ -110,7 +110,7 @@ func (t *Topic) data(off int) []byte {
 // publisher of the slot's previous lap, a whole Capacity behind, to finish
 // writing it (if block; else ErrFull). It fails with ErrEnded once End was called.
 func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
-	spins, stale := 0, 0
+	spins, stale, looked := 0, 0, false
 	for {
 		if t.Ended() {
 			return Claim{}, ErrEnded
@@ -124,6 +124,16 @@ func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree, p == prev && (st == objfmt.SlotFull || st == objfmt.SlotSkipped):
 			if !t.dropOldest {
 				ok, blocker := t.hasRoom(pos)
+				if !ok && !looked && blocker != 0 && blocker != t.pid {
+					// Held up by another process: if it is dead, its
+					// subscriptions count no more, now (a wait would find
+					// it dead within an OwnerCheck; a TrySend never).
+					looked = true
+					if !posix.Alive(int(blocker)) {
+						t.releaseDead(pos)
+						continue
+					}
+				}
 				if !ok {
 					if !block {
 						return Claim{}, ErrFull
