@@ -5,6 +5,7 @@ import (
 	"iter"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ring"
@@ -107,6 +108,11 @@ func (s *Subscription[T]) closed() bool { return s.st.done.Load() || s.t.closed(
 // (CloseSend) once every message published before it is received. A
 // message that does not decode as T is a *MessageError holding its bytes.
 func (s *Subscription[T]) Receive(ctx context.Context) (T, error) {
+	if s.direct() {
+		var v T
+		err := s.receiveInto(ctx, true, &v)
+		return v, err
+	}
 	v, _, err := s.rx.Receive(ctx, true, func() (T, uint, error) { return s.receive(ctx, true) })
 	return v, err
 }
@@ -115,8 +121,50 @@ func (s *Subscription[T]) Receive(ctx context.Context) (T, error) {
 // none (io.EOF after the end of the stream).
 func (s *Subscription[T]) TryReceive() (T, error) {
 	ctx := context.Background()
+	if s.direct() {
+		var v T
+		err := s.receiveInto(ctx, false, &v)
+		return v, err
+	}
 	v, _, err := s.rx.Receive(ctx, false, func() (T, uint, error) { return s.receive(ctx, false) })
 	return v, err
+}
+
+// direct reports whether a receive may copy a message straight into the
+// caller's value (receiveInto): a pointer-free T, and no Recv stream.
+func (s *Subscription[T]) direct() bool {
+	return s.t.w.Kind() == typed.Layout && !s.rx.Streaming()
+}
+
+// receiveInto is receive of a pointer-free T into *v, copied from the
+// topic (or the read-ahead) with no value passed up through the layers:
+// the fast path of Receive and TryReceive (profiled: the copies of T
+// from frame to frame were a third of a receive).
+func (s *Subscription[T]) receiveInto(ctx context.Context, block bool, v *T) error {
+	if s.closed() {
+		return s.t.closedErr("receive")
+	}
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(v)), s.t.w.Size())
+	var odd []byte // a message of another size (a foreign publisher's)
+	err := s.st.sub.Take(ctx, block, func(data []byte) {
+		if len(data) != len(dst) {
+			odd = append(odd[:0], data...)
+			return
+		}
+		odd = nil
+		copy(dst, data)
+	})
+	if err != nil {
+		var zero T
+		*v = zero // what a copy that did not count left there
+		return s.t.err("receive", err)
+	}
+	if odd != nil {
+		var derr error
+		*v, derr = s.t.w.Decode(odd, 0)
+		return derr
+	}
+	return nil
 }
 
 func (s *Subscription[T]) receive(ctx context.Context, block bool) (T, uint, error) {

@@ -136,6 +136,10 @@ func (r *Receiving[T]) Acquire(ctx context.Context, block bool) (*Taken[T], func
 
 func noop() {}
 
+// Streaming reports whether a stream (Recv) runs: without one, a receive
+// may take from the transport directly, with no token to hold.
+func (r *Receiving[T]) Streaming() bool { return r.cur.Load() != nil }
+
 // Receive is a receive of the handle: it takes the message a stream holds,
 // if any, or else calls direct, which takes one from the transport, while
 // it holds the token.
