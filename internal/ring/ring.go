@@ -12,7 +12,6 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
@@ -59,13 +58,8 @@ var AfterClaim func(write bool)
 // A Ring is one process's view of a mapped ring. Its methods are safe for
 // concurrent use.
 type Ring struct {
-	payload []byte
-	w       objfmt.RingWords
-	cap     uint64
-	mask    uint64 // cap-1 when cap is a power of two, else 0
-	stride  int
-	maxLen  int
-	fixed   bool // every message is maxLen bytes: no length to store or load
+	slotTable
+	w objfmt.RingWords
 	waiting
 }
 
@@ -81,11 +75,8 @@ type Claim struct {
 // are waiters' (the handle's: its Close ends them).
 func New(payload []byte, pid uint32, waiters *futex.Set) *Ring {
 	g := objfmt.ReadRingGeometry(payload)
-	r := &Ring{payload: payload, w: objfmt.RingWordsOf(payload), cap: uint64(g.Capacity), stride: int(g.Stride),
-		maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.RingFixed != 0}
-	if r.cap&(r.cap-1) == 0 {
-		r.mask = r.cap - 1
-	}
+	r := &Ring{w: objfmt.RingWordsOf(payload),
+		slotTable: newSlotTable(payload, uint64(g.Capacity), objfmt.RingCtlSize, int(g.Stride), int(g.MaxLen), g.Flags&objfmt.RingFixed != 0)}
 	r.waiting.init(pid, waiters)
 	return r
 }
@@ -111,20 +102,6 @@ func (r *Ring) Recovered() uint64 { return atomic.LoadUint64(r.w.Recovered) }
 // Ended reports whether End was called, by any process.
 func (r *Ring) Ended() bool { return atomic.LoadUint32(r.w.Ended) != 0 }
 
-func (r *Ring) offset(pos uint64) int {
-	i := pos % r.cap
-	if r.mask != 0 {
-		i = pos & r.mask
-	}
-	return objfmt.RingCtlSize + int(i)*r.stride
-}
-
-func (r *Ring) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&r.payload[off])) }
-
-func (r *Ring) length(off int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&r.payload[off+objfmt.RingSlotLenOff]))
-}
-
 // look reads the position counter (head or tail) points to, and the state
 // word of its slot: its address, its value, and the value's parts.
 func (r *Ring) look(counter *uint64) (pos uint64, sw *uint64, w, p, st uint64, pid uint32) {
@@ -147,12 +124,6 @@ func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, state uint64) b
 		AfterClaim(state == objfmt.SlotWriting)
 	}
 	return true
-}
-
-// Buf is the data area of a claimed slot, MaxLen bytes.
-func (r *Ring) Buf(c Claim) []byte {
-	d := c.off + objfmt.RingSlotHeader
-	return r.payload[d : d+r.maxLen : d+r.maxLen]
 }
 
 // ClaimWrite claims the slot of the next position for a message, waiting

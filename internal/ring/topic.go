@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
@@ -23,14 +22,8 @@ var (
 // subscriber reads, each at its own cursor (see objfmt.Topic for the
 // layout and the protocol). Its methods are safe for concurrent use.
 type Topic struct {
-	payload    []byte
+	slotTable
 	w          objfmt.TopicWords
-	cap        uint64
-	mask       uint64 // cap-1 when cap is a power of two, else 0
-	slots      int    // offset of slot 0
-	stride     int
-	maxLen     int
-	fixed      bool
 	dropOldest bool
 	history    uint64
 	subsMax    int
@@ -46,12 +39,9 @@ type roomCache struct{ gen, limit uint64 }
 // payload, for the process pid, whose waits are waiters'.
 func NewTopic(payload []byte, pid uint32, waiters *futex.Set) *Topic {
 	g := objfmt.ReadTopicGeometry(payload)
-	t := &Topic{payload: payload, w: objfmt.TopicWordsOf(payload), cap: uint64(g.Capacity), slots: g.SlotsOff(),
-		stride: int(g.Stride), maxLen: int(g.MaxLen), fixed: g.Flags&objfmt.TopicFixed != 0,
+	t := &Topic{w: objfmt.TopicWordsOf(payload),
+		slotTable:  newSlotTable(payload, uint64(g.Capacity), g.SlotsOff(), int(g.Stride), int(g.MaxLen), g.Flags&objfmt.TopicFixed != 0),
 		dropOldest: g.Flags&objfmt.TopicDropOldest != 0, history: uint64(g.History), subsMax: int(g.SubsMax)}
-	if t.cap&(t.cap-1) == 0 {
-		t.mask = t.cap - 1
-	}
 	t.waiting.init(pid, waiters)
 	return t
 }
@@ -80,28 +70,6 @@ func (t *Topic) Recovered() uint64 { return atomic.LoadUint64(t.w.Recovered) }
 
 // Ended reports whether End was called, by any process.
 func (t *Topic) Ended() bool { return atomic.LoadUint32(t.w.Ended) != 0 }
-
-func (t *Topic) offset(pos uint64) int {
-	i := pos % t.cap
-	if t.mask != 0 {
-		i = pos & t.mask
-	}
-	return t.slots + int(i)*t.stride
-}
-
-func (t *Topic) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&t.payload[off])) }
-
-func (t *Topic) length(off int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&t.payload[off+objfmt.RingSlotLenOff]))
-}
-
-// Buf is the data area of a claimed slot, MaxLen bytes.
-func (t *Topic) Buf(c Claim) []byte { return t.data(c.off) }
-
-func (t *Topic) data(off int) []byte {
-	d := off + objfmt.RingSlotHeader
-	return t.payload[d : d+t.maxLen : d+t.maxLen]
-}
 
 // ClaimPublish claims the slot of the next position for a message. With
 // Block it waits, while a live subscription has not read the message the

@@ -1,0 +1,55 @@
+package ring
+
+import (
+	"unsafe"
+
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+)
+
+// A slotTable is the slots of a ring or a topic in its mapping: position
+// p lives in slot p mod capacity, slots stride bytes apart from base, each
+// a ring slot (objfmt.RingSlotHeader: state word, length, then maxLen
+// bytes of data).
+type slotTable struct {
+	payload []byte
+	cap     uint64
+	mask    uint64 // cap-1 when cap is a power of two, else 0
+	base    int    // the offset of slot 0 in payload
+	stride  int
+	maxLen  int
+	fixed   bool // every message is maxLen bytes: no length to store or load
+}
+
+func newSlotTable(payload []byte, capacity uint64, base, stride, maxLen int, fixed bool) slotTable {
+	s := slotTable{payload: payload, cap: capacity, base: base, stride: stride, maxLen: maxLen, fixed: fixed}
+	if s.cap&(s.cap-1) == 0 {
+		s.mask = s.cap - 1
+	}
+	return s
+}
+
+// offset is the offset in payload of the slot of position pos.
+func (s *slotTable) offset(pos uint64) int {
+	i := pos % s.cap
+	if s.mask != 0 {
+		i = pos & s.mask
+	}
+	return s.base + int(i)*s.stride
+}
+
+// state is the state word of the slot at off.
+func (s *slotTable) state(off int) *uint64 { return (*uint64)(unsafe.Pointer(&s.payload[off])) }
+
+// length is the message length of the slot at off.
+func (s *slotTable) length(off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&s.payload[off+objfmt.RingSlotLenOff]))
+}
+
+// data is the data area of the slot at off, maxLen bytes.
+func (s *slotTable) data(off int) []byte {
+	d := off + objfmt.RingSlotHeader
+	return s.payload[d : d+s.maxLen : d+s.maxLen]
+}
+
+// Buf is the data area of a claimed slot, MaxLen bytes.
+func (s *slotTable) Buf(c Claim) []byte { return s.data(c.off) }
