@@ -411,21 +411,7 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 			if !block {
 				return ErrEmpty
 			}
-			if atomic.LoadUint64(s.e.Word) != s.word {
-				return ErrReleased
-			}
-			still := func() bool {
-				return atomic.LoadUint64(sw) == w && atomic.LoadUint64(s.e.Cursor) == c && (writing || !t.Ended())
-			}
-			var holder uint32
-			if writing {
-				holder = pid
-			}
-			if err := s.wait(ctx, t.w.DataWord, still, &spins, holder, false); err != nil {
-				if err == errOwnerCheck {
-					t.takeBack(sw, w)
-					continue
-				}
+			if err := s.waitAt(ctx, c, sw, w, writing, pid, &spins, false); err != nil {
 				return err
 			}
 		case rel > 0:
@@ -444,6 +430,31 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 		}
 		stale = 0
 	}
+}
+
+// waitAt waits while the slot of cursor c holds w: nothing yet, or a
+// message that pid is writing (then the wait looks at pid every
+// OwnerCheck, and takes the slot back if pid died: waitAt returns nil, to
+// look again). It parks at once if park. It fails with ErrReleased if the
+// subscription's entry was taken back.
+func (s *Sub) waitAt(ctx context.Context, c uint64, sw *uint64, w uint64, writing bool, pid uint32, spins *int, park bool) error {
+	t := s.t
+	if atomic.LoadUint64(s.e.Word) != s.word {
+		return ErrReleased
+	}
+	still := func() bool {
+		return atomic.LoadUint64(sw) == w && atomic.LoadUint64(s.e.Cursor) == c && (writing || !t.Ended())
+	}
+	var holder uint32
+	if writing {
+		holder = pid
+	}
+	err := s.wait(ctx, t.w.DataWord, still, spins, holder, park)
+	if err == errOwnerCheck {
+		t.takeBack(sw, w)
+		return nil
+	}
+	return err
 }
 
 // WaitReady waits until a Take would not wait, without taking anything:
@@ -466,21 +477,8 @@ func (s *Sub) WaitReady(ctx context.Context) error {
 		if !(writing || empty) || (empty && t.Ended()) {
 			return nil
 		}
-		if atomic.LoadUint64(s.e.Word) != s.word {
-			return ErrReleased
-		}
-		still := func() bool {
-			return atomic.LoadUint64(sw) == w && atomic.LoadUint64(s.e.Cursor) == c && (writing || !t.Ended())
-		}
-		var holder uint32
-		if writing {
-			holder = pid
-		}
-		if err := s.wait(ctx, t.w.DataWord, still, &spins, holder, true); err != nil {
-			if err != errOwnerCheck {
-				return err
-			}
-			t.takeBack(sw, w)
+		if err := s.waitAt(ctx, c, sw, w, writing, pid, &spins, true); err != nil {
+			return err
 		}
 	}
 }
