@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -288,6 +289,11 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 // the stream. A message that does not decode as T (of another codec's
 // type) is a *MessageError holding its bytes.
 func (r *Ring[T]) Receive(ctx context.Context) (T, error) {
+	if r.direct() {
+		var v T
+		err := r.receiveInto(ctx, true, &v)
+		return v, err
+	}
 	v, _, err := r.rx.Receive(ctx, true, func() (T, uint, error) { return r.receive(ctx, true) })
 	return v, err
 }
@@ -296,8 +302,38 @@ func (r *Ring[T]) Receive(ctx context.Context) (T, error) {
 // none (io.EOF after the end of the stream).
 func (r *Ring[T]) TryReceive() (T, error) {
 	ctx := context.Background()
+	if r.direct() {
+		var v T
+		err := r.receiveInto(ctx, false, &v)
+		return v, err
+	}
 	v, _, err := r.rx.Receive(ctx, false, func() (T, uint, error) { return r.receive(ctx, false) })
 	return v, err
+}
+
+// direct reports whether a receive may copy a message straight from its
+// slot into the caller's value (receiveInto): a pointer-free T, and no
+// Recv stream.
+func (r *Ring[T]) direct() bool { return r.w.Kind() == typed.Layout && !r.rx.Streaming() }
+
+// receiveInto is receive of a pointer-free T into *v, with no value passed
+// up through the layers (the fast path of Receive and TryReceive: see
+// Subscription.receiveInto).
+func (r *Ring[T]) receiveInto(ctx context.Context, block bool, v *T) error {
+	if r.closed() {
+		return r.closedErr("receive")
+	}
+	c, data, err := r.ring.ClaimRead(ctx, block)
+	if err != nil {
+		return r.err("receive", err)
+	}
+	if len(data) == r.w.Size() {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(v)), len(data)), data)
+	} else { // a foreign sender's message of another size: Decode's error
+		*v, err = r.w.Decode(data, 0)
+	}
+	r.ring.Release(c)
+	return err
 }
 
 func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {

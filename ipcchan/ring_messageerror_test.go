@@ -1,10 +1,13 @@
 package ipcchan_test
 
 import (
+	"encoding/binary"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -24,5 +27,50 @@ func TestRingMessageErrorNamesTheRing(t *testing.T) {
 	var me *ipcchan.MessageError
 	if !errors.As(err, &me) || me.Kind != "ring" || !strings.HasPrefix(err.Error(), "ring "+name+": receive: message of 32 bytes: ") {
 		t.Errorf("receive of a dangling reference: %v; want a MessageError of ring %s", err, name)
+	}
+}
+
+// TestRingLayoutOfAnotherSize: a ring of a pointer-free type whose slots
+// (a foreign creator's) are not the type's size hands over no bytes as a
+// value: Receive and TryReceive, on the direct path and through Recv,
+// return a *MessageError of ErrTypeMismatch holding the message.
+func TestRingLayoutOfAnotherSize(t *testing.T) {
+	name := ringName(t)
+	type Pair struct{ A, B uint64 }
+	r := openRing[Pair](t, name, ipcchan.Create(), ipcchan.Capacity(4))
+	for i := range uint64(3) {
+		if err := r.Send(t.Context(), Pair{i, i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As a C program could have made it: slots of 8 bytes for a 16-byte type.
+	f, err := os.OpenFile("/dev/shm/ipcchan.ring."+strings.TrimPrefix(name, "/"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], 8)
+	if _, err := f.WriteAt(b[:], objfmt.HeaderSize+12); err != nil { // the control block's maxLen
+		t.Fatal(err)
+	}
+	f.Close()
+	other := openRing[Pair](t, name)
+	check := func(how string, v Pair, err error) {
+		t.Helper()
+		var me *ipcchan.MessageError
+		if !errors.As(err, &me) || !errors.Is(err, ipcchan.ErrTypeMismatch) || len(me.Data) != 8 || v != (Pair{}) {
+			t.Errorf("%s of an 8-byte slot as a 16-byte Pair: %+v, %v; want a zero Pair and a MessageError of 8 bytes", how, v, err)
+		}
+	}
+	v, err := other.Receive(t.Context())
+	check("Receive", v, err)
+	v, err = other.TryReceive()
+	check("TryReceive", v, err)
+	for range other.Recv() {
+		t.Error("Recv delivered a value")
+		break
+	}
+	if err := other.Err(); err == nil {
+		t.Error("Recv ended without saying why")
 	}
 }

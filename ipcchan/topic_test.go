@@ -2,13 +2,17 @@ package ipcchan_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/testutil"
 	"github.com/ipcchan/ipcchan/ipcchan"
 	"github.com/ipcchan/ipcchan/loop"
@@ -368,5 +372,46 @@ func TestTopicWatch(t *testing.T) {
 	}
 	if _, err := s.Watch(l, loop.Writable, func(loop.Events) {}); !errors.Is(err, ipcchan.ErrInvalid) {
 		t.Errorf("Watch for Writable: %v, want ErrInvalid", err)
+	}
+}
+
+// TestTopicLayoutOfAnotherSize: a topic of a pointer-free type whose slots
+// (a foreign creator's) are not the type's size hands over no bytes as a
+// value: Receive and TryReceive return a *MessageError of
+// ErrTypeMismatch holding the message, and a zero value.
+func TestTopicLayoutOfAnotherSize(t *testing.T) {
+	name := topicName(t)
+	type Pair struct{ A, B uint64 }
+	top := openTopic[Pair](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.History(4))
+	for i := range uint64(3) {
+		if err := top.Send(t.Context(), Pair{i, i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile("/dev/shm/ipcchan.topic."+strings.TrimPrefix(name, "/"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], 8) // the control block's maxLen: slots of 8 bytes
+	if _, err := f.WriteAt(b[:], objfmt.HeaderSize+12); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sub, err := openTopic[Pair](t, name).Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"Receive", "TryReceive"} {
+		var v Pair
+		if how == "Receive" {
+			v, err = sub.Receive(t.Context())
+		} else {
+			v, err = sub.TryReceive()
+		}
+		var me *ipcchan.MessageError
+		if !errors.As(err, &me) || !errors.Is(err, ipcchan.ErrTypeMismatch) || len(me.Data) != 8 || v != (Pair{}) {
+			t.Errorf("%s of an 8-byte slot as a 16-byte Pair: %+v, %v; want a zero Pair and a MessageError of 8 bytes", how, v, err)
+		}
 	}
 }
