@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -100,15 +101,23 @@ func helperRingRecv(args []string) error {
 	if err != nil {
 		return err
 	}
-	for m, err := range r.All(context.Background()) {
+	return recordAll(r.All(context.Background()), func(id [16]byte) error {
+		_, err := out.Write(id[:])
+		return err
+	})
+}
+
+// recordAll takes every message of all until the end of the stream and
+// hands each one's id to record; a torn message is an error.
+func recordAll(all iter.Seq2[chaosMsg, error], record func(id [16]byte) error) error {
+	for m, err := range all {
 		if err != nil {
 			return err
 		}
 		if !m.whole() {
 			return fmt.Errorf("a torn message: %+v", m)
 		}
-		id := m.id()
-		if _, err := out.Write(id[:]); err != nil {
+		if err := record(m.id()); err != nil {
 			return err
 		}
 	}

@@ -83,15 +83,12 @@ func helperTopicSub(args []string) error {
 		}
 	}
 	out := bufio.NewWriterSize(f, 4096)
-	for m, err := range sub.All(context.Background()) {
-		if err != nil {
-			return err
-		}
-		if !m.whole() {
-			return fmt.Errorf("a torn message: %+v", m)
-		}
-		id := m.id()
-		out.Write(id[:])
+	err = recordAll(sub.All(context.Background()), func(id [16]byte) error {
+		_, err := out.Write(id[:])
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := out.Flush(); err != nil {
 		return err
@@ -211,21 +208,30 @@ func (r subRecord) check(t *testing.T, who string, block bool, senders, perSende
 	}
 }
 
-// receiveAll receives sub's messages until the end of the stream, as
-// topic-sub does, and returns the record.
-func receiveAll(sub *ipcchan.Subscription[chaosMsg]) (subRecord, error) {
-	var r subRecord
-	for m, err := range sub.All(context.Background()) {
-		if err != nil {
-			return r, err
-		}
-		if !m.whole() {
-			return r, fmt.Errorf("a torn message: %+v", m)
-		}
-		r.ids = append(r.ids, m.id())
+// receiveAll subscribes to top and, in the background, receives until the
+// end of the stream, as topic-sub does: the record comes on the channel
+// returned.
+func receiveAll(t *testing.T, top *ipcchan.Topic[chaosMsg]) <-chan subRecord {
+	t.Helper()
+	sub, err := top.Subscribe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	r.ended, r.start, r.missed = true, ipcchan.SubscriptionStart(sub), sub.Missed()
-	return r, nil
+	got := make(chan subRecord, 1)
+	go func() {
+		var r subRecord
+		err := recordAll(sub.All(context.Background()), func(id [16]byte) error {
+			r.ids = append(r.ids, id)
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		} else {
+			r.ended, r.start, r.missed = true, ipcchan.SubscriptionStart(sub), sub.Missed()
+		}
+		got <- r
+	}()
+	return got
 }
 
 // TestTopicProcesses: two publisher processes and three subscriber
@@ -248,18 +254,7 @@ func TestTopicProcesses(t *testing.T) {
 					startSaying(t, c, "subscribed")
 					subs = append(subs, c)
 				}
-				mine, err := top.Subscribe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := make(chan subRecord, 1)
-				go func() {
-					r, err := receiveAll(mine)
-					if err != nil {
-						t.Error(err)
-					}
-					got <- r
-				}()
+				got := receiveAll(t, top)
 				var pubs []*exec.Cmd
 				for i := range 2 {
 					c := helperCmd(t, "topic-pub", name, strconv.Itoa(i), strconv.Itoa(perSender))
@@ -487,18 +482,7 @@ func topicChaos(t *testing.T, policy ipcchan.OverflowPolicy) {
 		start(p)
 		subs = append(subs, p)
 	}
-	mine, err := top.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan subRecord, 1)
-	go func() {
-		r, err := receiveAll(mine)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- r
-	}()
+	got := receiveAll(t, top)
 	pubsDone := make(chan error, 2)
 	pause := "0s" // under Block, the subscribers (which write down each message) pace the publishers
 	if policy == ipcchan.DropOldest {
