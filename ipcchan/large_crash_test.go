@@ -172,7 +172,8 @@ func TestLargeRingKilled(t *testing.T) {
 		state uint8
 	}{{"send", large.Linked, objfmt.LargePending}, {"receive", large.Received, objfmt.LargeQueued}} {
 		name := ringName(t)
-		r := openRing[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages())
+		// A pool smaller than the message: it travels in a file.
+		r := openRing[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages(), ipcchan.PoolSize(large.BlockSize))
 		sender := os.Getpid()
 		if c.role == "receive" {
 			if err := r.Send(t.Context(), crashMessage); err != nil {

@@ -362,11 +362,18 @@ func TestLargeRing(t *testing.T) {
 	if got, err := b.Receive(t.Context()); err != nil || !bytes.Equal(got, pattern(5000, 0)) {
 		t.Fatalf("ring []byte Receive: %d bytes, %v", len(got), err)
 	}
-	wantLargeFiles(t, bname, 2, "two left")
+	// The ring got a pool with LargeMessages: they wait there, in a block each.
+	wantLargeFiles(t, bname, 0, "two left")
+	if a, err := b.Attr(); err != nil || a.PoolInUse != 2*large.BlockSize {
+		t.Fatalf("two left: Attr = %+v, %v; want 2 blocks of the pool in use", a, err)
+	}
 	if err := ipcchan.UnlinkRing(bname); err != nil {
 		t.Fatal(err)
 	}
 	wantLargeFiles(t, bname, 0, "after UnlinkRing")
+	if _, err := os.Stat("/dev/shm/" + objfmt.PoolName("ring", bname)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the pool after UnlinkRing: %v", err)
+	}
 	if _, err := ipcchan.OpenRing[Order](ringName(t), ipcchan.Create(), ipcchan.LargeMessages()); !errors.Is(err, ipcchan.ErrInvalid) {
 		t.Errorf("a ring of a pointer-free type with LargeMessages = %v, want ErrInvalid", err)
 	}

@@ -97,6 +97,33 @@ func Value(n uint) Option {
 	return func(c *options.Config) { c.Given |= options.Value; c.Value = n }
 }
 
+// PoolSize sizes the pool of shared memory that a ring opened with
+// LargeMessages writes its large messages into and reads them from, and
+// that its loans (Ring.Loan) take: n bytes (rounded up to 64 KiB blocks;
+// default 16 MiB), allocated in /dev/shm when the pool is made, with the
+// ring, and reused message after message. A message takes whole blocks;
+// one larger than the pool travels in a file of its own, as without a
+// pool. It is the ring's, set when the pool is made; when it exists, it
+// must match.
+func PoolSize(n int) Option {
+	return func(c *options.Config) {
+		c.Given |= options.PoolSize
+		if n < 1 || n > 1<<40 {
+			c.Bad(fmt.Sprintf("PoolSize(%d): a pool holds from 1 byte to 1 TiB", n))
+		}
+		c.PoolSize = n
+	}
+}
+
+// WipeOnRelease clears a large message's memory in its ring's pool when
+// its receiver is done with it, before another message may use it. A
+// pool is readable by every process that may open its ring (it has the
+// ring's owner and mode), so a message stays there, readable by them,
+// until its blocks are reused; WipeOnRelease is for those who must not
+// leave it there that long. It is this handle's: it wipes what this
+// handle's receives release.
+func WipeOnRelease() Option { return func(c *options.Config) { c.Given |= options.Wipe } }
+
 // History is how many messages already sent a new subscription of a topic
 // gets before those sent after it subscribed: the last n the topic holds
 // (at most its Capacity; default 0, only what comes next). It is the

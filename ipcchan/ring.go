@@ -8,6 +8,7 @@ import (
 	"iter"
 	"os"
 	"reflect"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -68,6 +69,7 @@ type Ring[T any] struct {
 	rx    typed.Receiving[T]
 	bufs  sync.Pool    // *[]byte of MaxLen, for encoded values
 	store *large.Store // messages beyond MaxLen, or nil when the ring carries none
+	pool  *pooled      // its pool of large messages (LargeMessages), or nil
 }
 
 // RingAttr describes a ring.
@@ -77,6 +79,11 @@ type RingAttr struct {
 	Len       int    // messages in it now, about
 	Recovered uint64 // slots taken back from processes that died holding them
 	Ended     bool   // CloseSend was called
+
+	// Its pool of large messages (LargeMessages), if it has one.
+	PoolSize      int    // bytes; 0: no pool
+	PoolInUse     int    // bytes that messages, loans and views hold now
+	PoolRecovered uint64 // runs of the pool taken back from dead processes
 }
 
 var (
@@ -105,7 +112,8 @@ const (
 // messages never received.
 func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	obj := ipcerr.Object{Kind: "ring", Name: name}
-	const allowed = options.Create | options.Exclusive | options.Perm | options.Capacity | options.MsgSize | options.Codec | options.Large
+	const allowed = options.Create | options.Exclusive | options.Perm | options.Capacity | options.MsgSize | options.Codec | options.Large |
+		options.PoolSize | options.Wipe
 	cfg, err := options.Apply(obj, allowed, opts)
 	if err != nil {
 		return nil, err
@@ -157,14 +165,27 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 		unix.Munmap(mem)
 		return nil, obj.Fail("open", nil, err, "")
 	}
+	if r.pool, err = openRingPool(obj, cfg, w.Kind(), &st, r.ring, &r.waiters, r.err, r.closed); err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
+	if r.pool != nil {
+		cfg.Given |= options.Large // a ring with a pool carries large messages, whoever opens it
+	}
 	if r.store, err = largeStore(obj, w, cfg, r.ring.MaxLen(), &st, func() string {
 		return "send smaller messages, or make the ring again with a larger MsgSize (ipcchan.UnlinkRing, then OpenRing with MsgSize)"
 	}); err != nil {
 		unix.Munmap(mem)
+		if r.pool != nil {
+			r.pool.pool.Close()
+		}
 		return nil, err
 	}
 	r.bufs.New = func() any { b := make([]byte, 0, r.ring.MaxLen()); return &b }
 	attach(r, &r.m, mem, addUser(mem))
+	if r.pool != nil {
+		runtime.AddCleanup(r, func(p *large.Pool) { p.Close() }, r.pool.pool)
+	}
 	return r, nil
 }
 
@@ -223,7 +244,12 @@ func (r *Ring[T]) Attr() (RingAttr, error) {
 	if r.closed() {
 		return RingAttr{}, r.closedErr("attr")
 	}
-	return RingAttr{Capacity: r.ring.Capacity(), MsgSize: r.ring.MaxLen(), Len: r.ring.Len(), Recovered: r.ring.Recovered(), Ended: r.ring.Ended()}, nil
+	a := RingAttr{Capacity: r.ring.Capacity(), MsgSize: r.ring.MaxLen(), Len: r.ring.Len(), Recovered: r.ring.Recovered(), Ended: r.ring.Ended()}
+	if r.pool != nil {
+		r.pool.pool.Reclaim() // what dead processes held is not in use
+		a.PoolSize, a.PoolInUse, a.PoolRecovered = r.pool.pool.Size(), r.pool.pool.InUse(), r.pool.pool.Recovered()
+	}
+	return a, nil
 }
 
 // Send sends v, waiting while the ring is full until there is room, ctx is
@@ -263,7 +289,19 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 		return err
 	}
 	var out *large.Outgoing
-	if len(msg) > r.ring.MaxLen() { // a large message: the slot takes its reference
+	if len(msg) > r.ring.MaxLen() && r.pool != nil && len(msg) <= r.pool.pool.Size() { // into the pool
+		run, err := r.pool.alloc(ctx, len(msg), block, op)
+		if err != nil {
+			return err
+		}
+		copy(r.pool.pool.Bytes(run, len(msg)), msg)
+		if err := r.pool.publish(ctx, run, len(msg), block, op); err != nil {
+			r.pool.pool.Free(run)
+			return err
+		}
+		return nil
+	}
+	if len(msg) > r.ring.MaxLen() { // a large message in a file of its own: the slot takes its reference
 		if out, err = r.store.Put(msg); err != nil {
 			return err
 		}
@@ -345,6 +383,12 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	if err != nil {
 		return zero, 0, r.err("receive", err)
 	}
+	if run, size, ok := r.pool.take(c, data); ok { // the slot is free while the message is copied out
+		msg := append(make([]byte, 0, size), r.pool.pool.Bytes(run, size)...)
+		r.pool.pool.Free(run)
+		v, err := r.w.DecodeOwned(msg, 0)
+		return v, 0, err
+	}
 	if r.store != nil && large.IsRef(data) {
 		ref := append(make([]byte, 0, large.RefSize), data...)
 		r.ring.Release(c) // the slot is free while the message is read from its file
@@ -417,7 +461,8 @@ func (r *Ring[T]) Unlink() error { return UnlinkRing(r.obj.Name) }
 func UnlinkRing(name string) error {
 	err := unlinkObject("ring", name)
 	if err == nil || errors.Is(err, ErrNotExist) {
-		large.RemoveAll("ring", name) // its large messages go with it
+		large.RemoveAll("ring", name) // its large messages and its pool go with it
+		large.RemovePool(ipcerr.Object{Kind: "ring", Name: name})
 	}
 	return err
 }

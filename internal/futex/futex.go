@@ -56,6 +56,25 @@ const Slice = 10 * time.Millisecond
 // Wake wakes up to n waiters on the word at addr, in shared memory.
 func Wake(addr *uint32, n int) { posix.FutexWake(addr, n, true) }
 
+// Sleepers is the bit of a shared word by which its sleepers announce
+// themselves (a ring's, a topic's, a pool's words): see WakeSleepers.
+const Sleepers = 1 << 31
+
+// WakeSleepers wakes every sleeper of word, if one announced itself: it
+// clears the Sleepers bit, adds one to the rest, and wakes them.
+func WakeSleepers(word *uint32) {
+	for {
+		v := atomic.LoadUint32(word)
+		if v&Sleepers == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(word, v, (v+1)&^Sleepers) {
+			Wake(word, WakeAll)
+			return
+		}
+	}
+}
+
 // A Set is the waits of one handle on its object's shared futex words,
 // and lets Close wake them all. The zero Set wakes every parked goroutine
 // when a word changes (WakeEvery); SetPolicy says otherwise.

@@ -81,11 +81,22 @@ const (
 	Sent                 // the sender's queue took the reference; the file is not marked queued yet
 	Received             // a receiver got the reference; it has not opened the file yet
 	Taken                // the receiver removed the name and is about to read
+
+	// The steps of a message in a pool.
+	PoolLoaned    // a run is Loaned to the sender
+	PoolQueued    // the sender marked it Queued at its slot's position, not published yet
+	PoolPublished // the slot holds the reference
+	PoolViewed    // a receiver marked it Viewed; its slot is not freed yet
+	PoolReleased  // the receiver freed the slot, and holds the run
 )
 
 // At, when set (by tests only), is called at each step, in the process
 // that takes it: where a test kills a sender or a receiver.
 var At func(Step)
+
+// Reached calls At with s, if it is set: for the steps that other
+// packages take (a ring's use of its pool).
+func Reached(s Step) { at(s) }
 
 func at(s Step) {
 	if At != nil {

@@ -79,6 +79,8 @@ func (k Kind) String() string {
 		return "large message"
 	case Topic:
 		return "topic"
+	case Pool:
+		return "pool"
 	}
 	return fmt.Sprintf("kind %d", uint32(k))
 }

@@ -33,10 +33,12 @@ const (
 	History
 	Overflow
 	Subscribers
+	PoolSize
+	Wipe
 )
 
 // names are the options' names as a user writes them, in bit order.
-var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined", "History", "Overflow", "Subscribers"}
+var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined", "History", "Overflow", "Subscribers", "PoolSize", "WipeOnRelease"}
 
 // Queue is the set a queue-like transport takes (Queue, natsq).
 const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large
@@ -63,6 +65,7 @@ type Config struct {
 	History     int // History(n): messages a new subscription gets from before it
 	Overflow    int // Overflow(p): Block or DropOldest
 	Subscribers int // Subscribers(n): subscriptions a topic holds at once
+	PoolSize    int // PoolSize(n): bytes of a ring's pool of large messages
 
 	// DefaultMsgSize is the message size the transport chose for a new
 	// queue when MsgSize is not given (a Layout queue's: the size of T),

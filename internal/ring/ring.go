@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/posix"
 )
 
 // Errors of the ring's operations; ipcchan turns them into its own. A wait
@@ -309,4 +310,30 @@ func (r *Ring) takeBack(sw *uint64, w uint64) {
 		wake(r.w.DataWord)
 		wake(r.w.RoomWord)
 	}
+}
+
+// Pos is the position of the claimed slot.
+func (c Claim) Pos() uint64 { return c.pos }
+
+// Holds reports whether the slot of position pos still holds that
+// position's message, or is being written or read by a live process: what
+// a pool asks of a run Queued at pos (see objfmt's pool layout). A slot
+// held at pos by a dead process is taken back.
+func (r *Ring) Holds(pos uint64) bool {
+	sw := r.state(r.offset(pos))
+	w := atomic.LoadUint64(sw)
+	p, st, pid := objfmt.ParseSlotWord(w)
+	if p != objfmt.RingPos(pos) {
+		return false
+	}
+	switch st {
+	case objfmt.SlotFull:
+		return true
+	case objfmt.SlotWriting, objfmt.SlotReading:
+		if pid == r.pid || posix.Alive(int(pid)) {
+			return true
+		}
+		r.takeBack(sw, w)
+	}
+	return false
 }

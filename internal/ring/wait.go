@@ -116,15 +116,4 @@ func (wt *waiting) spinWait(still func() bool) bool {
 }
 
 // wake wakes every sleeper of word, if one announced itself.
-func wake(word *uint32) {
-	for {
-		v := atomic.LoadUint32(word)
-		if v&objfmt.RingSleepers == 0 {
-			return
-		}
-		if atomic.CompareAndSwapUint32(word, v, (v+1)&^objfmt.RingSleepers) {
-			futex.Wake(word, futex.WakeAll)
-			return
-		}
-	}
-}
+func wake(word *uint32) { futex.WakeSleepers(word) }

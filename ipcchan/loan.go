@@ -1,0 +1,246 @@
+package ipcchan
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/futex"
+	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/large"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/options"
+	"github.com/ipcchan/ipcchan/internal/ring"
+	"github.com/ipcchan/ipcchan/internal/typed"
+)
+
+// A Loan is room for one message in a ring's pool of shared memory
+// (Ring.Loan): the sender writes the message into Bytes where the receiver
+// will read it, and Send publishes it without copying it. Exactly one of
+// Send (successful) or Discard ends a loan. A loan held by a process that
+// dies goes back to the pool; a loan never sent is never seen by a
+// receiver. A Loan is for one goroutine at a time.
+type Loan struct {
+	p    *pooled
+	run  large.Run
+	b    []byte
+	done bool
+}
+
+// Bytes is the loan's memory, as many bytes as were asked for: write the
+// message here. It is valid until Send or Discard.
+func (l *Loan) Bytes() []byte { return l.b }
+
+// Send publishes the message in Bytes, waiting while the ring is full (a
+// slot holds its reference) until there is room, ctx is done or the
+// handle is closed. On an error the loan is still the caller's: Send it
+// again or Discard it.
+func (l *Loan) Send(ctx context.Context) error {
+	if l.done {
+		return l.p.obj.Err("send", ErrInvalid, "the loan was sent or discarded already")
+	}
+	if err := l.p.publish(ctx, l.run, len(l.b), true, "send"); err != nil {
+		return err
+	}
+	l.done, l.b = true, nil
+	return nil
+}
+
+// Discard gives the loan back unsent. Calling it after Send, or twice, is
+// harmless.
+func (l *Loan) Discard() {
+	if !l.done {
+		l.done, l.b = true, nil
+		l.p.pool.Free(l.run)
+	}
+}
+
+// A View is a received message where it lies (Ring.ReceiveView): in the
+// ring's pool, or in its slot, until Release gives the memory back. A
+// view held by a process that dies is taken back. A View is for one
+// goroutine at a time.
+type View struct {
+	b       []byte
+	release func()
+	done    bool
+}
+
+// Bytes is the message. It is valid until Release, and must not be
+// written to.
+func (v *View) Bytes() []byte { return v.b }
+
+// Release gives the message's memory back, to the pool or the ring.
+// Calling it twice is harmless.
+func (v *View) Release() {
+	if !v.done {
+		v.done, v.b = true, nil
+		if v.release != nil {
+			v.release()
+		}
+	}
+}
+
+// pooled is a ring handle's use of its pool: what sends, receives, loans
+// and views of large messages share, of any T.
+type pooled struct {
+	obj    ipcerr.Object
+	pool   *large.Pool
+	ring   *ring.Ring
+	err    func(op string, err error) error // the ring's errors
+	closed func() bool
+}
+
+// openRingPool opens the pool of the ring obj, whose file is st: making
+// it with LargeMessages, or taking the one that exists without. It
+// returns nil when the ring has none (and may not make one).
+func openRingPool(obj ipcerr.Object, cfg *options.Config, kind typed.Payload, st *unix.Stat_t, rg *ring.Ring, waiters *futex.Set,
+	errOf func(op string, err error) error, closed func() bool) (*pooled, error) {
+	if cfg.Has(options.PoolSize) && !cfg.Has(options.Large) {
+		return nil, obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages: add ipcchan.LargeMessages()")
+	}
+	if kind == typed.Layout {
+		return nil, nil
+	}
+	pool, err := large.OpenPool(obj, cfg.PoolSize, cfg.Has(options.Large), st.Mode&0o777, waiters)
+	if err != nil || pool == nil {
+		return nil, err
+	}
+	pool.Live = rg.Holds
+	pool.Wipe = cfg.Has(options.Wipe)
+	return &pooled{obj: obj, pool: pool, ring: rg, err: errOf, closed: closed}, nil
+}
+
+// alloc takes a run for n bytes.
+func (p *pooled) alloc(ctx context.Context, n int, block bool, op string) (large.Run, error) {
+	if p.closed() {
+		return large.Run{}, p.obj.Closed(op)
+	}
+	if n < 1 {
+		return large.Run{}, p.obj.Err(op, ErrInvalid, fmt.Sprintf("a loan of %d bytes: loan 1 byte or more", n))
+	}
+	if n > p.pool.Size() {
+		return large.Run{}, p.obj.Err(op, ErrTooLarge, fmt.Sprintf("%s is more than its pool holds (%s); make the ring again with a larger ipcchan.PoolSize", large.Bytes(int64(n)), large.Bytes(int64(p.pool.Size()))))
+	}
+	run, err := p.pool.Alloc(ctx, n, block)
+	switch err {
+	case nil:
+		return run, nil
+	case large.ErrPoolFull:
+		return run, p.obj.Err(op, ErrFull, fmt.Sprintf("its pool is full: messages hold %s of its %s", large.Bytes(int64(p.pool.InUse())), large.Bytes(int64(p.pool.Size()))))
+	case large.ErrClosed:
+		return run, p.obj.Closed(op)
+	}
+	return run, p.obj.Ended(op, err, "room in the pool")
+}
+
+// publish sends the message of n bytes in run, Loaned by this process: a
+// slot takes its reference. On an error the run is still the caller's.
+func (p *pooled) publish(ctx context.Context, run large.Run, n int, block bool, op string) error {
+	if p.closed() {
+		return p.obj.Closed(op)
+	}
+	c, err := p.ring.ClaimWrite(ctx, block)
+	if err != nil {
+		return p.err(op, err)
+	}
+	p.pool.Queue(run, c.Pos())
+	objfmt.PoolRef(p.ring.Buf(c), n, run.Block, run.Blocks)
+	p.ring.Publish(c, objfmt.PoolRefSize)
+	large.Reached(large.PoolPublished)
+	return nil
+}
+
+// take reports whether data, in the slot c claimed, refers to a message in
+// the pool, and if so moves it from the slot into this process's hands and
+// frees the slot: the caller then holds the run, and must Free it.
+func (p *pooled) take(c ring.Claim, data []byte) (run large.Run, size int, ok bool) {
+	if p == nil {
+		return run, 0, false
+	}
+	size, block, blocks, ok := objfmt.ParsePoolRef(data)
+	run = large.Run{Block: block, Blocks: blocks}
+	if !ok || size > int(blocks)*large.BlockSize || !p.pool.View(run, c.Pos()) {
+		return run, 0, false // a message of its own that looks like a reference
+	}
+	p.ring.Release(c)
+	large.Reached(large.PoolReleased)
+	return run, size, true
+}
+
+// Loan lends n bytes of the ring's pool for a message that the caller
+// writes in place (Loan.Bytes) and then sends without a copy (Loan.Send):
+// zero-copy, for a Ring[[]byte] opened with LargeMessages (see PoolSize).
+// It waits while the pool has no room until there is, ctx is done or the
+// handle is closed. A message of any size may be loaned, up to the pool's
+// size; each takes whole 64 KiB blocks.
+func (r *Ring[T]) Loan(ctx context.Context, n int) (*Loan, error) { return r.loan(ctx, n, true) }
+
+// TryLoan is Loan, or ErrFull at once if the pool has no room.
+func (r *Ring[T]) TryLoan(n int) (*Loan, error) { return r.loan(context.Background(), n, false) }
+
+func (r *Ring[T]) loan(ctx context.Context, n int, block bool) (*Loan, error) {
+	if err := r.zeroCopy("loan"); err != nil {
+		return nil, err
+	}
+	run, err := r.pool.alloc(ctx, n, block, "loan")
+	if err != nil {
+		return nil, err
+	}
+	return &Loan{p: r.pool, run: run, b: r.pool.pool.Bytes(run, n)}, nil
+}
+
+// zeroCopy says why loans and views do not apply to this ring, or nil.
+func (r *Ring[T]) zeroCopy(op string) error {
+	switch {
+	case r.closed():
+		return r.closedErr(op)
+	case r.w.Kind() != typed.Bytes:
+		return r.obj.Err(op, ErrInvalid, "loans and views are for a Ring[[]byte]; this ring carries "+r.w.TypeName())
+	case r.pool == nil:
+		e := r.obj.Err(op, ErrInvalid, "the ring has no pool of shared memory to lend")
+		e.Hint = "open it with ipcchan.LargeMessages() (and ipcchan.PoolSize to size the pool)"
+		return e
+	}
+	return nil
+}
+
+// ReceiveView returns the next message where it lies, without copying it
+// out, waiting while the ring is empty until one comes, ctx is done or the
+// handle is closed; io.EOF after the end of the stream. A large message
+// is viewed in the pool, a small one in its slot (which the view holds:
+// the ring's later messages go on to other receives meanwhile); a message
+// larger than the pool, which travelled in a file of its own, is read
+// into memory of the view's own. Release the view when done with it: its
+// memory goes back to the pool or the ring.
+func (r *Ring[T]) ReceiveView(ctx context.Context) (*View, error) { return r.receiveView(ctx, true) }
+
+// TryReceiveView is ReceiveView, or ErrEmpty at once if the ring is empty.
+func (r *Ring[T]) TryReceiveView() (*View, error) { return r.receiveView(context.Background(), false) }
+
+func (r *Ring[T]) receiveView(ctx context.Context, block bool) (*View, error) {
+	if err := r.zeroCopy("receive"); err != nil {
+		return nil, err
+	}
+	if r.rx.Streaming() {
+		return nil, r.obj.Err("receive", ErrInvalid, "a Recv stream runs on this handle: it takes the messages; open another handle for views")
+	}
+	c, data, err := r.ring.ClaimRead(ctx, block)
+	if err != nil {
+		return nil, r.err("receive", err)
+	}
+	if run, size, ok := r.pool.take(c, data); ok {
+		p := r.pool.pool
+		return &View{b: p.Bytes(run, size), release: func() { p.Free(run) }}, nil
+	}
+	if r.store != nil && large.IsRef(data) {
+		ref := append(make([]byte, 0, large.RefSize), data...)
+		r.ring.Release(c)
+		msg, _, err := takeLarge(r.store, ref, 0, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &View{b: msg}, nil
+	}
+	return &View{b: data, release: func() { r.ring.Release(c) }}, nil
+}
