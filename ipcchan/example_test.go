@@ -318,6 +318,43 @@ func ExampleOpenRing() {
 	// err: <nil>
 }
 
+func ExampleRing_Loan() {
+	// With LargeMessages a ring has a pool of shared memory: a loan is
+	// written where the receiver reads it (ReceiveView), so a large
+	// message is never copied.
+	ctx := context.Background()
+	r, err := ipcchan.OpenRing[[]byte](exampleName, ipcchan.Create(), ipcchan.LargeMessages(), ipcchan.PoolSize(4<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkRing(exampleName)
+	defer r.Close()
+
+	l, err := r.Loan(ctx, 1<<20) // 1 MiB of the pool
+	if err != nil {
+		log.Fatal(err)
+	}
+	frame := l.Bytes()
+	for i := range frame {
+		frame[i] = byte(i)
+	}
+	if err := l.Send(ctx); err != nil { // no copy: the slot holds where it is
+		log.Fatal(err)
+	}
+
+	v, err := r.ReceiveView(ctx) // another process would open the same name
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(v.Bytes()), v.Bytes()[1000])
+	v.Release() // its memory goes back to the pool
+	a, _ := r.Attr()
+	fmt.Println("pool in use:", a.PoolInUse)
+	// Output:
+	// 1048576 232
+	// pool in use: 0
+}
+
 func ExampleOpenQueue_cStruct() {
 	// A C program's struct order { int64_t id; double price; int32_t qty;
 	// uint8_t side; uint8_t pad[3]; }, sent with

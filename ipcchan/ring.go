@@ -384,7 +384,7 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 		return zero, 0, r.err("receive", err)
 	}
 	if run, size, ok := r.pool.take(c, data); ok { // the slot is free while the message is copied out
-		msg := append(make([]byte, 0, size), r.pool.pool.Bytes(run, size)...)
+		msg := append([]byte(nil), r.pool.pool.Bytes(run, size)...) // growslice leaves memory it overwrites uncleared
 		r.pool.pool.Free(run)
 		v, err := r.w.DecodeOwned(msg, 0)
 		return v, 0, err
