@@ -3,9 +3,12 @@ package ipcchan
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/large"
@@ -61,6 +64,7 @@ func (l *Loan) Discard() {
 // view held by a process that dies is taken back. A View is for one
 // goroutine at a time.
 type View struct {
+	obj     ipcerr.Object
 	b       []byte
 	release func()
 	done    bool
@@ -231,7 +235,7 @@ func (r *Ring[T]) receiveView(ctx context.Context, block bool) (*View, error) {
 	}
 	if run, size, ok := r.pool.take(c, data); ok {
 		p := r.pool.pool
-		return &View{b: p.Bytes(run, size), release: func() { p.Free(run) }}, nil
+		return &View{obj: r.obj, b: p.Bytes(run, size), release: func() { p.Free(run) }}, nil
 	}
 	if r.store != nil && large.IsRef(data) {
 		ref := append(make([]byte, 0, large.RefSize), data...)
@@ -240,7 +244,45 @@ func (r *Ring[T]) receiveView(ctx context.Context, block bool) (*View, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &View{b: msg}, nil
+		return &View{obj: r.obj, b: msg}, nil
 	}
-	return &View{b: data, release: func() { r.ring.Release(c) }}, nil
+	return &View{obj: r.obj, b: data, release: func() { r.ring.Release(c) }}, nil
+}
+
+// LoanOf returns the loan's memory as a *V, a pointer-free type (a
+// large struct: an image frame, a matrix) to fill in place before
+// Loan.Send: loan unsafe.Sizeof(V) bytes for it. The pointer is valid
+// until Send or Discard. It fails with ErrInvalid for a V with pointers,
+// or larger than the loan.
+func LoanOf[V any](l *Loan) (*V, error) {
+	return valueAt[V](l.p.obj, "loan", l.b)
+}
+
+// ViewOf returns the view's message as a *V, a pointer-free type, read in
+// place: the message must be exactly V's size. The pointer is valid until
+// Release, and must not be written through.
+func ViewOf[V any](v *View) (*V, error) {
+	var zero V
+	if len(v.b) != int(unsafe.Sizeof(zero)) {
+		return nil, v.obj.Err("receive", ErrTypeMismatch, fmt.Sprintf("a message of %d bytes is not a %s, of %d", len(v.b), reflect.TypeFor[V](), unsafe.Sizeof(zero)))
+	}
+	return valueAt[V](v.obj, "receive", v.b)
+}
+
+// valueAt is b as a *V, if V is pointer-free, fits b and is aligned in it.
+func valueAt[V any](obj ipcerr.Object, op string, b []byte) (*V, error) {
+	var zero V
+	t := reflect.TypeFor[V]()
+	if err := codec.CheckLayout(t); err != nil {
+		return nil, obj.Err(op, ErrInvalid, fmt.Sprintf("%s cannot be laid in shared memory: %v", t, err))
+	}
+	size := int(unsafe.Sizeof(zero))
+	if len(b) < size || size == 0 {
+		return nil, obj.Err(op, ErrInvalid, fmt.Sprintf("a %s of %d bytes does not fit in %d bytes: loan unsafe.Sizeof of it", t, size, len(b)))
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if uintptr(p)%unsafe.Alignof(zero) != 0 {
+		return nil, obj.Err(op, ErrInvalid, fmt.Sprintf("the message is not aligned for a %s", t))
+	}
+	return (*V)(p), nil
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
@@ -397,4 +398,53 @@ func TestPoolDeadLoanWakesWaiter(t *testing.T) {
 		t.Fatalf("Loan after the holder died: %v", err)
 	}
 	l2.Discard()
+}
+
+// TestLoanOfStruct: a large pointer-free struct is filled in a loan and
+// read in its view, in place; a type with pointers, one larger than the
+// loan, and a message of another size are refused.
+func TestLoanOfStruct(t *testing.T) {
+	type Frame struct {
+		Width, Height int32
+		Seq           uint64
+		Pixels        [300 * 400]uint16
+	}
+	_, r := openPoolRing(t)
+	l, err := r.Loan(t.Context(), int(unsafe.Sizeof(Frame{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ipcchan.LoanOf[Frame](l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Width, f.Height, f.Seq = 400, 300, 7
+	for i := range f.Pixels {
+		f.Pixels[i] = uint16(i * 3)
+	}
+	if _, err := ipcchan.LoanOf[struct{ P *int }](l); !errors.Is(err, ipcchan.ErrInvalid) {
+		t.Errorf("LoanOf a type with a pointer: %v, want ErrInvalid", err)
+	}
+	if _, err := ipcchan.LoanOf[[2]Frame](l); !errors.Is(err, ipcchan.ErrInvalid) {
+		t.Errorf("LoanOf a type larger than the loan: %v, want ErrInvalid", err)
+	}
+	if err := l.Send(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.ReceiveView(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ipcchan.ViewOf[[3]byte](v); !errors.Is(err, ipcchan.ErrTypeMismatch) {
+		t.Errorf("ViewOf another size: %v, want ErrTypeMismatch", err)
+	}
+	g, err := ipcchan.ViewOf[Frame](v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Width != 400 || g.Height != 300 || g.Seq != 7 || g.Pixels[12345] != uint16(12345*3) {
+		t.Fatalf("the frame viewed: %d×%d #%d, pixel %d", g.Width, g.Height, g.Seq, g.Pixels[12345])
+	}
+	v.Release()
+	wantPoolEmpty(t, r)
 }
