@@ -125,7 +125,7 @@ func TestStaleLargeMessages(t *testing.T) {
 			var err error
 			if c.ring {
 				name = testutil.Name(t, ipcchan.UnlinkRing)
-				q, err = ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages())
+				q, err = ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages(), ipcchan.PoolSize(64<<10)) // a pool smaller than the message: it travels in a file
 			} else {
 				name = testutil.Name(t, ipcchan.UnlinkQueue)
 				q, err = ipcchan.OpenQueue[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages())
