@@ -353,6 +353,8 @@ func TestLargeRing(t *testing.T) {
 	if err := plain.Send(t.Context(), make([]byte, 65)); !errors.Is(err, ipcchan.ErrTooLarge) || !strings.Contains(err.Error(), "ipcchan.LargeMessages()") {
 		t.Fatalf("ring Send(65 bytes) without LargeMessages = %v, want ErrTooLarge naming LargeMessages()", err)
 	}
+	// A ring made without a pool carries them in files, for an opener with
+	// LargeMessages; opening it so does not give it a pool.
 	b := openRing[[]byte](t, bname, ipcchan.LargeMessages())
 	for i := range 3 {
 		if err := b.Send(t.Context(), pattern(5000, uint64(i))); err != nil {
@@ -362,16 +364,39 @@ func TestLargeRing(t *testing.T) {
 	if got, err := b.Receive(t.Context()); err != nil || !bytes.Equal(got, pattern(5000, 0)) {
 		t.Fatalf("ring []byte Receive: %d bytes, %v", len(got), err)
 	}
-	// The ring got a pool with LargeMessages: they wait there, in a block each.
-	wantLargeFiles(t, bname, 0, "two left")
-	if a, err := b.Attr(); err != nil || a.PoolInUse != 2*large.BlockSize {
-		t.Fatalf("two left: Attr = %+v, %v; want 2 blocks of the pool in use", a, err)
+	wantLargeFiles(t, bname, 2, "two left")
+	if a, err := b.Attr(); err != nil || a.PoolSize != 0 {
+		t.Fatalf("a ring made without a pool: Attr = %+v, %v; want no pool", a, err)
+	}
+	if _, err := os.Stat("/dev/shm/" + objfmt.PoolName("ring", bname)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the pool of a ring made without one: %v", err)
 	}
 	if err := ipcchan.UnlinkRing(bname); err != nil {
 		t.Fatal(err)
 	}
 	wantLargeFiles(t, bname, 0, "after UnlinkRing")
-	if _, err := os.Stat("/dev/shm/" + objfmt.PoolName("ring", bname)); !errors.Is(err, os.ErrNotExist) {
+
+	// A ring made with LargeMessages has a pool: they wait there, in a
+	// block each, and any opener carries them.
+	pname := ringName(t)
+	openRing[[]byte](t, pname, ipcchan.Create(), ipcchan.MsgSize(64), ipcchan.LargeMessages())
+	p := openRing[[]byte](t, pname)
+	for i := range 3 {
+		if err := p.Send(t.Context(), pattern(5000, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := p.Receive(t.Context()); err != nil || !bytes.Equal(got, pattern(5000, 0)) {
+		t.Fatalf("ring []byte Receive: %d bytes, %v", len(got), err)
+	}
+	wantLargeFiles(t, pname, 0, "two left in the pool")
+	if a, err := p.Attr(); err != nil || a.PoolInUse != 2*large.BlockSize {
+		t.Fatalf("two left: Attr = %+v, %v; want 2 blocks of the pool in use", a, err)
+	}
+	if err := ipcchan.UnlinkRing(pname); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/dev/shm/" + objfmt.PoolName("ring", pname)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the pool after UnlinkRing: %v", err)
 	}
 	if _, err := ipcchan.OpenRing[Order](ringName(t), ipcchan.Create(), ipcchan.LargeMessages()); !errors.Is(err, ipcchan.ErrInvalid) {

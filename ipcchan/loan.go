@@ -95,19 +95,53 @@ type pooled struct {
 	closed func() bool
 }
 
-// openRingPool opens the pool of the ring obj, whose file is st: making
-// it with LargeMessages, or taking the one that exists without. It
-// returns nil when the ring has none (and may not make one).
-func openRingPool(obj ipcerr.Object, cfg *options.Config, kind typed.Payload, st *unix.Stat_t, rg *ring.Ring, waiters *futex.Set,
-	errOf func(op string, err error) error, closed func() bool) (*pooled, error) {
+// ringPooled reports whether a ring of kind that the options make has a
+// pool of large messages (LargeMessages), or why the options are wrong.
+func ringPooled(obj ipcerr.Object, cfg *options.Config, kind typed.Payload) (bool, error) {
 	if cfg.Has(options.PoolSize) && !cfg.Has(options.Large) {
-		return nil, obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages: add ipcchan.LargeMessages()")
+		return false, obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages: add ipcchan.LargeMessages()")
 	}
-	if kind == typed.Layout {
+	if !cfg.Has(options.Large) || kind == typed.Layout {
+		return false, nil
+	}
+	if cfg.Has(options.MsgSize) && cfg.MsgSize < objfmt.PoolRefSize {
+		return false, obj.Err("open", ErrInvalid, fmt.Sprintf("LargeMessages needs a MsgSize of at least %d bytes, for the references, not %d", objfmt.PoolRefSize, cfg.MsgSize))
+	}
+	if fn := objfmt.PoolName(obj.Kind, obj.Name); len(fn) > 255 {
+		return false, obj.Err("open", ErrInvalid, fmt.Sprintf("its pool's file name %q would be %d bytes, more than a file name may have (255): choose a name of at most %d bytes",
+			fn, len(fn), 255-len(objfmt.PoolName(obj.Kind, "/"))+1))
+	}
+	return true, nil
+}
+
+// openRingPool opens the pool of the ring obj, whose file is st and whose
+// flags say whether it has one: making it if this call made the ring
+// (created), and removing a pool of its name left over from an earlier
+// ring if the ring has none. It returns nil when the ring has none.
+func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags uint32, st *unix.Stat_t, rg *ring.Ring, waiters *futex.Set,
+	errOf func(op string, err error) error, closed func() bool) (*pooled, error) {
+	var pool *large.Pool
+	var err error
+	switch {
+	case flags&objfmt.RingPooled == 0:
+		if created {
+			large.RemovePool(obj) // not this ring's: its ring is gone
+		} else if cfg.Has(options.PoolSize) {
+			e := obj.Err("open", ErrExist, "it exists without a pool of large messages, which only its maker gives it")
+			e.Hint = fmt.Sprintf("open it without PoolSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
+			return nil, e
+		}
 		return nil, nil
+	case created:
+		pool, err = large.MakePool(obj, cfg.PoolSize, st.Mode&0o777, st.Ino, waiters)
+	default:
+		size := 0
+		if cfg.Has(options.PoolSize) {
+			size = cfg.PoolSize
+		}
+		pool, err = large.OpenPool(obj, size, st.Ino, waiters)
 	}
-	pool, err := large.OpenPool(obj, cfg.PoolSize, cfg.Has(options.Large), st.Mode&0o777, waiters)
-	if err != nil || pool == nil {
+	if err != nil {
 		return nil, err
 	}
 	pool.Live = rg.Holds
@@ -164,7 +198,7 @@ func (p *pooled) take(c ring.Claim, data []byte) (run large.Run, size int, ok bo
 	}
 	size, block, blocks, ok := objfmt.ParsePoolRef(data)
 	run = large.Run{Block: block, Blocks: blocks}
-	if !ok || size > int(blocks)*large.BlockSize || !p.pool.View(run, c.Pos()) {
+	if !ok || size > int(blocks)*p.pool.BlockSize() || !p.pool.View(run, c.Pos()) {
 		return run, 0, false // a message of its own that looks like a reference
 	}
 	p.ring.Release(c)
@@ -234,8 +268,8 @@ func (r *Ring[T]) receiveView(ctx context.Context, block bool) (*View, error) {
 		return nil, r.err("receive", err)
 	}
 	if run, size, ok := r.pool.take(c, data); ok {
-		p := r.pool.pool
-		return &View{obj: r.obj, b: p.Bytes(run, size), release: func() { p.Free(run) }}, nil
+		// The release keeps r, and so the pool's mapping, alive while the view is.
+		return &View{obj: r.obj, b: r.pool.pool.Bytes(run, size), release: func() { r.pool.pool.Free(run) }}, nil
 	}
 	if r.store != nil && large.IsRef(data) {
 		ref := append(make([]byte, 0, large.RefSize), data...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -447,4 +448,63 @@ func TestLoanOfStruct(t *testing.T) {
 	}
 	v.Release()
 	wantPoolEmpty(t, r)
+}
+
+// TestPoolOfEarlierRing: a pool left over from a ring whose file was
+// removed without it is never the pool of a ring made after it under the
+// same name: a ring made with LargeMessages gets a pool of its own, of
+// the size it asks (with Exclusive too), and one made without removes the
+// leftover. A ring that says it has a pool, whose pool is another ring's
+// or missing, is ErrCorrupt at open, not a ring whose messages go astray.
+func TestPoolOfEarlierRing(t *testing.T) {
+	name, r := openPoolRing(t)
+	if err := r.Send(t.Context(), pattern(100000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	ringPath, pool := "/dev/shm/ipcchan.ring."+name[1:], "/dev/shm/"+objfmt.PoolName("ring", name)
+	if err := os.Remove(ringPath); err != nil {
+		t.Fatal(err)
+	}
+	again := openRing[[]byte](t, name, ipcchan.Create(), ipcchan.Exclusive(), ipcchan.MsgSize(64), ipcchan.LargeMessages(), ipcchan.PoolSize(2*poolSize))
+	if a, err := again.Attr(); err != nil || a.PoolSize != 2*poolSize || a.PoolInUse != 0 || a.Len != 0 {
+		t.Fatalf("a ring made again over a leftover pool: Attr = %+v, %v; want an empty pool of its own, of %d bytes", a, err, 2*poolSize)
+	}
+	if err := r.Send(t.Context(), pattern(100, 2)); err != nil { // the first handle still works, on its own pool
+		t.Fatal(err)
+	}
+	if a, _ := again.Attr(); a.Len != 0 || a.PoolInUse != 0 {
+		t.Fatalf("the new ring got the old handle's message: %+v", a)
+	}
+
+	if err := os.Remove(ringPath); err != nil {
+		t.Fatal(err)
+	}
+	openRing[[]byte](t, name, ipcchan.Create(), ipcchan.MsgSize(64))
+	if _, err := os.Stat(pool); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a ring made without a pool over a leftover one: the pool is %v, want removed", err)
+	}
+
+	// A copy of a ring with a pool is another file: the pool is not its own.
+	other, r2 := openPoolRing(t)
+	r2.Close()
+	otherPath := "/dev/shm/ipcchan.ring." + other[1:]
+	b, err := os.ReadFile(otherPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(otherPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(otherPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ipcchan.OpenRing[[]byte](other); !errors.Is(err, ipcchan.ErrCorrupt) || !strings.Contains(err.Error(), "not its own") {
+		t.Fatalf("a ring whose pool is not its own: %v, want ErrCorrupt", err)
+	}
+	if err := os.Remove("/dev/shm/" + objfmt.PoolName("ring", other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ipcchan.OpenRing[[]byte](other); !errors.Is(err, ipcchan.ErrCorrupt) {
+		t.Fatalf("a ring whose pool is missing: %v, want ErrCorrupt", err)
+	}
 }

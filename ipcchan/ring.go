@@ -134,6 +134,17 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	if cfg.Has(options.Large) && w.Kind() == typed.Layout {
 		return nil, obj.Err("open", ErrInvalid, "LargeMessages does not apply to a ring of "+w.TypeName()+", a pointer-free type: every message is its size")
 	}
+	pooled, err := ringPooled(obj, cfg, w.Kind())
+	if err != nil {
+		return nil, err
+	}
+	var flags uint32
+	if w.Kind() == typed.Layout {
+		flags |= objfmt.RingFixed
+	}
+	if pooled {
+		flags |= objfmt.RingPooled // if this call makes it
+	}
 	capacity, maxLen, err := ringShape(obj, cfg, w)
 	if err != nil {
 		return nil, err
@@ -145,7 +156,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	}
 	spec := objSpec{kind: objfmt.Ring, size: uint64(size), align: 64, fingerprint: w.Fingerprint(), typeName: rt.String()}
 	mem, created, err := openObject(obj, cfg, spec, func(p []byte) {
-		objfmt.RingInit(p, capacity, stride, maxLen, w.Kind() == typed.Layout)
+		objfmt.RingInit(p, capacity, stride, maxLen, flags)
 	})
 	if err != nil {
 		return nil, err
@@ -165,8 +176,11 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 		unix.Munmap(mem)
 		return nil, obj.Fail("open", nil, err, "")
 	}
-	if r.pool, err = openRingPool(obj, cfg, w.Kind(), &st, r.ring, &r.waiters, r.err, r.closed); err != nil {
+	if r.pool, err = openRingPool(obj, cfg, created, objfmt.ReadRingGeometry(payload).Flags, &st, r.ring, &r.waiters, r.err, r.closed); err != nil {
 		unix.Munmap(mem)
+		if created {
+			unix.Unlink(path) // made by this call, and of no use without its pool
+		}
 		return nil, err
 	}
 	if r.pool != nil {
@@ -184,7 +198,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	r.bufs.New = func() any { b := make([]byte, 0, r.ring.MaxLen()); return &b }
 	attach(r, &r.m, mem, addUser(mem))
 	if r.pool != nil {
-		runtime.AddCleanup(r, func(p *large.Pool) { p.Close() }, r.pool.pool)
+		runtime.AddCleanup(r, func(mem []byte) { unix.Munmap(mem) }, r.pool.pool.Mem()) // not the pool: it points into r
 	}
 	return r, nil
 }

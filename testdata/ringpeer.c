@@ -5,6 +5,10 @@
  *
  *   ringpeer send NAME N    send N struct ticks: seq i, price i/2, side -i
  *   ringpeer recv NAME N    receive N struct ticks, print "SEQ PRICE SIDE" each
+ *   ringpeer views NAME N   receive N messages of a ring of bytes with a pool
+ *                           (docs/FORMATS.md, "Pool"): a large one read in
+ *                           place in the pool, its run then freed; print
+ *                           "pool|slot LEN FNV1A64" each
  *
  * Go's side declares the struct as
  *
@@ -54,6 +58,18 @@ static uint64_t state_of(uint64_t w) { return ipcchan_slot_state(w); }
 static uint64_t *slot_state(uint64_t pos) { return (uint64_t *)(ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride); }
 static uint32_t *slot_len(uint64_t pos) { return (uint32_t *)(ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride + IPCCHAN_SLOT_OFF_LENGTH); }
 static uint8_t *slot_data(uint64_t pos) { return ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride + IPCCHAN_SLOT_OFF_DATA; }
+
+/* The ring's pool (views), mapped whole. */
+static uint8_t *pool, *pool_ctl;
+static uint32_t pool_block_size, pool_blocks, pool_data_off;
+static uint64_t *pool_word(uint32_t block) { return (uint64_t *)(pool_ctl + IPCCHAN_POOL_CTL_SIZE + (uint64_t)block * IPCCHAN_POOL_ENTRY_SIZE + IPCCHAN_POOL_ENTRY_OFF_WORD); }
+static uint64_t *pool_aux(uint32_t block) { return (uint64_t *)(pool_ctl + IPCCHAN_POOL_CTL_SIZE + (uint64_t)block * IPCCHAN_POOL_ENTRY_SIZE + IPCCHAN_POOL_ENTRY_OFF_AUX); }
+
+static uint64_t fnv1a(const uint8_t *b, uint64_t n) {
+	uint64_t h = 14695981039346656037ull;
+	for (uint64_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
 
 static int die(const char *what) {
 	fprintf(stderr, "ringpeer: %s: %s\n", what, strerror(errno));
@@ -142,9 +158,101 @@ static int recv_tick(struct tick *t, uint32_t pid) {
 	}
 }
 
+/* view_run takes the run that the reference in the slot of pos (claimed,
+ * Reading) names, Queued at pos, for this process: Queued -> Viewed(me),
+ * aux checked. It returns 0 if the message is not such a reference (then
+ * it is a message of its own). */
+static int view_run(uint64_t pos, uint32_t pid, uint64_t *size, uint32_t *block, uint32_t *blocks) {
+	const uint8_t *d = slot_data(pos);
+	if (!pool || __atomic_load_n(slot_len(pos), __ATOMIC_SEQ_CST) != IPCCHAN_POOL_REF_SIZE || memcmp(d, IPCCHAN_POOL_REF_MAGIC, 4)) return 0;
+	memcpy(size, d + IPCCHAN_POOL_REF_OFF_SIZE, 8);
+	memcpy(block, d + IPCCHAN_POOL_REF_OFF_BLOCK, 4);
+	memcpy(blocks, d + IPCCHAN_POOL_REF_OFF_BLOCKS, 4);
+	if (*blocks == 0 || *block >= pool_blocks || (uint64_t)*block + *blocks > pool_blocks || *size > (uint64_t)*blocks * pool_block_size) return 0;
+	if (__atomic_load_n(pool_aux(*block), __ATOMIC_SEQ_CST) != pos) return 0;
+	uint64_t queued = ipcchan_pool_word(IPCCHAN_POOL_QUEUED, *blocks, 0);
+	return __atomic_compare_exchange_n(pool_word(*block), &queued, ipcchan_pool_word(IPCCHAN_POOL_VIEWED, *blocks, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* recv_view receives one message of a ring of bytes and prints it: a
+ * message in the pool is hashed where it lies, after its slot is freed,
+ * and its run then goes back to the pool. */
+static int recv_view(uint32_t pid) {
+	for (;;) {
+		uint64_t pos = __atomic_load_n(head, __ATOMIC_SEQ_CST);
+		uint64_t *sw = slot_state(pos);
+		uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
+		uint64_t p = pos_of(w), st = state_of(w);
+		if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_FULL) {
+			if (!__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_READING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) continue;
+			advance(head, pos);
+			uint64_t size;
+			uint32_t block, blocks;
+			if (view_run(pos, pid, &size, &block, &blocks)) {
+				__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
+				wake(room_word);
+				printf("pool %llu %016llx\n", (unsigned long long)size,
+				       (unsigned long long)fnv1a(pool + pool_data_off + (uint64_t)block * pool_block_size, size));
+				__atomic_store_n(pool_word(block), 0, __ATOMIC_SEQ_CST);
+				wake((uint32_t *)(pool_ctl + IPCCHAN_POOL_OFF_ROOM));
+				return 0;
+			}
+			uint32_t n = __atomic_load_n(slot_len(pos), __ATOMIC_SEQ_CST);
+			printf("slot %u %016llx\n", n, (unsigned long long)fnv1a(slot_data(pos), n));
+			__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
+			wake(room_word);
+			return 0;
+		} else if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_SKIPPED) {
+			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				wake(room_word);
+			advance(head, pos);
+		} else if ((p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_READING) || p == ((pos + cap) & IPCCHAN_SLOT_POS_MASK)) {
+			advance(head, pos);
+		} else {
+			if (st == IPCCHAN_SLOT_FREE && p == (pos & IPCCHAN_SLOT_POS_MASK) && __atomic_load_n(ended, __ATOMIC_SEQ_CST)) return 1;
+			sleep_on(data_word, sw, w); /* empty */
+		}
+	}
+}
+
+/* open_pool maps the pool of the ring NAME, whose file has inode ino,
+ * and checks it as Go does. */
+static int open_pool(const char *name, ino_t ino) {
+	char path[512];
+	snprintf(path, sizeof path, "%s%s%s", IPCCHAN_SHM_DIR, IPCCHAN_PREFIX_POOL_RING, name + 1);
+	int fd = open(path, O_RDWR | O_NOFOLLOW);
+	if (fd < 0) return die(path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) return die("fstat");
+	if (st.st_size < IPCCHAN_HEADER_SIZE + IPCCHAN_POOL_CTL_SIZE) {
+		fprintf(stderr, "ringpeer: %s is too short for a pool\n", path);
+		return 1;
+	}
+	pool = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (pool == MAP_FAILED) return die("mmap pool");
+	close(fd);
+	pool_ctl = pool + IPCCHAN_HEADER_SIZE;
+	uint32_t kind, layout;
+	uint64_t owner;
+	memcpy(&kind, pool + IPCCHAN_OFF_KIND, 4);
+	memcpy(&layout, pool_ctl + IPCCHAN_POOL_OFF_LAYOUT, 4);
+	memcpy(&pool_block_size, pool_ctl + IPCCHAN_POOL_OFF_BLOCK_SIZE, 4);
+	memcpy(&pool_blocks, pool_ctl + IPCCHAN_POOL_OFF_BLOCKS, 4);
+	memcpy(&pool_data_off, pool_ctl + IPCCHAN_POOL_OFF_DATA_OFF, 4);
+	memcpy(&owner, pool_ctl + IPCCHAN_POOL_OFF_OWNER, 8);
+	uint64_t table_end = IPCCHAN_HEADER_SIZE + IPCCHAN_POOL_CTL_SIZE + (uint64_t)pool_blocks * IPCCHAN_POOL_ENTRY_SIZE;
+	if (memcmp(pool + IPCCHAN_OFF_MAGIC, IPCCHAN_MAGIC, 8) || kind != IPCCHAN_KIND_POOL || layout != IPCCHAN_POOL_LAYOUT || pool_block_size == 0 ||
+	    pool_block_size % 4096 || pool_blocks == 0 || pool_data_off != ((table_end + 4095) & ~4095ull) ||
+	    (uint64_t)st.st_size != pool_data_off + (uint64_t)pool_blocks * pool_block_size || owner != (uint64_t)ino) {
+		fprintf(stderr, "ringpeer: %s is not the pool of this ring\n", path);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv) {
-	if (argc != 4 || (strcmp(argv[1], "send") && strcmp(argv[1], "recv"))) {
-		fprintf(stderr, "usage: ringpeer send|recv NAME N\n");
+	if (argc != 4 || (strcmp(argv[1], "send") && strcmp(argv[1], "recv") && strcmp(argv[1], "views"))) {
+		fprintf(stderr, "usage: ringpeer send|recv|views NAME N\n");
 		return 2;
 	}
 	char path[512];
@@ -169,10 +277,6 @@ int main(int argc, char **argv) {
 	memcpy(&maxlen, ctl + IPCCHAN_RING_OFF_MAXLEN, 4);
 	memcpy(&flags, ctl + IPCCHAN_RING_OFF_FLAGS, 4);
 	cap = c32;
-	if (layout != IPCCHAN_RING_LAYOUT || maxlen != sizeof(struct tick) || !(flags & IPCCHAN_RING_FIXED)) {
-		fprintf(stderr, "ringpeer: layout %u with %u-byte messages (flags %u), not layout 1 of fixed-size struct ticks\n", layout, maxlen, flags);
-		return 1;
-	}
 	ended = (uint32_t *)(ctl + IPCCHAN_RING_OFF_ENDED);
 	head = (uint64_t *)(ctl + IPCCHAN_RING_OFF_HEAD);
 	tail = (uint64_t *)(ctl + IPCCHAN_RING_OFF_TAIL);
@@ -180,6 +284,21 @@ int main(int argc, char **argv) {
 	room_word = (uint32_t *)(ctl + IPCCHAN_RING_OFF_ROOM_WORD);
 	uint32_t pid = (uint32_t)getpid();
 	long n = atol(argv[3]);
+	if (argv[1][0] == 'v') {
+		if (layout != IPCCHAN_RING_LAYOUT || (flags & IPCCHAN_RING_FIXED) || !(flags & IPCCHAN_RING_POOLED)) {
+			fprintf(stderr, "ringpeer: layout %u, flags %u: not a ring of bytes with a pool\n", layout, flags);
+			return 1;
+		}
+		if (open_pool(argv[2], st.st_ino)) return 1;
+		for (long i = 0; i < n && recv_view(pid) == 0; i++) {
+		}
+		fflush(stdout);
+		return 0;
+	}
+	if (layout != IPCCHAN_RING_LAYOUT || maxlen != sizeof(struct tick) || !(flags & IPCCHAN_RING_FIXED)) {
+		fprintf(stderr, "ringpeer: layout %u with %u-byte messages (flags %u), not layout 1 of fixed-size struct ticks\n", layout, maxlen, flags);
+		return 1;
+	}
 	for (long i = 0; i < n; i++) {
 		struct tick t;
 		if (argv[1][0] == 's') {

@@ -58,37 +58,26 @@ type Run struct{ Block, Blocks uint32 }
 // PoolPath is the file of the pool of obj.
 func PoolPath(obj ipcerr.Object) string { return posix.ShmDir + objfmt.PoolName(obj.Kind, obj.Name) }
 
-// OpenPool opens the pool of obj, making it, of size bytes (0: the
-// default, or the size it has), with mode perm, if create and it does not
-// exist. A pool that exists with another size than a size asked for is
-// ErrExist. Without create, a pool that does not exist is (nil, nil).
-func OpenPool(obj ipcerr.Object, size int, create bool, perm uint32, waiters *futex.Set) (*Pool, error) {
+// MakePool makes the pool of obj, of size bytes (0: DefaultPoolSize),
+// with mode perm, for the object's file that this process has just made,
+// whose inode is owner. A pool of that name left over from an object
+// removed without its pool is replaced.
+func MakePool(obj ipcerr.Object, size int, perm uint32, owner uint64, waiters *futex.Set) (*Pool, error) {
 	path := PoolPath(obj)
+	if size == 0 {
+		size = DefaultPoolSize
+	}
+	blocks, dataOff, fileSize := objfmt.PoolGeometry(size, BlockSize)
 	for range 100 {
-		fd, err := posix.OpenShm(path)
-		if err == nil {
-			p, err := mapPool(obj, fd, size, waiters)
-			unix.Close(fd)
-			return p, err
-		}
-		if err != syscall.ENOENT {
-			return nil, obj.Fail("open", nil, err, "cannot open its pool "+path+": "+err.Error())
-		}
-		if !create {
-			return nil, nil
-		}
-		if size == 0 {
-			size = DefaultPoolSize
-		}
-		blocks, dataOff, fileSize := objfmt.PoolGeometry(size, BlockSize)
 		fd, mem, err := posix.CreateShm(path, perm, fileSize, func(mem []byte) {
 			h := objfmt.Header{Kind: objfmt.Pool, Size: uint64(fileSize - objfmt.HeaderSize), Align: 4096, Creator: uint32(os.Getpid()), Type: "pool"}
 			hb := h.Marshal()
 			copy(mem, hb[:])
-			objfmt.PoolInit(objfmt.Payload(mem), BlockSize, blocks, dataOff)
+			objfmt.PoolInit(objfmt.Payload(mem), BlockSize, blocks, dataOff, owner)
 		})
 		if err == syscall.EEXIST {
-			continue // another process made it first: open theirs
+			unix.Unlink(path) // left over: the object it was made for is gone
+			continue
 		}
 		if err != nil {
 			e := obj.Fail("open", nil, err, fmt.Sprintf("cannot make its pool of %s in %s: %v", Bytes(int64(fileSize)), posix.ShmDir, err))
@@ -97,14 +86,52 @@ func OpenPool(obj ipcerr.Object, size int, create bool, perm uint32, waiters *fu
 			}
 			return nil, e
 		}
-		unix.Close(fd)
 		unix.Munmap(mem)
+		p, err := mapPool(obj, fd, 0, owner, waiters)
+		unix.Close(fd)
+		return p, err
 	}
-	return nil, obj.Err("open", ipcerr.ErrExist, "its pool "+path+" keeps appearing and vanishing")
+	return nil, obj.Err("open", ipcerr.ErrExist, "its pool "+path+" keeps coming back as it is made")
 }
 
+// MakeWait is how long OpenPool waits for the maker of an object to make
+// its pool.
+const MakeWait = 2 * time.Second
+
+// OpenPool opens the pool of obj, whose file has inode owner and says it
+// has a pool: its maker makes the pool just after the object, and
+// OpenPool waits (up to MakeWait) for it to be there. With size (not 0),
+// a pool of another size is ErrExist.
+func OpenPool(obj ipcerr.Object, size int, owner uint64, waiters *futex.Set) (*Pool, error) {
+	path := PoolPath(obj)
+	deadline := time.Now().Add(MakeWait)
+	for {
+		fd, err := posix.OpenShm(path)
+		if err != nil && err != syscall.ENOENT {
+			return nil, obj.Fail("open", nil, err, "cannot open its pool "+path+": "+err.Error())
+		}
+		if err == nil {
+			p, err := mapPool(obj, fd, size, owner, waiters)
+			unix.Close(fd)
+			if err != errNotOwner {
+				return p, err
+			}
+		}
+		if time.Now().After(deadline) {
+			e := obj.Err("open", ipcerr.ErrCorrupt, "it was made with a pool of large messages, and "+path+" is not there or not its own: its maker died making it")
+			e.Hint = "remove the " + obj.Kind + " and make it again"
+			return nil, e
+		}
+		time.Sleep(time.Millisecond) // its maker is making it: the object is a few microseconds old
+	}
+}
+
+// errNotOwner is mapPool's: the pool was made for another file of the
+// object's name (one removed since, or one being replaced).
+var errNotOwner = errors.New("not the object's pool")
+
 // mapPool maps the pool open as fd and checks it.
-func mapPool(obj ipcerr.Object, fd, size int, waiters *futex.Set) (*Pool, error) {
+func mapPool(obj ipcerr.Object, fd, size int, owner uint64, waiters *futex.Set) (*Pool, error) {
 	path := PoolPath(obj)
 	n, err := posix.FileSize(fd)
 	if err != nil {
@@ -128,6 +155,9 @@ func mapPool(obj ipcerr.Object, fd, size int, waiters *futex.Set) (*Pool, error)
 	case err != nil || h.Kind != objfmt.Pool:
 		unix.Munmap(mem)
 		return damaged("is not a pool")
+	case objfmt.PoolOwner(payload) != owner:
+		unix.Munmap(mem)
+		return nil, errNotOwner
 	case layout != objfmt.PoolLayout || bs == 0 || bs%4096 != 0 || blocks == 0 || int(dataOff) != wantDataOff || int64(fileSize) != n:
 		unix.Munmap(mem)
 		return damaged(fmt.Sprintf("says %d blocks of %d bytes (layout %d), which its file of %d bytes does not hold", blocks, bs, layout, n))
@@ -142,6 +172,12 @@ func mapPool(obj ipcerr.Object, fd, size int, waiters *futex.Set) (*Pool, error)
 	p.table = payload[objfmt.PoolCtlSize : objfmt.PoolCtlSize+p.blocks*objfmt.PoolEntrySize]
 	return p, nil
 }
+
+// Mem is the pool's mapping, to unmap (Close) when no call uses it.
+func (p *Pool) Mem() []byte { return p.mem }
+
+// BlockSize is the bytes of the pool's blocks.
+func (p *Pool) BlockSize() int { return p.blockSize }
 
 // Close unmaps the pool; no call may use it after.
 func (p *Pool) Close() { unix.Munmap(p.mem) }
@@ -259,6 +295,7 @@ func (p *Pool) find(k int) int {
 // the lock, so that no run is allocated meanwhile: a run seen Queued is
 // the same message until it is freed.
 func (p *Pool) recover() {
+	freed := false
 	for i := 0; i < p.blocks; {
 		w := atomic.LoadUint64(p.word(i))
 		st, n, pid := objfmt.ParsePoolWord(w)
@@ -275,8 +312,12 @@ func (p *Pool) recover() {
 		}
 		if dead && atomic.CompareAndSwapUint64(p.word(i), w, 0) {
 			atomic.AddUint64(p.w.Recovered, 1)
+			freed = true
 		}
 		i += int(n)
+	}
+	if freed {
+		futex.WakeSleepers(p.w.Room) // other allocators waiting for room
 	}
 }
 

@@ -20,7 +20,7 @@ func TestFormatsRingSlot(t *testing.T) {
 	const capacity, maxLen, pid = 2, 40, 4242
 	stride := objfmt.RingStride(maxLen)
 	p := make([]byte, objfmt.RingSize(capacity, stride))
-	objfmt.RingInit(p, capacity, stride, maxLen, false)
+	objfmt.RingInit(p, capacity, stride, maxLen, 0)
 	r := ring.New(p, pid, new(futex.Set))
 	c, err := r.ClaimWrite(context.Background(), false)
 	if err != nil {

@@ -25,9 +25,10 @@ type field = testutil.Field
 func TestFormatsCovered(t *testing.T) {
 	doc := testutil.ReadFormats(t)
 	want := map[string][]string{
-		"layout":  {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header", "topic-control", "topic-entry"},
-		"bits":    {"mutex-lock", "slot-word", "ring-futex-word", "topic-flags", "topic-entry-word"},
-		"values":  {"kinds", "mutex-states", "slot-states", "large-states"},
+		"layout": {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header", "topic-control", "topic-entry",
+			"pool-control", "pool-entry", "pool-ref"},
+		"bits":    {"mutex-lock", "slot-word", "ring-futex-word", "topic-flags", "topic-entry-word", "pool-word"},
+		"values":  {"kinds", "mutex-states", "slot-states", "large-states", "pool-states"},
 		"vectors": {"memlayout", "typed"},
 	}
 	for kind, names := range want {
@@ -120,7 +121,7 @@ func TestFormatsHeader(t *testing.T) {
 
 	kinds := doc.Values(t, "kinds")
 	wantKinds := map[string]int{}
-	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large, Topic} {
+	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large, Topic, Pool} {
 		wantKinds[k.String()] = int(k)
 	}
 	if !mapsEqual(kinds, wantKinds) {
@@ -188,6 +189,7 @@ func TestFormatsNames(t *testing.T) {
 		Topic.Prefix() + "NAME":                          true,
 		strings.Replace(large, hexToken, "TOKEN", 1):     true,
 		strings.Replace(ringLarge, hexToken, "TOKEN", 1): true,
+		PoolName("ring", "/NAME"):                        true,
 		posix.TempPrefix + "PID-XXXXXXXX":                true,
 	}
 	for n := range want {
@@ -276,7 +278,7 @@ func TestFormatsRing(t *testing.T) {
 	const capacity, maxLen = 3, 0x0a0b0c
 	stride := RingStride(maxLen)
 	p := make([]byte, RingSize(capacity, stride))
-	RingInit(p, capacity, stride, maxLen, true)
+	RingInit(p, capacity, stride, maxLen, RingFixed)
 	w := RingWordsOf(p)
 	want := []field{
 		{Name: "layout", Offset: offRingLayout, Size: 4},
@@ -399,6 +401,7 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_PREFIX_TOPIC":      Topic.Prefix(),
 		"IPCCHAN_PREFIX_LARGE":      LargePrefix,
 		"IPCCHAN_PREFIX_LARGE_RING": RingLargePrefix,
+		"IPCCHAN_PREFIX_POOL_RING":  PoolName("ring", "/"),
 		"IPCCHAN_PREFIX_TEMP":       posix.TempPrefix,
 		"IPCCHAN_MAGIC":             strings.TrimRight(string(magic[:]), "\x00"),
 
@@ -423,9 +426,11 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_KIND_RING":       int(Ring),
 		"IPCCHAN_KIND_LARGE":      int(Large),
 		"IPCCHAN_KIND_TOPIC":      int(Topic),
+		"IPCCHAN_KIND_POOL":       int(Pool),
 
 		"IPCCHAN_RING_LAYOUT":        RingLayout,
 		"IPCCHAN_RING_FIXED":         RingFixed,
+		"IPCCHAN_RING_POOLED":        RingPooled,
 		"IPCCHAN_RING_CTL_SIZE":      RingCtlSize,
 		"IPCCHAN_RING_OFF_LAYOUT":    offRingLayout,
 		"IPCCHAN_RING_OFF_CAPACITY":  offRingCapacity,
@@ -477,6 +482,32 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_LARGE_DATA_OFF":   LargeDataOff,
 		"IPCCHAN_LARGE_PENDING":    LargePending,
 		"IPCCHAN_LARGE_QUEUED":     LargeQueued,
+
+		"IPCCHAN_POOL_LAYOUT":         PoolLayout,
+		"IPCCHAN_POOL_CTL_SIZE":       PoolCtlSize,
+		"IPCCHAN_POOL_OFF_LAYOUT":     offPoolLayout,
+		"IPCCHAN_POOL_OFF_BLOCK_SIZE": offPoolBlockSize,
+		"IPCCHAN_POOL_OFF_BLOCKS":     offPoolBlocks,
+		"IPCCHAN_POOL_OFF_DATA_OFF":   offPoolDataOff,
+		"IPCCHAN_POOL_OFF_RECOVERED":  offPoolRecovered,
+		"IPCCHAN_POOL_OFF_OWNER":      offPoolOwner,
+		"IPCCHAN_POOL_OFF_LOCK":       offPoolLock,
+		"IPCCHAN_POOL_OFF_ROOM":       offPoolRoom,
+		"IPCCHAN_POOL_ENTRY_SIZE":     PoolEntrySize,
+		"IPCCHAN_POOL_ENTRY_OFF_WORD": 0,
+		"IPCCHAN_POOL_ENTRY_OFF_AUX":  8,
+		"IPCCHAN_POOL_FREE":           PoolFree,
+		"IPCCHAN_POOL_LOANED":         PoolLoaned,
+		"IPCCHAN_POOL_QUEUED":         PoolQueued,
+		"IPCCHAN_POOL_VIEWED":         PoolViewed,
+		"IPCCHAN_POOL_BLOCKS_SHIFT":   maskField(t, "blocks", PoolWord(0, ^uint32(0), 0)).Offset,
+		"IPCCHAN_POOL_PID_SHIFT":      maskField(t, "pid", PoolWord(0, 0, ^uint32(0))).Offset,
+		"IPCCHAN_POOL_REF_SIZE":       PoolRefSize,
+		"IPCCHAN_POOL_REF_OFF_SIZE":   8,
+		"IPCCHAN_POOL_REF_OFF_BLOCK":  16,
+		"IPCCHAN_POOL_REF_OFF_BLOCKS": 20,
+		"IPCCHAN_POOL_REF_MAGIC":      string(poolRefMagic[:]),
+		"IPCCHAN_POOL_SLEEPERS":       PoolSleepers,
 	}
 	// The words the code reaches through pointers are where the constants
 	// above put them.

@@ -9,14 +9,16 @@ import (
 // A pool is the shared memory that the large messages of one ring (or
 // queue, or topic) are written into and read from, reused message after
 // message: the file PoolPrefix + kind + "." + the object's name without its
-// slash ("ipcchan.pool.ring.frames"), made with its object's owner and mode
-// and removed with it. Its payload (after the object header, Kind Pool) is
+// slash ("ipcchan.pool.ring.frames"), made by the process that made its
+// object (a ring with RingPooled in its flags), just after it, with the
+// object's owner and mode, and removed with it. Its payload (after the object header, Kind Pool) is
 //
 //	offset   0  layout     uint32, PoolLayout
 //	offset   4  blockSize  uint32, bytes of a block (a multiple of 4096)
 //	offset   8  blocks     uint32, how many
 //	offset  12  dataOff    uint32, file offset of block 0 (a multiple of 4096)
 //	offset  16  recovered  uint64, runs taken back from processes that died holding them
+//	offset  24  owner      uint64, the inode number of its object's file (a pool whose owner is not the file's is left over)
 //	offset  64  lockWord   uint32, futex: 0, or the pid of the process that allocates (bit 31: sleepers)
 //	offset 128  roomWord   uint32, futex: allocators that found no room sleep on it (bit 31, as a ring's words)
 //	offset 192  the block table: blocks entries of 16 bytes
@@ -52,6 +54,7 @@ const (
 	offPoolBlocks    = 8
 	offPoolDataOff   = 12
 	offPoolRecovered = 16
+	offPoolOwner     = 24
 	offPoolLock      = 64
 	offPoolRoom      = 128
 )
@@ -78,7 +81,7 @@ func PoolName(kind, name string) string {
 func ParsePoolName(fn string) (kind, name string, ok bool) {
 	rest, ok := strings.CutPrefix(fn, PoolPrefix)
 	kind, name, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || name == "" {
+	if !ok || !ok2 || kind == "" || name == "" {
 		return "", "", false
 	}
 	return kind, "/" + name, true
@@ -102,9 +105,11 @@ func PoolGeometry(size, blockSize int) (blocks, dataOff, fileSize int) {
 	return blocks, dataOff, dataOff + blocks*blockSize
 }
 
-// PoolInit fills the control block of a new pool (its table is zero).
-func PoolInit(payload []byte, blockSize, blocks, dataOff int) {
+// PoolInit fills the control block of a new pool (its table is zero) of
+// the object whose file has inode owner.
+func PoolInit(payload []byte, blockSize, blocks, dataOff int, owner uint64) {
 	le := binary.LittleEndian
+	le.PutUint64(payload[offPoolOwner:], owner)
 	le.PutUint32(payload[offPoolLayout:], PoolLayout)
 	le.PutUint32(payload[offPoolBlockSize:], uint32(blockSize))
 	le.PutUint32(payload[offPoolBlocks:], uint32(blocks))
@@ -116,6 +121,10 @@ func ReadPoolGeometry(payload []byte) (layout, blockSize, blocks, dataOff uint32
 	le := binary.LittleEndian
 	return le.Uint32(payload[offPoolLayout:]), le.Uint32(payload[offPoolBlockSize:]), le.Uint32(payload[offPoolBlocks:]), le.Uint32(payload[offPoolDataOff:])
 }
+
+// PoolOwner is the inode number of the file of the object the pool was
+// made for.
+func PoolOwner(payload []byte) uint64 { return binary.LittleEndian.Uint64(payload[offPoolOwner:]) }
 
 // PoolWords are the shared words of a mapped pool.
 type PoolWords struct {

@@ -13,7 +13,7 @@ import (
 //	offset   4  capacity   uint32, slots
 //	offset   8  stride     uint32, bytes from one slot to the next (a multiple of 64)
 //	offset  12  maxLen     uint32, the largest message in bytes
-//	offset  16  flags      uint32, RingFixed: every message is maxLen bytes (a Layout T)
+//	offset  16  flags      uint32, RingFixed: every message is maxLen bytes (a Layout T); RingPooled: it has a pool (see PoolName)
 //	offset  20  ended      uint32, 1 once a sender called CloseSend
 //	offset  24  recovered  uint64, slots taken back from processes that died with them
 //	offset  64  head       uint64, the next position to read (a hint: see below)
@@ -52,6 +52,7 @@ import (
 const (
 	RingLayout   = 1
 	RingFixed    = 1 // flags: messages are all maxLen bytes
+	RingPooled   = 2 // flags: made with a pool of large messages, whose file names the ring's inode
 	RingSleepers = 1 << 31
 
 	RingCtlSize    = 320
@@ -109,15 +110,13 @@ func RingStride(maxLen int) int { return (RingSlotHeader + maxLen + 63) &^ 63 }
 func RingSize(capacity, stride int) int { return RingCtlSize + capacity*stride }
 
 // RingInit fills the control block and the slots of a new ring.
-func RingInit(payload []byte, capacity, stride, maxLen int, fixed bool) {
+func RingInit(payload []byte, capacity, stride, maxLen int, flags uint32) {
 	le := binary.LittleEndian
 	le.PutUint32(payload[offRingLayout:], RingLayout)
 	le.PutUint32(payload[offRingCapacity:], uint32(capacity))
 	le.PutUint32(payload[offRingStride:], uint32(stride))
 	le.PutUint32(payload[offRingMaxLen:], uint32(maxLen))
-	if fixed {
-		le.PutUint32(payload[offRingFlags:], RingFixed)
-	}
+	le.PutUint32(payload[offRingFlags:], flags)
 	for i := range capacity {
 		le.PutUint64(payload[RingCtlSize+i*stride:], SlotWord(uint64(i), SlotFree, 0))
 	}
