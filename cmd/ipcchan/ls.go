@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/cmd/ipcchan/internal/inventory"
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+	"github.com/ipcchan/ipcchan/internal/posix"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -185,6 +187,18 @@ func details(in inventory.Info) string {
 			sender = "dead"
 		}
 		d = append(d, fmt.Sprintf("message of %d bytes, %s, sent by %d (%s)", in.MsgBytes, in.State, in.Creator, sender))
+	case "pool":
+		if in.PoolSize > 0 {
+			d = append(d, fmt.Sprintf("pool of %d bytes, %d in use", in.PoolSize, in.PoolInUse))
+		}
+		if in.PoolRecovered > 0 {
+			d = append(d, plural(int(in.PoolRecovered), "run recovered after a crash", "runs recovered after crashes"))
+		}
+		of := "of " + in.Of + " " + in.Name
+		if in.Orphan {
+			of += ", which is gone"
+		}
+		d = append(d, of)
 	case "semaphore":
 		d = append(d, fmt.Sprintf("value %d", in.Value))
 		if in.Waiters > 0 {
@@ -208,6 +222,9 @@ func details(in inventory.Info) string {
 		d = append(d, fmt.Sprintf("%d/%d messages of at most %d bytes, ring of %s", in.Len, in.Capacity, in.MsgSize, in.Type))
 		if in.Recovered > 0 {
 			d = append(d, plural(int(in.Recovered), "slot recovered after a crash", "slots recovered after crashes"))
+		}
+		if in.PoolSize > 0 {
+			d = append(d, fmt.Sprintf("pool of %d bytes, %d in use", in.PoolSize, in.PoolInUse))
 		}
 		if in.Ended {
 			d = append(d, "stream ended")
@@ -312,7 +329,22 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("type", in.Type)
 		line("messages", fmt.Sprintf("%d of %d", in.Len, in.Capacity))
 		line("msgsize", in.MsgSize)
-		line("recovered", fmt.Sprintf("%d slots taken back from processes that died holding them", in.Recovered))
+		if in.PoolSize == 0 {
+			line("recovered", fmt.Sprintf("%d slots taken back from processes that died holding them", in.Recovered))
+			break
+		}
+		line("recovered", fmt.Sprintf("%d slots and %d runs of its pool taken back from processes that died holding them", in.Recovered, in.PoolRecovered))
+		line("pool", fmt.Sprintf("%d bytes, %d in use by messages, loans and views (%s)", in.PoolSize, in.PoolInUse, posix.ShmDir+objfmt.PoolName(in.Kind, in.Name)))
+	case "pool":
+		of := in.Of + " " + in.Name
+		if in.Orphan {
+			of += ", which is gone: this pool was left behind"
+		} else {
+			of += ": it goes with it"
+		}
+		line("of", of)
+		line("holds", fmt.Sprintf("%d bytes of large messages, %d in use by messages, loans and views", in.PoolSize, in.PoolInUse))
+		line("recovered", fmt.Sprintf("%d runs taken back from processes that died holding them", in.PoolRecovered))
 	case "topic":
 		line("type", in.Type)
 		line("capacity", fmt.Sprintf("%d slots", in.Capacity))
@@ -364,6 +396,18 @@ func yesNo(b bool, yes, no string) string {
 
 // useDetail says what the object is to its users, and how that is known.
 func useDetail(in inventory.Info) string {
+	if in.Kind == "pool" && !in.Orphan && len(in.Users) == 0 {
+		use := in.Use
+		if in.Why != "" {
+			use += " (" + in.Why + ")"
+		}
+		return fmt.Sprintf("%s, as its %s is: it goes with its %s, and is removed with it", use, in.Of, in.Of)
+	}
+	return ownUse(in)
+}
+
+// ownUse says what the object is to its users, judged by itself.
+func ownUse(in inventory.Info) string {
 	switch in.Use {
 	case inventory.InUse:
 		var who []string

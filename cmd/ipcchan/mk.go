@@ -12,10 +12,11 @@ import (
 
 var cmdMk = &command{
 	name:  "mk",
-	usage: "mk queue|ring|topic|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--history N] [--overflow P] [--subscribers N] [--value N] [--size N] [--perm MODE]",
+	usage: "mk queue|ring|topic|sem|shm|mutex|waitgroup NAME [--capacity N] [--msgsize N] [--history N] [--overflow P] [--subscribers N] [--pool BYTES] [--value N] [--size N] [--perm MODE]",
 	help:  "create an object; it must not exist yet",
 	example: `  $ ipcchan mk queue /jobs --capacity 10 --msgsize 1024 --perm 0660
   $ ipcchan mk ring /events --capacity 4096 --msgsize 256   # a ring of bytes: send and recv take it
+  $ ipcchan mk ring /frames --msgsize 256 --pool 67108864   # with a 64 MiB pool: messages up to 64 MiB travel in it
   $ ipcchan mk topic /ticks --capacity 1024 --history 16 --overflow dropoldest   # publish/subscribe: send publishes, recv subscribes
   $ ipcchan mk sem /slots --value 3
   $ ipcchan mk shm /grid --size 65536       # ipcchan's format: bytes at offset 192`,
@@ -29,7 +30,7 @@ var mkKinds = map[string]struct {
 	flags []string
 }{
 	"queue":     {kinds.Queue, []string{"capacity", "msgsize", "perm"}},
-	"ring":      {kinds.Ring, []string{"capacity", "msgsize", "perm"}},
+	"ring":      {kinds.Ring, []string{"capacity", "msgsize", "pool", "perm"}},
 	"topic":     {kinds.Topic, []string{"capacity", "msgsize", "history", "overflow", "subscribers", "perm"}},
 	"sem":       {kinds.Semaphore, []string{"value", "perm"}},
 	"semaphore": {kinds.Semaphore, []string{"value", "perm"}},
@@ -54,6 +55,7 @@ func runMk(c *cli, cmd *command, args []string) int {
 	subscribers := flags.Int("subscribers", 64, "topic: most subscriptions at once, 1 to 4096")
 	value := flags.Uint64("value", 0, "sem: initial count, at most 2147483647")
 	size := flags.Int("size", 0, "shm: bytes (required)")
+	pool := flags.Int("pool", 0, "ring: give it a pool of this many bytes of shared memory for messages beyond --msgsize (ipcchan.LargeMessages, ipcchan.PoolSize)")
 	perm := flags.String("perm", "0600", "permission bits, octal")
 	rest, code, ok := c.parse(flags, args)
 	if !ok {
@@ -74,7 +76,7 @@ func runMk(c *cli, cmd *command, args []string) int {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"capacity", *capacity}, {"msgsize", *msgsize}, {"size", *size}} {
+	}{{"capacity", *capacity}, {"msgsize", *msgsize}, {"size", *size}, {"pool", *pool}} {
 		if set[f.name] && f.v < 1 {
 			return c.usageErr(cmd, "--%s %d: want 1 or more", f.name, f.v)
 		}
@@ -106,6 +108,9 @@ func runMk(c *cli, cmd *command, args []string) int {
 	}
 	if set["msgsize"] {
 		opts = append(opts, ipcchan.MsgSize(*msgsize))
+	}
+	if set["pool"] {
+		opts = append(opts, ipcchan.LargeMessages(), ipcchan.PoolSize(*pool))
 	}
 	var closer interface{ Close() error }
 	switch mk.kind {

@@ -5,6 +5,8 @@
 package inventory
 
 import (
+	"encoding/binary"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -27,8 +29,8 @@ import (
 // namespace), as List finds it. Fields that do not apply to the kind, or
 // could not be read, are zero, and -1 for counts.
 type Info struct {
-	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "topic", "large" (a queue's large message), or "temp" (a half-built object)
-	Name   string      `json:"name"`   // the name to open it by, "/jobs"; a large message's queue
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "topic", "large" (a queue's large message), "pool" (a ring's pool of large messages), or "temp" (a half-built object)
+	Name   string      `json:"name"`   // the name to open it by, "/jobs"; a large message's queue, a pool's ring
 	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
 	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
 	UID    int         `json:"uid"`
@@ -53,6 +55,19 @@ type Info struct {
 	// Creator.
 	Of       string `json:"of,omitempty"`
 	MsgBytes int64  `json:"msg_bytes,omitempty"`
+
+	// Pools, and the rings that have one (LargeMessages): the bytes of
+	// its blocks, the largest message it holds; the bytes that messages,
+	// loans and views hold now, as its table says (what a dead process
+	// held counts until a sender takes it back); and the runs of blocks
+	// taken back from processes that died holding them. A pool's Of is
+	// the kind of object it belongs to, "ring", and Name its name.
+	PoolSize      int64  `json:"pool_size,omitempty"`
+	PoolInUse     int64  `json:"pool_in_use,omitempty"`
+	PoolRecovered uint64 `json:"pool_recovered,omitempty"`
+	// Orphan: a pool whose object no longer exists (its file was removed
+	// without it). A pool whose object exists goes with it.
+	Orphan bool `json:"orphan,omitempty"`
 
 	// Semaphores: the count, and waiters that may sleep.
 	Value   int `json:"value"`
@@ -100,6 +115,9 @@ type Info struct {
 	Problem string `json:"problem,omitempty"` // what could not be read, if anything
 
 	id fileID // of a /dev/shm file: which file was judged
+	// poolOwner: of a pool, the inode of the file of the object it was
+	// made for (another file of that name: the pool was left over).
+	poolOwner uint64
 }
 
 // A Subscriber is a used entry of a topic's subscription table.
@@ -118,7 +136,9 @@ const (
 	// InUse: a live process has it mapped or open, or registered in its
 	// users table or a topic's subscription table (a temporary file: its
 	// creator lives; a large message: its queue or ring refers to it, or
-	// may).
+	// may; a pool whose ring is gone: a process maps it or has it open). A
+	// pool whose ring exists is what its ring is, or in use if a process
+	// maps it.
 	InUse = "in use"
 	// Idle: nobody uses it, and everyone who did closed it cleanly (or
 	// nothing records who did: queues, semaphores, plain shm). Objects are
@@ -128,8 +148,9 @@ const (
 	// Abandoned: its users table (and a topic's subscription table) lists
 	// only processes that died without closing it, and nobody maps it or
 	// has it open (a temporary file: its creator died before linking it; a
-	// large message: nothing refers to it). ipcchan rm --stale removes
-	// these.
+	// large message: nothing refers to it; a pool: its ring is gone, and
+	// nobody maps it). ipcchan rm --stale removes these (a pool whose ring
+	// exists only with its ring).
 	Abandoned = "abandoned"
 	// Unknown: who uses it cannot be told (its users table ran out of slots
 	// once, it could not be read, or this process is in a PID namespace of
@@ -170,6 +191,7 @@ func List() (Listing, error) {
 	infos = append(infos, queues...)
 	countLarge(infos)
 	judgeLarge(infos, qerr == nil)
+	judgePools(infos, qerr == nil)
 	if !posix.InitialPidNamespace() {
 		for i := range infos {
 			if in := &infos[i]; in.Use == Idle || in.Use == Abandoned {
@@ -206,6 +228,10 @@ func listShm(procs procUsers) ([]Info, error) {
 		case strings.HasPrefix(fn, objfmt.LargePrefix), strings.HasPrefix(fn, objfmt.RingLargePrefix):
 			if of, name, _, ok := objfmt.ParseLargeName(fn); ok {
 				in.Kind, in.Format, in.Name, in.Of = "large", "ipcchan", name, of
+			}
+		case strings.HasPrefix(fn, objfmt.PoolPrefix):
+			if of, name, ok := objfmt.ParsePoolName(fn); ok {
+				in.Kind, in.Format, in.Name, in.Of = "pool", "ipcchan", name, of
 			}
 		default:
 			in.Kind, in.Name = kinds.OfFile(fn)
@@ -257,6 +283,10 @@ func fillShm(in *Info) {
 		return // a plain POSIX shm object
 	}
 	in.Format, in.Creator, in.Type, in.Overflow = "ipcchan", int(h.Creator), h.Type, h.Overflow
+	if in.Kind == "pool" && h.Kind != objfmt.Pool {
+		in.Problem = "not a pool: its header says it is a " + h.Kind.String()
+		return
+	}
 	in.Registered, in.Died = nil, nil
 	for _, pid := range h.Users {
 		switch {
@@ -286,7 +316,57 @@ func fillShm(in *Info) {
 		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
 	case objfmt.Topic:
 		fillTopic(in, p)
+	case objfmt.Pool:
+		fillPool(in, p)
 	}
+}
+
+// fillPool reads a pool's shape, its counter, and its block table, from p,
+// the start of its payload, and the rest of the table from its file (read,
+// not mapped, as a topic is).
+func fillPool(in *Info, p []byte) {
+	if in.Kind != "pool" {
+		return // a pool's header on a file not named as one
+	}
+	if len(p) < objfmt.PoolCtlSize {
+		in.Problem = "too short for a pool's control block"
+		return
+	}
+	layout, blockSize, blocks, _ := objfmt.ReadPoolGeometry(p)
+	if layout != objfmt.PoolLayout || blockSize == 0 || blocks == 0 {
+		in.Problem = fmt.Sprintf("a damaged pool: it says %d blocks of %d bytes, layout %d", blocks, blockSize, layout)
+		return
+	}
+	in.PoolSize, in.PoolRecovered, in.poolOwner = int64(blocks)*int64(blockSize), *objfmt.PoolWordsOf(p).Recovered, objfmt.PoolOwner(p)
+	need := int64(objfmt.PoolCtlSize) + int64(blocks)*objfmt.PoolEntrySize
+	if need > in.Size-objfmt.HeaderSize {
+		in.Problem = fmt.Sprintf("a damaged pool: its file of %d bytes does not hold the table of its %d blocks", in.Size, blocks)
+		return
+	}
+	if need > int64(len(p)) {
+		b, err := readHead(in.Path, objfmt.HeaderSize+int(need))
+		if err != nil {
+			in.Problem = err.Error()
+			return
+		}
+		if p = objfmt.Payload(b); int64(len(p)) < need {
+			in.Problem = "its table could not be read whole"
+			return
+		}
+	}
+	table := p[objfmt.PoolCtlSize:need]
+	used := int64(0)
+	for i := int64(0); i < int64(blocks); {
+		_, n, _ := objfmt.ParsePoolWord(binary.LittleEndian.Uint64(table[i*objfmt.PoolEntrySize:]))
+		if n == 0 {
+			i++
+			continue
+		}
+		n = uint32(min(int64(n), int64(blocks)-i)) // a damaged entry may say more
+		used += int64(n)
+		i += int64(n)
+	}
+	in.PoolInUse = used * int64(blockSize)
 }
 
 // fillTopic reads a topic's shape, counters and subscription table, from
@@ -427,6 +507,15 @@ func Remove(in Info) error {
 	case "large":
 		if err := os.Remove(in.Path); err != nil {
 			return &ipcchan.Error{Kind: "queue", Name: in.Name, Op: "remove a large message", Sys: err, Detail: err.Error()}
+		}
+		return nil
+	case "pool":
+		if err := unix.Unlink(in.Path); err != nil {
+			e := &ipcchan.Error{Kind: in.Of, Name: in.Name, Op: "remove its pool", Sys: err, Detail: "cannot remove " + in.Path + ": " + err.Error()}
+			if err == unix.ENOENT {
+				e.Err = ipcchan.ErrNotExist
+			}
+			return e
 		}
 		return nil
 	}

@@ -4,10 +4,11 @@ import "time"
 
 // judge says what an object of /dev/shm is to its users (Info.Use), from
 // what fillShm read of it and the processes that map it or have it open.
-// Large messages are judged with their queues, by judgeLarge.
+// Large messages are judged with their queues, by judgeLarge, and pools
+// with their rings, by judgePools.
 func judge(in *Info) {
 	switch {
-	case in.Kind == "large":
+	case in.Kind == "large", in.Kind == "pool":
 	case in.Kind == "temp":
 		in.Use = InUse
 		if in.Creator > 0 && !in.CreatorAlive && len(in.Users) == 0 {
@@ -58,6 +59,50 @@ func judgeLarge(infos []Info, queuesKnown bool) {
 	}
 }
 
+// judgePools says what each pool among infos is. A pool goes with its
+// object (a ring; UnlinkRing removes both): while that exists, the pool is
+// what its object is to its users, or in use if a process maps it, and is
+// never stale on its own (rm --stale removes it with its object). A pool
+// whose object is gone (or was made for an earlier object of that name:
+// the one there has another inode) is an orphan: in use while a process maps it or has
+// it open, abandoned once nobody does. Without the list of queues
+// (queuesKnown false), a queue's pool is not known. Each pool's numbers
+// are also given to its object.
+func judgePools(infos []Info, queuesKnown bool) {
+	byName := map[string]*Info{} // "ring /frames"
+	for i, in := range infos {
+		if in.Kind != "large" && in.Kind != "pool" && in.Kind != "temp" {
+			byName[in.Kind+" "+in.Name] = &infos[i]
+		}
+	}
+	for i := range infos {
+		p := &infos[i]
+		if p.Kind != "pool" {
+			continue
+		}
+		o := byName[p.Of+" "+p.Name]
+		if o != nil && o.id.ino != p.poolOwner {
+			o = nil // made for an earlier object of that name, removed without it
+		}
+		p.Orphan = o == nil && (p.Of != "queue" || queuesKnown)
+		if o != nil {
+			o.PoolSize, o.PoolInUse, o.PoolRecovered = p.PoolSize, p.PoolInUse, p.PoolRecovered
+		}
+		switch {
+		case len(p.Users) > 0:
+			p.Use = InUse
+		case o != nil:
+			p.Use, p.Why = o.Use, o.Why
+		case p.Of == "queue" && !queuesKnown:
+			p.Use, p.Why = Unknown, "its queue could not be listed"
+		case p.Problem != "":
+			p.Use, p.Why = Unknown, WhyUnreadable
+		default:
+			p.Use = Abandoned
+		}
+	}
+}
+
 // staleGrace is how long an object must stay stale to be removed: longer
 // than a process takes between opening an object and registering in its
 // users table or mapping it, and than a live receiver takes from getting a
@@ -65,7 +110,8 @@ func judgeLarge(infos []Info, queuesKnown bool) {
 var staleGrace = 200 * time.Millisecond
 
 // Stale returns what ipcchan rm --stale removes: the abandoned objects
-// (see Abandoned), and, with idle, also the idle objects of ipcchan's own
+// (see Abandoned; a pool whose object exists is not among them: it goes
+// with it), and, with idle, also the idle objects of ipcchan's own
 // format (shm, mutex, waitgroup, ring, topic), which everyone closed
 // cleanly. Queues, glibc semaphores and plain shm objects carry no record
 // of their users, so they are never stale. (A queue has no byte to spare
@@ -105,6 +151,9 @@ func Stale(idle bool) (stale []Info, hidden int, err error) {
 // removable reports whether rm --stale removes in: abandoned, or, with
 // idle, idle and of ipcchan's own format, which records its users.
 func removable(in Info, idle bool) bool {
+	if in.Kind == "pool" && !in.Orphan {
+		return false // it goes with its object
+	}
 	if in.Use == Abandoned {
 		return true
 	}
