@@ -44,7 +44,7 @@ func helperLargeStep(args []string) error {
 	if len(args) > 3 && args[3] == "ring" {
 		q, err = ipcchan.OpenRing[[]byte](args[0], ipcchan.LargeMessages())
 	} else {
-		q, err = ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
+		q, err = ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages(), inFiles)
 	}
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func TestLargeKillAtEachStep(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.role, c.step), func(t *testing.T) {
 			name := queueName(t)
-			q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages())
+			q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages(), inFiles)
 			sender := os.Getpid()
 			if c.role == "receive" {
 				if err := q.Send(t.Context(), crashMessage); err != nil {
@@ -237,7 +237,7 @@ func TestLargeOtherUserLocked(t *testing.T) {
 		t.Fatal("this test runs a helper as nobody, which needs root")
 	}
 	name := queueName(t)
-	q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Perm(0o600), ipcchan.MsgSize(64), ipcchan.LargeMessages())
+	q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Perm(0o600), ipcchan.MsgSize(64), ipcchan.LargeMessages(), inFiles)
 	first := pattern(5000, 1)
 	if err := q.Send(t.Context(), first); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func helperLargeShmFull(args []string) error {
 	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m"); err != nil {
 		return err
 	}
-	q, err := ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
+	q, err := ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages(), inFiles)
 	if err != nil {
 		return err
 	}

@@ -71,12 +71,16 @@ func waitLargeFiles(t testing.TB, name string, n int) {
 	}
 }
 
+// inFiles is the option of the tests of large messages in files of their
+// own: a queue's without a pool.
+var inFiles = ipcchan.PoolSize(0)
+
 // TestLargeTyped: typed messages beyond MsgSize travel whole, in the order
 // of their priorities among small ones, up to the end of the stream; each
 // file is gone once its message is received.
 func TestLargeTyped(t *testing.T) {
 	name := queueName(t)
-	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.Capacity(8), ipcchan.MsgSize(1024))
+	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.Capacity(8), ipcchan.MsgSize(1024), inFiles)
 	sent := []struct {
 		doc  Doc
 		prio uint
@@ -262,7 +266,7 @@ func TestLargeLimits(t *testing.T) {
 // TestLargeUnlinkTakesFiles: messages never received go with the queue.
 func TestLargeUnlinkTakesFiles(t *testing.T) {
 	name := queueName(t)
-	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.MsgSize(128))
+	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.MsgSize(128), inFiles)
 	for range 3 {
 		if err := q.Send(t.Context(), Doc{Body: pattern(10000, 1)}); err != nil {
 			t.Fatal(err)
@@ -285,7 +289,7 @@ func TestLargeUnlinkTakesFiles(t *testing.T) {
 // and leaves nothing behind when it gives up.
 func TestLargeSenderContext(t *testing.T) {
 	name := queueName(t)
-	q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(64), ipcchan.LargeMessages())
+	q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Capacity(1), ipcchan.MsgSize(64), ipcchan.LargeMessages(), inFiles)
 	if err := q.Send(t.Context(), pattern(100, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +313,7 @@ func TestLargeSenderContext(t *testing.T) {
 func TestLargeFileMode(t *testing.T) {
 	for _, perm := range []os.FileMode{0o600, 0o640, 0o666} {
 		name := queueName(t)
-		q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Perm(perm), ipcchan.MsgSize(64), ipcchan.LargeMessages())
+		q := openQueue[[]byte](t, name, ipcchan.Create(), ipcchan.Perm(perm), ipcchan.MsgSize(64), ipcchan.LargeMessages(), inFiles)
 		if err := q.Send(t.Context(), pattern(100, 1)); err != nil {
 			t.Fatal(err)
 		}

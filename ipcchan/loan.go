@@ -101,7 +101,7 @@ func ringPooled(obj ipcerr.Object, cfg *options.Config, kind typed.Payload) (boo
 	if cfg.Has(options.PoolSize) && !cfg.Has(options.Large) {
 		return false, obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages: add ipcchan.LargeMessages()")
 	}
-	if !cfg.Has(options.Large) || kind == typed.Layout {
+	if !cfg.Has(options.Large) || kind == typed.Layout || (cfg.Has(options.PoolSize) && cfg.PoolSize == 0) {
 		return false, nil
 	}
 	if cfg.Has(options.MsgSize) && cfg.MsgSize < objfmt.PoolRefSize {
@@ -126,7 +126,7 @@ func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags ui
 	case flags&objfmt.RingPooled == 0:
 		if created {
 			large.RemovePool(obj) // not this ring's: its ring is gone
-		} else if cfg.Has(options.PoolSize) {
+		} else if cfg.Has(options.PoolSize) && cfg.PoolSize != 0 {
 			e := obj.Err("open", ErrExist, "it exists without a pool of large messages, which only its maker gives it")
 			e.Hint = fmt.Sprintf("open it without PoolSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
 			return nil, e
@@ -134,6 +134,10 @@ func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags ui
 		return nil, nil
 	case created:
 		pool, err = large.MakePool(obj, cfg.PoolSize, st.Mode&0o777, st.Ino, waiters)
+	case cfg.Has(options.PoolSize) && cfg.PoolSize == 0:
+		e := obj.Err("open", ErrExist, "it exists with a pool of large messages, not without one (PoolSize(0))")
+		e.Hint = fmt.Sprintf("open it without PoolSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
+		return nil, e
 	default:
 		size := 0
 		if cfg.Has(options.PoolSize) {
@@ -183,7 +187,7 @@ func (p *pooled) publish(ctx context.Context, run large.Run, n int, block bool, 
 		return p.err(op, err)
 	}
 	p.pool.Queue(run, c.Pos())
-	objfmt.PoolRef(p.ring.Buf(c), n, run.Block, run.Blocks)
+	objfmt.PoolRef(p.ring.Buf(c), n, run.Block, run.Blocks, 0)
 	p.ring.Publish(c, objfmt.PoolRefSize)
 	large.Reached(large.PoolPublished)
 	return nil
@@ -196,7 +200,7 @@ func (p *pooled) take(c ring.Claim, data []byte) (run large.Run, size int, ok bo
 	if p == nil {
 		return run, 0, false
 	}
-	size, block, blocks, ok := objfmt.ParsePoolRef(data)
+	size, block, blocks, _, ok := objfmt.ParsePoolRef(data)
 	run = large.Run{Block: block, Blocks: blocks}
 	if !ok || size > int(blocks)*p.pool.BlockSize() || !p.pool.View(run, c.Pos()) {
 		return run, 0, false // a message of its own that looks like a reference

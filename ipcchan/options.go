@@ -97,19 +97,21 @@ func Value(n uint) Option {
 	return func(c *options.Config) { c.Given |= options.Value; c.Value = n }
 }
 
-// PoolSize sizes the pool of shared memory that a ring opened with
-// LargeMessages writes its large messages into and reads them from, and
-// that its loans (Ring.Loan) take: n bytes (rounded up to 64 KiB blocks;
-// default 16 MiB), allocated in /dev/shm when the pool is made, with the
-// ring, and reused message after message. A message takes whole blocks;
-// one larger than the pool travels in a file of its own, as without a
-// pool. It is the ring's, set when the pool is made; when it exists, it
-// must match.
+// PoolSize sizes the pool of shared memory that a ring made with
+// LargeMessages, or a queue that carries large messages, writes its large
+// messages into and reads them from, and that a ring's loans (Ring.Loan)
+// take: n bytes (rounded up to 64 KiB blocks; default 16 MiB), allocated
+// in /dev/shm when the pool is made (a ring's with the ring, a queue's at
+// its first large message) and reused message after message. A message
+// takes whole blocks; one larger than the pool (or, on a queue, one that
+// finds the pool full) travels in a file of its own, as without a pool.
+// PoolSize(0) is no pool: every large message in a file of its own. The
+// pool's size is set when it is made; when it exists, it must match.
 func PoolSize(n int) Option {
 	return func(c *options.Config) {
 		c.Given |= options.PoolSize
-		if n < 1 || n > 1<<40 {
-			c.Bad(fmt.Sprintf("PoolSize(%d): a pool holds from 1 byte to 1 TiB", n))
+		if n < 0 || n > 1<<40 {
+			c.Bad(fmt.Sprintf("PoolSize(%d): a pool holds up to 1 TiB (0: no pool)", n))
 		}
 		c.PoolSize = n
 	}

@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -25,15 +26,23 @@ import (
 // type, so that a receiver of another type gets ErrTypeMismatch instead of
 // garbage (see WithCodec for other encodings).
 //
-// A message larger than the queue's MsgSize, up to 1 GiB, travels in a
-// file of its own in /dev/shm, and the queue carries a 32-byte reference
-// to it at the message's priority: typed queues do so always, Queue[[]byte]
-// and Queue[string] with LargeMessages. The file belongs to the queue's
-// owner, with the owner's bits of the queue's mode, under a random name;
-// Receive removes it before reading it. The files of messages never
-// received go with the queue (UnlinkQueue, ipcchan rm), and those a
-// killed process left with `ipcchan rm --stale`. Only processes of the
-// queue's owner (or root) send and receive large messages.
+// A message larger than the queue's MsgSize, up to 1 GiB, travels in
+// /dev/shm, and the queue carries a 32-byte reference to it at the
+// message's priority: typed queues do so always, Queue[[]byte] and
+// Queue[string] with LargeMessages. It is written into the queue's pool
+// (ipcchan.pool.queue.NAME, PoolSize bytes, default 16 MiB, made at the
+// first large message, or with the queue when PoolSize is given) and read
+// out of it, the memory reused message after message; a message larger
+// than the pool, or that finds it full, travels in a file of its own
+// (PoolSize(0): every one does), which Receive removes before reading it.
+// The pool and the files belong to the queue's owner, with the owner's
+// bits of the queue's mode: a message stays readable by the owner's
+// processes in the pool until its blocks are reused (WipeOnRelease clears
+// them at once). The pool and the files of messages never received go with
+// the queue (UnlinkQueue, ipcchan rm), and those a killed process left
+// with `ipcchan rm --stale`; a run of the pool that a killed process held
+// comes back to the pool by itself. Only processes of the queue's owner
+// (or root) send and receive large messages.
 //
 // A Send or Receive makes one system call, as a blocking mq_send or
 // mq_receive in C does; a wait longer than 10 ms goes on on the shared
@@ -46,6 +55,7 @@ type Queue[T any] struct {
 	msgSize  int
 	w        *typed.Wire[T]     // the message format
 	store    *large.Store       // messages beyond msgSize, or nil when the queue carries none
+	pool     *large.QueuePool   // the queue's pool of large messages, with store
 	rx       typed.Receiving[T] // Recv
 	bufs     sync.Pool          // *[]byte with len msgSize
 
@@ -58,6 +68,13 @@ type QueueAttr struct {
 	Capacity int // most messages it holds (mq_maxmsg)
 	MsgSize  int // largest message in bytes (mq_msgsize)
 	Len      int // messages in it now (mq_curmsgs)
+
+	// Its pool of large messages, once this handle has used it (see
+	// Queue): its bytes (0: none yet), those that messages hold now, and
+	// the runs taken back from processes that died holding them.
+	PoolSize      int
+	PoolInUse     int
+	PoolRecovered uint64
 }
 
 // OpenQueue opens the message queue name ("/jobs"). It takes the options
@@ -119,6 +136,13 @@ func OpenQueue[T any](name string, opts ...Option) (*Queue[T], error) {
 	if err := q.openStore(fd, cfg); err != nil {
 		return fail(err)
 	}
+	if created && q.pool != nil && cfg.Has(options.PoolSize) {
+		// Its pool, of the size asked, before any sender makes one of the
+		// default size.
+		if _, err := q.pool.Pool(true); err != nil {
+			return fail(err)
+		}
+	}
 	q.bufs.New = func() any {
 		b := make([]byte, q.msgSize)
 		return &b
@@ -138,8 +162,42 @@ func (q *Queue[T]) openStore(fd int, cfg *options.Config) error {
 			posix.ReadMqLimits().MsgSizeMax, posix.MqSysctlDir)
 	}
 	var err error
-	q.store, err = largeStore(q.obj, q.w, cfg, q.msgSize, &st, advice)
-	return err
+	if q.store, err = largeStore(q.obj, q.w, cfg, q.msgSize, &st, advice); err != nil {
+		return err
+	}
+	switch {
+	case q.store != nil && cfg.Has(options.PoolSize) && cfg.PoolSize == 0: // no pool: files
+	case q.store != nil:
+		size := 0
+		if cfg.Has(options.PoolSize) {
+			size = cfg.PoolSize
+		}
+		q.pool = large.NewQueuePool(q.obj, &st, size, cfg.Has(options.Wipe), q.empty)
+		q.pool.OnMap = func(mem []byte) { runtime.AddCleanup(q, func(m []byte) { unix.Munmap(m) }, mem) }
+	case cfg.Has(options.PoolSize):
+		return q.obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages, which this queue does not carry: add ipcchan.LargeMessages()")
+	}
+	return nil
+}
+
+// empty reports whether the queue holds no message now (false if that
+// cannot be told).
+func (q *Queue[T]) empty() bool {
+	var a posix.MqAttr
+	err := q.fd.Do(func(fd int) (err error) { a, err = posix.MqGetAttr(fd); return err })
+	return err == nil && a.CurMsgs == 0
+}
+
+// takeLarge reports whether msg, received at priority prio, is a reference
+// to a large message, in the pool or in a file, and if so appends the
+// message to dst.
+func (q *Queue[T]) takeLarge(msg []byte, prio uint, dst []byte) ([]byte, bool, error) {
+	if q.pool != nil {
+		if dst, ok, err := q.pool.Take(msg, prio, dst); ok {
+			return dst, true, err
+		}
+	}
+	return takeLarge(q.store, msg, prio, dst)
 }
 
 // openQueueFd opens or creates the queue and reports whether it created
@@ -245,7 +303,12 @@ func (q *Queue[T]) Attr() (QueueAttr, error) {
 	if err != nil {
 		return QueueAttr{}, q.err("attr", err, "")
 	}
-	return QueueAttr{Capacity: int(a.MaxMsg), MsgSize: int(a.MsgSize), Len: int(a.CurMsgs)}, nil
+	qa := QueueAttr{Capacity: int(a.MaxMsg), MsgSize: int(a.MsgSize), Len: int(a.CurMsgs)}
+	if p := q.pool.Opened(); p != nil {
+		p.Reclaim() // what dead processes held is not in use
+		qa.PoolSize, qa.PoolInUse, qa.PoolRecovered = p.Size(), p.InUse(), p.Recovered()
+	}
+	return qa, nil
 }
 
 // Close closes this process's handle to the queue; the queue and its
@@ -258,6 +321,9 @@ func (q *Queue[T]) Attr() (QueueAttr, error) {
 func (q *Queue[T]) Close() error {
 	q.stopWatches()
 	err := q.fd.Close(q.rx.Close)
+	if q.pool != nil {
+		q.pool.Close()
+	}
 	if _, ok := err.(syscall.Errno); ok {
 		return q.err("close", err, "")
 	}
@@ -278,7 +344,8 @@ func UnlinkQueue(name string) error {
 	}
 	err := posix.MqUnlink(name)
 	if err == nil || err == syscall.ENOENT {
-		large.RemoveAll("queue", name) // its large messages go with it
+		large.RemoveAll("queue", name) // its large messages and its pool go with it
+		large.RemovePool(ipcerr.Object{Kind: "queue", Name: name})
 	}
 	obj := ipcerr.Object{Kind: "queue", Name: name}
 	switch err {

@@ -56,7 +56,7 @@ func (q *Queue[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 			var zero T
 			return zero, prio, err
 		}
-		if msg, ok, err := takeLarge(q.store, (*bp)[:n], prio, nil); ok {
+		if msg, ok, err := q.takeLarge((*bp)[:n], prio, nil); ok {
 			if err != nil {
 				var zero T
 				return zero, prio, err
@@ -108,7 +108,7 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 		if err != nil {
 			return dst, prio, err
 		}
-		if dst, ok, err := takeLarge(q.store, free[:n], prio, dst); ok {
+		if dst, ok, err := q.takeLarge(free[:n], prio, dst); ok {
 			return dst, prio, err
 		}
 		return dst[:len(dst)+n], prio, nil
@@ -119,7 +119,7 @@ func (q *Queue[T]) ReceiveAppend(ctx context.Context, dst []byte) ([]byte, uint,
 	if err != nil {
 		return dst, prio, err
 	}
-	if dst, ok, err := takeLarge(q.store, (*bp)[:n], prio, dst); ok {
+	if dst, ok, err := q.takeLarge((*bp)[:n], prio, dst); ok {
 		return dst, prio, err
 	}
 	return append(dst, (*bp)[:n]...), prio, nil

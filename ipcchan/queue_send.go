@@ -70,10 +70,17 @@ func (q *Queue[T]) send(ctx context.Context, v T, prio uint, block bool) error {
 	return q.sendBytes(ctx, msg, prio, block, "send")
 }
 
-// sendLarge sends msg, beyond the queue's MsgSize, in a /dev/shm file of
-// its own, and its reference in the queue. The file is removed if the
-// reference is not sent.
+// sendLarge sends msg, beyond the queue's MsgSize, in the queue's pool if
+// it fits there and the pool has room now, else in a /dev/shm file of its
+// own, and its reference in the queue. The run, or the file, is given
+// back if the reference is not sent.
 func (q *Queue[T]) sendLarge(ctx context.Context, msg []byte, prio uint, block bool) error {
+	if q.pool.Fits(len(msg)) {
+		sent, err := q.pool.Send(msg, func(ref []byte) error { return q.sendBytes(ctx, ref, prio, block, "send") })
+		if sent || err != nil {
+			return err
+		}
+	}
 	out, err := q.store.Put(msg)
 	if err != nil {
 		return err

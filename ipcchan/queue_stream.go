@@ -55,7 +55,7 @@ func (q *Queue[T]) take(ctx context.Context) (typed.Taken[T], error) {
 	if err != nil {
 		return typed.Taken[T]{}, err
 	}
-	raw, ok, err := takeLarge(q.store, (*bp)[:n], prio, nil)
+	raw, ok, err := q.takeLarge((*bp)[:n], prio, nil)
 	if err != nil {
 		return typed.Taken[T]{}, err
 	}

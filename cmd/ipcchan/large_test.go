@@ -18,12 +18,14 @@ func TestLargeMessagesInTheTool(t *testing.T) {
 		return
 	}
 	q := testutil.Name(t, ipcchan.UnlinkQueue)
-	qh, err := ipcchan.OpenQueue[[]byte](q, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(64))
+	// Its pool, of one block, is smaller than the messages: they travel
+	// in files of their own.
+	qh, err := ipcchan.OpenQueue[[]byte](q, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(64), ipcchan.LargeMessages(), ipcchan.PoolSize(64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer qh.Close()
-	big := strings.Repeat("large message ", 1000) // 14000 bytes
+	big := strings.Repeat("large message ", 5000) // 70000 bytes
 	if _, errs, code := run(t, "", "send", q, big); code == 0 || !strings.Contains(errs, "LargeMessages") {
 		t.Fatalf("send without --large: status %d, %s; want a refusal naming LargeMessages", code, errs)
 	}
@@ -42,7 +44,7 @@ func TestLargeMessagesInTheTool(t *testing.T) {
 		t.Fatalf("ls lists %d large messages of %s: %+v", len(files), q, files)
 	}
 	table := mustRun(t, "ls")
-	if !strings.Contains(table, "2 large messages in ") || !strings.Contains(table, "message of 14000 bytes, queued, sent by") {
+	if !strings.Contains(table, "2 large messages in ") || !strings.Contains(table, "message of 70000 bytes, queued, sent by") {
 		t.Errorf("ls does not show the large messages with their queue:\n%s", table)
 	}
 	if st := mustRun(t, "stat", q); !strings.Contains(st, "large      2 messages in") {

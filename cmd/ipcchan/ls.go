@@ -178,6 +178,9 @@ func details(in inventory.Info) string {
 		if in.Large > 0 {
 			d = append(d, fmt.Sprintf("%s in %d bytes of /dev/shm", plural(in.Large, "large message", "large messages"), in.LargeBytes))
 		}
+		if in.PoolSize > 0 {
+			d = append(d, fmt.Sprintf("pool of %d bytes, %d in use", in.PoolSize, in.PoolInUse))
+		}
 		if in.NotifyPID > 0 {
 			d = append(d, fmt.Sprintf("notifies %d", in.NotifyPID))
 		}
@@ -313,6 +316,10 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("msgsize", in.MsgSize)
 		line("charge", fmt.Sprintf("%d bytes of its owner's RLIMIT_MSGQUEUE", in.Charge))
 		line("large", fmt.Sprintf("%s in %d bytes of /dev/shm", plural(in.Large, "message", "messages"), in.LargeBytes))
+		if in.PoolSize > 0 {
+			line("pool", fmt.Sprintf("%d bytes, %d in use by large messages, %d runs taken back from processes that died holding them (%s)",
+				in.PoolSize, in.PoolInUse, in.PoolRecovered, posix.ShmDir+objfmt.PoolName(in.Kind, in.Name)))
+		}
 		if in.NotifyPID > 0 {
 			line("notify", fmt.Sprintf("process %d is registered (mq_notify)", in.NotifyPID))
 		}

@@ -101,4 +101,27 @@ func TestPoolInTheTool(t *testing.T) {
 	if _, err := os.Stat(orphanPool); !os.IsNotExist(err) {
 		t.Errorf("the pool left behind after rm --stale: %v", err)
 	}
+
+	// A queue's pool: listed as the queue's, shown by stat of the queue,
+	// removed with it.
+	qname := testutil.Name(t, ipcchan.UnlinkQueue)
+	q, err := ipcchan.OpenQueue[[]byte](qname, ipcchan.Create(), ipcchan.MsgSize(256), ipcchan.LargeMessages(), ipcchan.PoolSize(poolSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Send(t.Context(), make([]byte, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	qpool := posix.ShmDir + objfmt.PoolName("queue", qname)
+	if p, ok := lsJSON(t)["pool "+qname]; !ok || p.Of != "queue" || p.Path != qpool || p.PoolSize != poolSize || p.PoolInUse != 2<<16 || p.Orphan {
+		t.Errorf("ls lists the queue's pool as %+v (listed %v)", p, ok)
+	}
+	if st, want := mustRun(t, "stat", qname), fmt.Sprintf("pool       %d bytes, %d in use by large messages", poolSize, 2<<16); !strings.Contains(st, want) {
+		t.Errorf("stat of the queue does not say %q:\n%s", want, st)
+	}
+	mustRun(t, "rm", qname)
+	if _, err := os.Stat(qpool); !os.IsNotExist(err) {
+		t.Errorf("the queue's pool after rm of its queue: %v", err)
+	}
 }

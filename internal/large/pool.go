@@ -63,35 +63,42 @@ func PoolPath(obj ipcerr.Object) string { return posix.ShmDir + objfmt.PoolName(
 // whose inode is owner. A pool of that name left over from an object
 // removed without its pool is replaced.
 func MakePool(obj ipcerr.Object, size int, perm uint32, owner uint64, waiters *futex.Set) (*Pool, error) {
-	path := PoolPath(obj)
+	for range 100 {
+		p, err := makePool(obj, size, perm, owner, waiters)
+		if err != errExists {
+			return p, err
+		}
+		unix.Unlink(PoolPath(obj)) // left over: the object it was made for is gone
+	}
+	return nil, obj.Err("open", ipcerr.ErrExist, "its pool "+PoolPath(obj)+" keeps coming back as it is made")
+}
+
+// makePool makes the pool of obj and maps it, or returns errExists.
+func makePool(obj ipcerr.Object, size int, perm uint32, owner uint64, waiters *futex.Set) (*Pool, error) {
 	if size == 0 {
 		size = DefaultPoolSize
 	}
 	blocks, dataOff, fileSize := objfmt.PoolGeometry(size, BlockSize)
-	for range 100 {
-		fd, mem, err := posix.CreateShm(path, perm, fileSize, func(mem []byte) {
-			h := objfmt.Header{Kind: objfmt.Pool, Size: uint64(fileSize - objfmt.HeaderSize), Align: 4096, Creator: uint32(os.Getpid()), Type: "pool"}
-			hb := h.Marshal()
-			copy(mem, hb[:])
-			objfmt.PoolInit(objfmt.Payload(mem), BlockSize, blocks, dataOff, owner)
-		})
-		if err == syscall.EEXIST {
-			unix.Unlink(path) // left over: the object it was made for is gone
-			continue
-		}
-		if err != nil {
-			e := obj.Fail("open", nil, err, fmt.Sprintf("cannot make its pool of %s in %s: %v", Bytes(int64(fileSize)), posix.ShmDir, err))
-			if errors.Is(err, syscall.ENOSPC) {
-				e.Err, e.Hint = ipcerr.ErrLimit, "choose a smaller ipcchan.PoolSize, or free /dev/shm (ipcchan rm --stale)"
-			}
-			return nil, e
-		}
-		unix.Munmap(mem)
-		p, err := mapPool(obj, fd, 0, owner, waiters)
-		unix.Close(fd)
-		return p, err
+	fd, mem, err := posix.CreateShm(PoolPath(obj), perm, fileSize, func(mem []byte) {
+		h := objfmt.Header{Kind: objfmt.Pool, Size: uint64(fileSize - objfmt.HeaderSize), Align: 4096, Creator: uint32(os.Getpid()), Type: "pool"}
+		hb := h.Marshal()
+		copy(mem, hb[:])
+		objfmt.PoolInit(objfmt.Payload(mem), BlockSize, blocks, dataOff, owner)
+	})
+	if err == syscall.EEXIST {
+		return nil, errExists
 	}
-	return nil, obj.Err("open", ipcerr.ErrExist, "its pool "+path+" keeps coming back as it is made")
+	if err != nil {
+		e := obj.Fail("open", nil, err, fmt.Sprintf("cannot make its pool of %s in %s: %v", Bytes(int64(fileSize)), posix.ShmDir, err))
+		if errors.Is(err, syscall.ENOSPC) {
+			e.Err, e.Hint = ipcerr.ErrLimit, "choose a smaller ipcchan.PoolSize, or free /dev/shm (ipcchan rm --stale)"
+		}
+		return nil, e
+	}
+	unix.Munmap(mem)
+	p, err := mapPool(obj, fd, 0, owner, waiters)
+	unix.Close(fd)
+	return p, err
 }
 
 // MakeWait is how long OpenPool waits for the maker of an object to make
@@ -103,8 +110,13 @@ const MakeWait = 2 * time.Second
 // OpenPool waits (up to MakeWait) for it to be there. With size (not 0),
 // a pool of another size is ErrExist.
 func OpenPool(obj ipcerr.Object, size int, owner uint64, waiters *futex.Set) (*Pool, error) {
+	return openPoolWithin(obj, size, owner, waiters, MakeWait)
+}
+
+// openPoolWithin is OpenPool, waiting up to wait for the pool.
+func openPoolWithin(obj ipcerr.Object, size int, owner uint64, waiters *futex.Set, wait time.Duration) (*Pool, error) {
 	path := PoolPath(obj)
-	deadline := time.Now().Add(MakeWait)
+	deadline := time.Now().Add(wait)
 	for {
 		fd, err := posix.OpenShm(path)
 		if err != nil && err != syscall.ENOENT {
@@ -125,6 +137,38 @@ func OpenPool(obj ipcerr.Object, size int, owner uint64, waiters *futex.Set) (*P
 		time.Sleep(time.Millisecond) // its maker is making it: the object is a few microseconds old
 	}
 }
+
+// OpenOrMakePool opens the pool of obj, an object whose senders make its
+// pool when they first need it (a queue), whose file has inode owner:
+// making it, of size bytes (0: DefaultPoolSize) with mode perm, if there
+// is none, and replacing one left over from an earlier object of that
+// name. With size (not 0), a pool of another size is ErrExist.
+func OpenOrMakePool(obj ipcerr.Object, size int, perm uint32, owner uint64, waiters *futex.Set) (*Pool, error) {
+	path := PoolPath(obj)
+	for range 100 {
+		fd, err := posix.OpenShm(path)
+		switch {
+		case err == nil:
+			p, err := mapPool(obj, fd, size, owner, waiters)
+			unix.Close(fd)
+			if err != errNotOwner {
+				return p, err
+			}
+			unix.Unlink(path) // left over: the object it was made for is gone
+			continue
+		case err != syscall.ENOENT:
+			return nil, obj.Fail("open", nil, err, "cannot open its pool "+path+": "+err.Error())
+		}
+		p, err := makePool(obj, size, perm, owner, waiters)
+		if err != errExists {
+			return p, err
+		}
+	}
+	return nil, obj.Err("open", ipcerr.ErrExist, "its pool "+path+" keeps appearing and vanishing")
+}
+
+// errExists is makePool's: a pool of that name is there.
+var errExists = errors.New("a pool exists")
 
 // errNotOwner is mapPool's: the pool was made for another file of the
 // object's name (one removed since, or one being replaced).
@@ -329,20 +373,30 @@ func (p *Pool) Queue(r Run, pos uint64) {
 	at(PoolQueued)
 }
 
-// View moves the run that the slot of pos refers to, Queued at pos, to
-// Viewed by this process, and reports false if it is not that (a
-// reference that does not follow the protocol).
+// View moves the run that a reference names, Queued at pos (a ring's
+// position, a queue's message number), to Viewed by this process, and
+// reports false if it is not that (a reference that does not follow the
+// protocol, or whose run was taken back).
 func (p *Pool) View(r Run, pos uint64) bool {
-	if int(r.Block) >= p.blocks || int(r.Block+r.Blocks) > p.blocks {
+	if r.Blocks == 0 || int(r.Block) >= p.blocks || int(r.Block)+int(r.Blocks) > p.blocks {
 		return false
 	}
-	w := objfmt.PoolWord(objfmt.PoolQueued, r.Blocks, 0)
-	if atomic.LoadUint64(p.aux(int(r.Block))) != pos || !atomic.CompareAndSwapUint64(p.word(int(r.Block)), w, objfmt.PoolWord(objfmt.PoolViewed, r.Blocks, p.pid)) {
+	queued, viewed := objfmt.PoolWord(objfmt.PoolQueued, r.Blocks, 0), objfmt.PoolWord(objfmt.PoolViewed, r.Blocks, p.pid)
+	if atomic.LoadUint64(p.aux(int(r.Block))) != pos || !atomic.CompareAndSwapUint64(p.word(int(r.Block)), queued, viewed) {
+		return false
+	}
+	if atomic.LoadUint64(p.aux(int(r.Block))) != pos {
+		// Between the look and the swap the run was freed and queued
+		// again, for another message: it is that one's.
+		atomic.CompareAndSwapUint64(p.word(int(r.Block)), viewed, queued)
 		return false
 	}
 	at(PoolViewed)
 	return true
 }
+
+// NextSeq numbers a message of a queue: the number its run is Queued at.
+func (p *Pool) NextSeq() uint64 { return atomic.AddUint64(p.w.Seq, 1) }
 
 // Free gives the run, which this process holds, back to the pool.
 func (p *Pool) Free(r Run) {

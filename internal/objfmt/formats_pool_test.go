@@ -28,6 +28,7 @@ func TestFormatsPool(t *testing.T) {
 		{Name: "dataOff", Offset: offPoolDataOff, Size: 4},
 		wordField("recovered", &p[0], w.Recovered),
 		{Name: "owner", Offset: offPoolOwner, Size: 8},
+		wordField("sequence", &p[0], w.Seq),
 		wordField("lockWord", &p[0], w.Lock),
 		wordField("roomWord", &p[0], w.Room),
 		{Name: "table", Offset: PoolCtlSize, Size: -1},
@@ -71,17 +72,18 @@ func TestFormatsPool(t *testing.T) {
 	}
 
 	ref := make([]byte, PoolRefSize)
-	PoolRef(ref, 0x0a0b0c0d, 0x11, 0x22)
+	PoolRef(ref, 0x0a0b0c0d, 0x11, 0x22, 0x0102030405060708)
 	testutil.CheckFields(t, "layout: pool-ref", doc.Layout(t, "pool-ref"), []field{
 		{Name: "magic", Offset: 0, Size: len(poolRefMagic)},
 		{Name: "size", Offset: 8, Size: 8},
 		{Name: "block", Offset: 16, Size: 4},
 		{Name: "blocks", Offset: 20, Size: 4},
+		{Name: "seq", Offset: 24, Size: 8},
 	}, PoolRefSize)
 	if binary.LittleEndian.Uint64(ref[8:]) != 0x0a0b0c0d || binary.LittleEndian.Uint32(ref[16:]) != 0x11 || binary.LittleEndian.Uint32(ref[20:]) != 0x22 || [4]byte(ref) != poolRefMagic {
 		t.Errorf("PoolRef wrote %x", ref)
 	}
-	if size, b, n, ok := ParsePoolRef(ref); !ok || size != 0x0a0b0c0d || b != 0x11 || n != 0x22 {
-		t.Errorf("ParsePoolRef(PoolRef) = %d, %d, %d, %v", size, b, n, ok)
+	if size, b, n, seq, ok := ParsePoolRef(ref); !ok || size != 0x0a0b0c0d || b != 0x11 || n != 0x22 || seq != 0x0102030405060708 {
+		t.Errorf("ParsePoolRef(PoolRef) = %d, %d, %d, %#x, %v", size, b, n, seq, ok)
 	}
 }

@@ -190,6 +190,7 @@ func TestFormatsNames(t *testing.T) {
 		strings.Replace(large, hexToken, "TOKEN", 1):     true,
 		strings.Replace(ringLarge, hexToken, "TOKEN", 1): true,
 		PoolName("ring", "/NAME"):                        true,
+		PoolName("queue", "/QUEUE"):                      true,
 		posix.TempPrefix + "PID-XXXXXXXX":                true,
 	}
 	for n := range want {

@@ -19,6 +19,7 @@ import (
 //	offset  12  dataOff    uint32, file offset of block 0 (a multiple of 4096)
 //	offset  16  recovered  uint64, runs taken back from processes that died holding them
 //	offset  24  owner      uint64, the inode number of its object's file (a pool whose owner is not the file's is left over)
+//	offset  32  sequence   uint64, the last number given to a queue's message (a queue's run is Queued at its number)
 //	offset  64  lockWord   uint32, futex: 0, or the pid of the process that allocates (bit 31: sleepers)
 //	offset 128  roomWord   uint32, futex: allocators that found no room sleep on it (bit 31, as a ring's words)
 //	offset 192  the block table: blocks entries of 16 bytes
@@ -28,7 +29,7 @@ import (
 // (the entries of its other blocks stay 0):
 //
 //	offset 0  word  uint64: state (bits 0-2), blocks in the run (bits 3-31), pid (bits 32-63); 0: free
-//	offset 8  aux   uint64: while Queued, the ring position whose slot refers to the run
+//	offset 8  aux   uint64: while Queued, the ring position whose slot refers to the run (a queue's: the message's number)
 //
 // States: Loaned(pid) — the sender pid writes into it; Queued(aux) — sent,
 // the slot of ring position aux holds its reference; Viewed(pid) — the
@@ -55,6 +56,7 @@ const (
 	offPoolDataOff   = 12
 	offPoolRecovered = 16
 	offPoolOwner     = 24
+	offPoolSeq       = 32
 	offPoolLock      = 64
 	offPoolRoom      = 128
 )
@@ -128,8 +130,8 @@ func PoolOwner(payload []byte) uint64 { return binary.LittleEndian.Uint64(payloa
 
 // PoolWords are the shared words of a mapped pool.
 type PoolWords struct {
-	Lock, Room *uint32
-	Recovered  *uint64
+	Lock, Room     *uint32
+	Recovered, Seq *uint64
 }
 
 // PoolWordsOf returns the shared words of the pool whose payload starts
@@ -139,6 +141,7 @@ func PoolWordsOf(payload []byte) PoolWords {
 		Lock:      (*uint32)(unsafe.Pointer(&payload[offPoolLock])),
 		Room:      (*uint32)(unsafe.Pointer(&payload[offPoolRoom])),
 		Recovered: (*uint64)(unsafe.Pointer(&payload[offPoolRecovered])),
+		Seq:       (*uint64)(unsafe.Pointer(&payload[offPoolSeq])),
 	}
 }
 
@@ -149,27 +152,29 @@ func PoolWordsOf(payload []byte) PoolWords {
 //	offset  8  size            uint64: the message's bytes
 //	offset 16  block           uint32: the run's first block
 //	offset 20  blocks          uint32: the run's blocks
-//	offset 24  0               8 bytes
+//	offset 24  seq             uint64: a queue's: the message's number, at which its run is Queued; a ring's: 0
 const PoolRefSize = 32
 
 var poolRefMagic = [4]byte{0xC1, 'L', 'P', 1}
 
 // PoolRef makes the reference to a message of size bytes in the run of
-// blocks from block, in b (PoolRefSize bytes).
-func PoolRef(b []byte, size int, block, blocks uint32) {
+// blocks from block, numbered seq (a queue's; a ring's is 0), in b
+// (PoolRefSize bytes).
+func PoolRef(b []byte, size int, block, blocks uint32, seq uint64) {
 	clear(b[:PoolRefSize])
 	copy(b, poolRefMagic[:])
 	le := binary.LittleEndian
 	le.PutUint64(b[8:], uint64(size))
 	le.PutUint32(b[16:], block)
 	le.PutUint32(b[20:], blocks)
+	le.PutUint64(b[24:], seq)
 }
 
 // ParsePoolRef reads a pool reference, and reports false if msg is not one.
-func ParsePoolRef(msg []byte) (size int, block, blocks uint32, ok bool) {
+func ParsePoolRef(msg []byte) (size int, block, blocks uint32, seq uint64, ok bool) {
 	if len(msg) != PoolRefSize || [4]byte(msg[:4]) != poolRefMagic {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	le := binary.LittleEndian
-	return int(le.Uint64(msg[8:])), le.Uint32(msg[16:]), le.Uint32(msg[20:]), true
+	return int(le.Uint64(msg[8:])), le.Uint32(msg[16:]), le.Uint32(msg[20:]), le.Uint64(msg[24:]), true
 }

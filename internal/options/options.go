@@ -41,7 +41,7 @@ const (
 var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "WithCodec", "Value", "NoEndOfStream", "LargeMessages", "natsq.Pipelined", "History", "Overflow", "Subscribers", "PoolSize", "WipeOnRelease"}
 
 // Queue is the set a queue-like transport takes (Queue, natsq).
-const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large
+const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large | PoolSize | Wipe
 
 // Topic is the set a topic takes (ipcchan.OpenTopic, natsq.OpenTopic).
 const Topic = Create | Exclusive | Perm | Capacity | MsgSize | Codec | History | Overflow | Subscribers

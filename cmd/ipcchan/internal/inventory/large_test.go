@@ -39,7 +39,7 @@ func helperLargeStep(args []string) error {
 	if len(args) > 3 && args[3] == "ring" {
 		q, err = ipcchan.OpenRing[[]byte](args[0], ipcchan.LargeMessages())
 	} else {
-		q, err = ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages())
+		q, err = ipcchan.OpenQueue[[]byte](args[0], ipcchan.LargeMessages(), ipcchan.PoolSize(0)) // in files, not the queue's pool
 	}
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func TestStaleLargeMessages(t *testing.T) {
 				q, err = ipcchan.OpenRing[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(256), ipcchan.LargeMessages(), ipcchan.PoolSize(64<<10)) // a pool smaller than the message: it travels in a file
 			} else {
 				name = testutil.Name(t, ipcchan.UnlinkQueue)
-				q, err = ipcchan.OpenQueue[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages())
+				q, err = ipcchan.OpenQueue[[]byte](name, ipcchan.Create(), ipcchan.Capacity(4), ipcchan.MsgSize(1024), ipcchan.LargeMessages(), ipcchan.PoolSize(0))
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -81,7 +81,7 @@ func judgePools(infos []Info, queuesKnown bool) {
 			continue
 		}
 		o := byName[p.Of+" "+p.Name]
-		if o != nil && o.id.ino != p.poolOwner {
+		if o != nil && o.id.ino != 0 && o.id.ino != p.poolOwner { // (a queue's inode is not read)
 			o = nil // made for an earlier object of that name, removed without it
 		}
 		p.Orphan = o == nil && (p.Of != "queue" || queuesKnown)
