@@ -104,6 +104,17 @@ func removeFiles(t *testing.T, files []string) {
 	}
 }
 
+// runKilled runs the helper h, which must die of a SIGKILL (its own, at
+// the step it was told).
+func runKilled(t *testing.T, h *exec.Cmd) {
+	t.Helper()
+	err := h.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("helper %v: %v, want it killed", h.Args[1:], err)
+	}
+}
+
 // TestLargeKillAtEachStep: a sender or a receiver SIGKILLed at each step of
 // a large message's journey leaves the message delivered whole or not at
 // all, and nothing that rm --stale does not remove; the queue goes on.
@@ -132,11 +143,7 @@ func TestLargeKillAtEachStep(t *testing.T) {
 				}
 			}
 			helper := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)))
-			err := helper.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("helper: %v, want it killed", err)
-			}
+			runKilled(t, helper)
 			if c.role == "send" {
 				sender = helper.Process.Pid
 			}
@@ -181,11 +188,7 @@ func TestLargeRingKilled(t *testing.T) {
 			}
 		}
 		helper := helperCmd(t, "large-step", name, c.role, strconv.Itoa(int(c.step)), "ring")
-		err := helper.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("%s helper: %v, want it killed", c.role, err)
-		}
+		runKilled(t, helper)
 		if c.role == "send" {
 			sender = helper.Process.Pid
 		}

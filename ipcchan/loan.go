@@ -275,10 +275,7 @@ func (r *Ring[T]) receiveView(ctx context.Context, block bool) (*View, error) {
 		// The release keeps r, and so the pool's mapping, alive while the view is.
 		return &View{obj: r.obj, b: r.pool.pool.Bytes(run, size), release: func() { r.pool.pool.Free(run) }}, nil
 	}
-	if r.store != nil && large.IsRef(data) {
-		ref := append(make([]byte, 0, large.RefSize), data...)
-		r.ring.Release(c)
-		msg, _, err := takeLarge(r.store, ref, 0, nil)
+	if msg, ok, err := r.takeFile(c, data); ok {
 		if err != nil {
 			return nil, err
 		}

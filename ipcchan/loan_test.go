@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -353,12 +352,7 @@ func TestPoolKillAtEachStep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			helper := helperCmd(t, "pool-step", name, c.role, strconv.Itoa(int(c.step)))
-			err := helper.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("helper: %v, want it killed", err)
-			}
+			runKilled(t, helperCmd(t, "pool-step", name, c.role, strconv.Itoa(int(c.step))))
 			got, err := r.TryReceive()
 			switch {
 			case c.delivered && (err != nil || !bytes.Equal(got, msg)):

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
@@ -230,11 +229,7 @@ func TestQueuePoolKillAtEachStep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := helperCmd(t, "queue-pool-step", name, c.role, strconv.Itoa(int(c.step))).Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("helper: %v, want it killed", err)
-			}
+			runKilled(t, helperCmd(t, "queue-pool-step", name, c.role, strconv.Itoa(int(c.step))))
 			got, err := q.TryReceive()
 			switch {
 			case c.delivered && (err != nil || !bytes.Equal(got, msg)):

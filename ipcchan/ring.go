@@ -403,10 +403,7 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 		v, err := r.w.DecodeOwned(msg, 0)
 		return v, 0, err
 	}
-	if r.store != nil && large.IsRef(data) {
-		ref := append(make([]byte, 0, large.RefSize), data...)
-		r.ring.Release(c) // the slot is free while the message is read from its file
-		msg, _, err := takeLarge(r.store, ref, 0, nil)
+	if msg, ok, err := r.takeFile(c, data); ok {
 		if err != nil {
 			return zero, 0, err
 		}
@@ -416,6 +413,19 @@ func (r *Ring[T]) receive(ctx context.Context, block bool) (T, uint, error) {
 	v, err := r.w.Decode(data, 0)
 	r.ring.Release(c)
 	return v, 0, err
+}
+
+// takeFile reports whether data, the message in the slot c, refers to a
+// large message in a file of its own, and if so frees the slot and reads
+// the message into new memory.
+func (r *Ring[T]) takeFile(c ring.Claim, data []byte) ([]byte, bool, error) {
+	if r.store == nil || !large.IsRef(data) {
+		return nil, false, nil
+	}
+	ref := append(make([]byte, 0, large.RefSize), data...)
+	r.ring.Release(c) // the slot is free while the message is read from its file
+	msg, _, err := takeLarge(r.store, ref, 0, nil)
+	return msg, true, err
 }
 
 // Recv returns a channel that delivers the ring's messages, as Queue.Recv
