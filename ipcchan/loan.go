@@ -11,6 +11,7 @@ import (
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/futex"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/kinds"
 	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
@@ -90,14 +91,19 @@ func (v *View) Release() {
 type pooled struct {
 	obj    ipcerr.Object
 	pool   *large.Pool
-	ring   *ring.Ring
-	err    func(op string, err error) error // the ring's errors
+	ring   *ring.Ring                       // a ring's (nil: a topic's)
+	err    func(op string, err error) error // the ring's or topic's errors
 	closed func() bool
+	// publishRun claims a slot (waiting while there is no room, if
+	// block), marks run Queued at its position, and publishes the
+	// reference to the n bytes in it. On an error the run is still the
+	// caller's.
+	publishRun func(ctx context.Context, run large.Run, n int, block bool) error
 }
 
-// ringPooled reports whether a ring of kind that the options make has a
+// wantsPool reports whether a ring or topic of kind that the options make has a
 // pool of large messages (LargeMessages), or why the options are wrong.
-func ringPooled(obj ipcerr.Object, cfg *options.Config, kind typed.Payload) (bool, error) {
+func wantsPool(obj ipcerr.Object, cfg *options.Config, kind typed.Payload) (bool, error) {
 	if cfg.Has(options.PoolSize) && !cfg.Has(options.Large) {
 		return false, obj.Err("open", ErrInvalid, "PoolSize sizes the pool of large messages: add ipcchan.LargeMessages()")
 	}
@@ -114,21 +120,22 @@ func ringPooled(obj ipcerr.Object, cfg *options.Config, kind typed.Payload) (boo
 	return true, nil
 }
 
-// openRingPool opens the pool of the ring obj, whose file is st and whose
-// flags say whether it has one: making it if this call made the ring
-// (created), and removing a pool of its name left over from an earlier
-// ring if the ring has none. It returns nil when the ring has none.
-func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags uint32, st *unix.Stat_t, rg *ring.Ring, waiters *futex.Set,
-	errOf func(op string, err error) error, closed func() bool) (*pooled, error) {
+// openPool opens the pool of the ring or topic obj, whose file is st and
+// whose control block says whether it has one (flagged): making it if this
+// call made the object (created), and removing a pool of its name left
+// over from an earlier object if it has none. It returns nil when the
+// object has none. live is the pool's Live.
+func openPool(obj ipcerr.Object, cfg *options.Config, created, flagged bool, st *unix.Stat_t, live func(uint64) bool, waiters *futex.Set) (*large.Pool, error) {
+	unlink := fmt.Sprintf("ipcchan.%s(%q)", kinds.Of(obj.Kind).Unlink, obj.Name)
 	var pool *large.Pool
 	var err error
 	switch {
-	case flags&objfmt.RingPooled == 0:
+	case !flagged:
 		if created {
-			large.RemovePool(obj) // not this ring's: its ring is gone
+			large.RemovePool(obj) // not this object's: its object is gone
 		} else if cfg.Has(options.PoolSize) && cfg.PoolSize != 0 {
 			e := obj.Err("open", ErrExist, "it exists without a pool of large messages, which only its maker gives it")
-			e.Hint = fmt.Sprintf("open it without PoolSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
+			e.Hint = "open it without PoolSize, or remove it first (" + unlink + ")"
 			return nil, e
 		}
 		return nil, nil
@@ -136,7 +143,7 @@ func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags ui
 		pool, err = large.MakePool(obj, cfg.PoolSize, st.Mode&0o777, st.Ino, waiters)
 	case cfg.Has(options.PoolSize) && cfg.PoolSize == 0:
 		e := obj.Err("open", ErrExist, "it exists with a pool of large messages, not without one (PoolSize(0))")
-		e.Hint = fmt.Sprintf("open it without PoolSize, or remove it first (ipcchan.UnlinkRing(%q))", obj.Name)
+		e.Hint = "open it without PoolSize, or remove it first (" + unlink + ")"
 		return nil, e
 	default:
 		size := 0
@@ -148,9 +155,29 @@ func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags ui
 	if err != nil {
 		return nil, err
 	}
-	pool.Live = rg.Holds
+	pool.Live = live
 	pool.Wipe = cfg.Has(options.Wipe)
-	return &pooled{obj: obj, pool: pool, ring: rg, err: errOf, closed: closed}, nil
+	return pool, nil
+}
+
+// openRingPool is openPool for the ring rg, and its use of the pool.
+func openRingPool(obj ipcerr.Object, cfg *options.Config, created bool, flags uint32, st *unix.Stat_t, rg *ring.Ring, waiters *futex.Set,
+	errOf func(op string, err error) error, closed func() bool) (*pooled, error) {
+	pool, err := openPool(obj, cfg, created, flags&objfmt.RingPooled != 0, st, rg.Holds, waiters)
+	if pool == nil || err != nil {
+		return nil, err
+	}
+	publish := func(ctx context.Context, run large.Run, n int, block bool) error {
+		c, err := rg.ClaimWrite(ctx, block)
+		if err != nil {
+			return err
+		}
+		pool.Queue(run, c.Pos())
+		objfmt.PoolRef(rg.Buf(c), n, run.Block, run.Blocks, 0)
+		rg.Publish(c, objfmt.PoolRefSize)
+		return nil
+	}
+	return &pooled{obj: obj, pool: pool, ring: rg, err: errOf, closed: closed, publishRun: publish}, nil
 }
 
 // alloc takes a run for n bytes.
@@ -162,7 +189,7 @@ func (p *pooled) alloc(ctx context.Context, n int, block bool, op string) (large
 		return large.Run{}, p.obj.Err(op, ErrInvalid, fmt.Sprintf("a loan of %d bytes: loan 1 byte or more", n))
 	}
 	if n > p.pool.Size() {
-		return large.Run{}, p.obj.Err(op, ErrTooLarge, fmt.Sprintf("%s is more than its pool holds (%s); make the ring again with a larger ipcchan.PoolSize", large.Bytes(int64(n)), large.Bytes(int64(p.pool.Size()))))
+		return large.Run{}, p.obj.Err(op, ErrTooLarge, fmt.Sprintf("%s is more than its pool holds (%s); make the %s again with a larger ipcchan.PoolSize", large.Bytes(int64(n)), large.Bytes(int64(p.pool.Size())), p.obj.Kind))
 	}
 	run, err := p.pool.Alloc(ctx, n, block)
 	switch err {
@@ -182,13 +209,9 @@ func (p *pooled) publish(ctx context.Context, run large.Run, n int, block bool, 
 	if p.closed() {
 		return p.obj.Closed(op)
 	}
-	c, err := p.ring.ClaimWrite(ctx, block)
-	if err != nil {
+	if err := p.publishRun(ctx, run, n, block); err != nil {
 		return p.err(op, err)
 	}
-	p.pool.Queue(run, c.Pos())
-	objfmt.PoolRef(p.ring.Buf(c), n, run.Block, run.Blocks, 0)
-	p.ring.Publish(c, objfmt.PoolRefSize)
 	large.Reached(large.PoolPublished)
 	return nil
 }

@@ -134,7 +134,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 	if cfg.Has(options.Large) && w.Kind() == typed.Layout {
 		return nil, obj.Err("open", ErrInvalid, "LargeMessages does not apply to a ring of "+w.TypeName()+", a pointer-free type: every message is its size")
 	}
-	pooled, err := ringPooled(obj, cfg, w.Kind())
+	pooled, err := wantsPool(obj, cfg, w.Kind())
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ type subState struct {
 	sub     *ring.Sub
 	waiters futex.Set // the subscription's waits: its Close ends them
 	done    atomic.Bool
+	viewing atomic.Bool     // a view holds the subscription at its message (ReceiveView)
 	drop    func(*subState) // takes it off its topic's list
 }
 
@@ -144,6 +145,9 @@ func (s *Subscription[T]) receiveInto(ctx context.Context, block bool, v *T) err
 	if s.closed() {
 		return s.t.closedErr("receive")
 	}
+	if s.st.viewing.Load() {
+		return s.viewHeld()
+	}
 	dst := unsafe.Slice((*byte)(unsafe.Pointer(v)), s.t.w.Size())
 	var odd []byte // a message of another size (a foreign publisher's)
 	err := s.st.sub.Take(ctx, block, func(data []byte) {
@@ -172,6 +176,9 @@ func (s *Subscription[T]) receive(ctx context.Context, block bool) (T, uint, err
 	if s.closed() {
 		return zero, 0, s.t.closedErr("receive")
 	}
+	if s.st.viewing.Load() {
+		return zero, 0, s.viewHeld()
+	}
 	w := s.t.w
 	var (
 		v    T
@@ -184,7 +191,13 @@ func (s *Subscription[T]) receive(ctx context.Context, block bool) (T, uint, err
 		bp = s.t.bufs.Get().(*[]byte)
 		defer s.t.bufs.Put(bp)
 	}
-	err := s.st.sub.Take(ctx, block, func(data []byte) {
+	var gone []byte
+	err := s.st.sub.TakeAt(ctx, block, func(pos uint64, data []byte) {
+		m, lost := s.t.inPool(pos, data) // a large message: in the pool
+		if gone = nil; lost {
+			gone = append(gone, data...)
+		}
+		data = m
 		switch kind {
 		case typed.Layout: // copied into v; a torn copy is taken again
 			v, derr = w.Decode(data, 0)
@@ -196,6 +209,9 @@ func (s *Subscription[T]) receive(ctx context.Context, block bool) (T, uint, err
 	})
 	if err != nil {
 		return zero, 0, s.t.err("receive", err)
+	}
+	if gone != nil {
+		return zero, 0, s.t.goneError(gone)
 	}
 	switch kind {
 	case typed.Typed:

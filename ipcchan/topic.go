@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
+	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/ring"
@@ -28,8 +30,11 @@ import (
 //
 // Its messages are a ring's: a pointer-free T is copied into a slot and
 // out, a []byte or string is its bytes, any other T is encoded with its
-// codec into slots of MsgSize bytes (a topic carries no message larger
-// than MsgSize).
+// codec into slots of MsgSize bytes. A topic made with LargeMessages has
+// a pool of shared memory (PoolSize), which carries messages larger than
+// MsgSize, up to the pool's size, and lends memory for zero-copy
+// publishing (Loan) and reading (Subscription.ReceiveView); without it, a
+// topic carries no message larger than MsgSize.
 //
 // A publish claims the next slot with a compare-and-swap, copies the
 // message in and marks it full; each subscription reads the slots at its
@@ -55,6 +60,7 @@ import (
 type Topic[T any] struct {
 	core
 	topic *ring.Topic // the algorithm, on this handle's mapping
+	pool  *pooled     // its pool of large messages (LargeMessages), or nil
 	w     *typed.Wire[T]
 	bufs  sync.Pool // *[]byte of MaxLen, for encoded values
 
@@ -73,6 +79,11 @@ type TopicAttr struct {
 	Published     uint64         // messages published so far, about
 	Recovered     uint64         // slots and subscriptions taken back from dead processes
 	Ended         bool           // CloseSend was called
+
+	// Its pool of large messages (LargeMessages), if it has one.
+	PoolSize      int    // bytes; 0: no pool
+	PoolInUse     int    // bytes that messages (a slot's each, until it is overwritten), loans and views hold now
+	PoolRecovered uint64 // runs of the pool taken back
 }
 
 var (
@@ -90,8 +101,9 @@ const (
 // Exclusive, Perm, Capacity (slots, any number from 1; default 1024),
 // MsgSize (of a []byte, string or encoded T, default 1024; a pointer-free
 // T's slots are its size), WithCodec, History (default 0, at most
-// Capacity), Overflow (Block or DropOldest; default Block) and
-// Subscribers (default 64). Opening an existing topic checks that it
+// Capacity), Overflow (Block or DropOldest; default Block), Subscribers
+// (default 64), and LargeMessages, PoolSize and WipeOnRelease (a pool of
+// large messages, made with the topic: see Topic.Loan). Opening an existing topic checks that it
 // carries T, and that it has the shape and policy of the options given.
 func OpenTopic[T any](name string, opts ...Option) (*Topic[T], error) {
 	obj := ipcerr.Object{Kind: "topic", Name: name}
@@ -108,9 +120,19 @@ func OpenTopic[T any](name string, opts ...Option) (*Topic[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Has(options.Large) && w.Kind() == typed.Layout {
+		return nil, obj.Err("open", ErrInvalid, "LargeMessages does not apply to a topic of "+w.TypeName()+", a pointer-free type: every message is its size")
+	}
 	g, err := topicShape(obj, cfg, w)
 	if err != nil {
 		return nil, err
+	}
+	pooled, err := wantsPool(obj, cfg, w.Kind())
+	if err != nil {
+		return nil, err
+	}
+	if pooled {
+		g.Flags |= objfmt.TopicPooled // if this call makes it
 	}
 	spec := objSpec{kind: objfmt.Topic, size: uint64(objfmt.TopicSize(int(g.Capacity), int(g.Stride), int(g.SubsMax))), align: 64,
 		fingerprint: w.Fingerprint(), typeName: rt.String()}
@@ -127,12 +149,25 @@ func OpenTopic[T any](name string, opts ...Option) (*Topic[T], error) {
 	}
 	t := &Topic[T]{core: core{obj: obj}, w: w, subs: map[*subState]struct{}{}}
 	t.topic = ring.NewTopic(payload, uint32(os.Getpid()), &t.waiters)
+	if err := t.openPool(cfg, created, objfmt.ReadTopicGeometry(payload).Flags&objfmt.TopicPooled != 0); err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
 	maxLen := t.topic.MaxLen()
-	w.SetLimit(maxLen, fmt.Sprintf("its MsgSize of %d", maxLen), func() string {
-		return "send smaller messages, or make the topic again with a larger MsgSize (ipcchan.UnlinkTopic, then OpenTopic with MsgSize)"
-	})
+	if t.pool != nil {
+		w.SetLimit(t.pool.pool.Size(), fmt.Sprintf("the size of its pool, %d bytes", t.pool.pool.Size()), func() string {
+			return "send smaller messages, or make the topic again with a larger PoolSize (ipcchan.UnlinkTopic, then OpenTopic with PoolSize)"
+		})
+	} else {
+		w.SetLimit(maxLen, fmt.Sprintf("its MsgSize of %d", maxLen), func() string {
+			return "send smaller messages, or make the topic again with a larger MsgSize (ipcchan.UnlinkTopic, then OpenTopic with MsgSize)"
+		})
+	}
 	t.bufs.New = func() any { b := make([]byte, 0, maxLen); return &b }
 	attach(t, &t.m, mem, addUser(mem))
+	if t.pool != nil {
+		runtime.AddCleanup(t, func(mem []byte) { unix.Munmap(mem) }, t.pool.pool.Mem()) // not the pool: it points into t
+	}
 	return t, nil
 }
 
@@ -239,6 +274,10 @@ func (t *Topic[T]) Attr() (TopicAttr, error) {
 		a.Overflow = DropOldest
 	}
 	a.Subscriptions = tp.Live()
+	if t.pool != nil {
+		t.pool.pool.Reclaim() // what dead processes held, and what no slot holds, is not in use
+		a.PoolSize, a.PoolInUse, a.PoolRecovered = t.pool.pool.Size(), t.pool.pool.InUse(), t.pool.pool.Recovered()
+	}
 	return a, nil
 }
 
@@ -266,14 +305,27 @@ func (t *Topic[T]) send(ctx context.Context, v *T, block bool) error {
 		defer t.bufs.Put(bp)
 		buf = (*bp)[:0]
 	}
-	msg, err := t.w.Encode(buf, v) // checked against MsgSize before a slot is claimed
+	msg, err := t.w.Encode(buf, v) // checked against MsgSize (or the pool's size) before a slot is claimed
 	if err != nil {
 		return err
+	}
+	if len(msg) > t.topic.MaxLen() { // into the pool
+		run, err := t.pool.alloc(ctx, len(msg), block, "send")
+		if err != nil {
+			return err
+		}
+		copy(t.pool.pool.Bytes(run, len(msg)), msg)
+		if err := t.pool.publish(ctx, run, len(msg), block, "send"); err != nil {
+			t.pool.pool.Free(run)
+			return err
+		}
+		return nil
 	}
 	c, err := t.topic.ClaimPublish(ctx, block)
 	if err != nil {
 		return t.err("send", err)
 	}
+	t.retire(c)
 	copy(t.topic.Buf(c), msg)
 	t.topic.Publish(c, len(msg))
 	return nil
@@ -310,8 +362,14 @@ func (t *Topic[T]) Close() error {
 // Unlink removes the topic's name; handles already open keep working.
 func (t *Topic[T]) Unlink() error { return UnlinkTopic(t.obj.Name) }
 
-// UnlinkTopic removes the topic name.
-func UnlinkTopic(name string) error { return unlinkObject("topic", name) }
+// UnlinkTopic removes the topic name, and its pool.
+func UnlinkTopic(name string) error {
+	err := unlinkObject("topic", name)
+	if err == nil || errors.Is(err, ErrNotExist) {
+		large.RemovePool(ipcerr.Object{Kind: "topic", Name: name})
+	}
+	return err
+}
 
 // err turns an error of the topic's algorithm into the handle's.
 func (t *Topic[T]) err(op string, err error) error {

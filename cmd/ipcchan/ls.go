@@ -243,6 +243,9 @@ func details(in inventory.Info) string {
 			subs += fmt.Sprintf(" (%d of dead processes)", dead)
 		}
 		d = append(d, subs, "topic of "+in.Type)
+		if in.PoolSize > 0 {
+			d = append(d, fmt.Sprintf("pool of %d bytes, %d in use", in.PoolSize, in.PoolInUse))
+		}
 		if in.Recovered > 0 {
 			d = append(d, fmt.Sprintf("%d recovered after crashes", in.Recovered))
 		}
@@ -360,6 +363,10 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("overflow", policyDetail(in.Policy))
 		line("published", in.Published)
 		line("recovered", fmt.Sprintf("%d slots and subscriptions taken back from processes that died holding them", in.Recovered))
+		if in.PoolSize > 0 {
+			line("pool", fmt.Sprintf("%d bytes, %d in use by large messages, loans and views, %d runs taken back (%s)",
+				in.PoolSize, in.PoolInUse, in.PoolRecovered, posix.ShmDir+objfmt.PoolName(in.Kind, in.Name)))
+		}
 		line("ended", yesNo(in.Ended, "yes: CloseSend was called, nothing more is published", "no"))
 		line("subscribed", fmt.Sprintf("%s of at most %d", plural(len(in.Subscribers), "subscription", "subscriptions"), in.MaxSubscribers))
 		if len(in.Subscribers) > 0 {

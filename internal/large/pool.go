@@ -37,6 +37,11 @@ type Pool struct {
 	// refers to a run Queued at it (a ring's: ring.Ring.Holds); a pool
 	// without it keeps Queued runs until their receiver takes them.
 	Live func(pos uint64) bool
+	// Done, when set, reports whether the message of a run Queued at pos
+	// (and Live) is done with: a topic's, that every subscription has
+	// read. Its run goes back to the pool when an allocation needs the
+	// room, not counted as recovered.
+	Done func(pos uint64) bool
 	// Wipe clears a run's bytes before it goes back to the pool.
 	Wipe bool
 }
@@ -347,15 +352,19 @@ func (p *Pool) recover() {
 			i++
 			continue
 		}
-		dead := false
+		dead, done := false, false
 		switch st {
 		case objfmt.PoolLoaned, objfmt.PoolViewed:
 			dead = pid != p.pid && !posix.Alive(int(pid))
 		case objfmt.PoolQueued:
-			dead = p.Live != nil && !p.Live(atomic.LoadUint64(p.aux(i)))
+			pos := atomic.LoadUint64(p.aux(i))
+			dead = p.Live != nil && !p.Live(pos)
+			done = !dead && p.Done != nil && p.Done(pos)
 		}
-		if dead && atomic.CompareAndSwapUint64(p.word(i), w, 0) {
-			atomic.AddUint64(p.w.Recovered, 1)
+		if (dead || done) && atomic.CompareAndSwapUint64(p.word(i), w, 0) {
+			if dead {
+				atomic.AddUint64(p.w.Recovered, 1)
+			}
 			freed = true
 		}
 		i += int(n)
@@ -393,6 +402,16 @@ func (p *Pool) View(r Run, pos uint64) bool {
 	}
 	at(PoolViewed)
 	return true
+}
+
+// QueuedAt reports whether the run is Queued at pos (a topic's message,
+// which its subscribers read without taking it: they look, copy, and then
+// check that the slot still holds pos).
+func (p *Pool) QueuedAt(r Run, pos uint64) bool {
+	if r.Blocks == 0 || int(r.Block) >= p.blocks || int(r.Block)+int(r.Blocks) > p.blocks {
+		return false
+	}
+	return atomic.LoadUint64(p.aux(int(r.Block))) == pos && atomic.LoadUint64(p.word(int(r.Block))) == objfmt.PoolWord(objfmt.PoolQueued, r.Blocks, 0)
 }
 
 // NextSeq numbers a message of a queue: the number its run is Queued at.

@@ -191,6 +191,7 @@ func TestFormatsNames(t *testing.T) {
 		strings.Replace(ringLarge, hexToken, "TOKEN", 1): true,
 		PoolName("ring", "/NAME"):                        true,
 		PoolName("queue", "/QUEUE"):                      true,
+		PoolName("topic", "/NAME"):                       true,
 		posix.TempPrefix + "PID-XXXXXXXX":                true,
 	}
 	for n := range want {

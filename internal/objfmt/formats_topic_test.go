@@ -90,6 +90,7 @@ func TestFormatsTopic(t *testing.T) {
 	testutil.CheckFields(t, "bits: topic-flags", doc.Bits(t, "topic-flags"), []testutil.Field{
 		bitsOf(t, "fixed", objfmt.TopicFixed),
 		bitsOf(t, "dropOldest", objfmt.TopicDropOldest),
+		bitsOf(t, "pooled", objfmt.TopicPooled),
 	}, 32)
 	if objfmt.TopicSleepers != objfmt.RingSleepers {
 		t.Error("a topic's futex words are not a ring's: FORMATS.md says they are")
@@ -197,6 +198,7 @@ func TestFormatsTopic(t *testing.T) {
 		"IPCCHAN_TOPIC_LAYOUT":             objfmt.TopicLayout,
 		"IPCCHAN_TOPIC_FIXED":              objfmt.TopicFixed,
 		"IPCCHAN_TOPIC_DROP_OLDEST":        objfmt.TopicDropOldest,
+		"IPCCHAN_TOPIC_POOLED":             objfmt.TopicPooled,
 		"IPCCHAN_TOPIC_CTL_SIZE":           objfmt.TopicCtlSize,
 		"IPCCHAN_TOPIC_ENTRY_SIZE":         objfmt.TopicEntrySize,
 		"IPCCHAN_TOPIC_ENTRY_OFF_WORD":     entryRows[0].Offset,

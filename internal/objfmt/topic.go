@@ -16,7 +16,7 @@ const Topic Kind = 6
 //	offset   4  capacity   uint32, slots
 //	offset   8  stride     uint32, bytes from one slot to the next (a multiple of 64)
 //	offset  12  maxLen     uint32, the largest message in bytes
-//	offset  16  flags      uint32, TopicFixed: every message is maxLen bytes; TopicDropOldest: the policy
+//	offset  16  flags      uint32, TopicFixed: every message is maxLen bytes; TopicDropOldest: the policy; TopicPooled: it has a pool
 //	offset  20  ended      uint32, 1 once a publisher called CloseSend
 //	offset  24  recovered  uint64, slots and subscriptions taken back from dead processes
 //	offset  32  history    uint32, messages a new subscription starts before the tail
@@ -85,6 +85,7 @@ const (
 	TopicLayout     = 1
 	TopicFixed      = 1 // flags: messages are all maxLen bytes
 	TopicDropOldest = 2 // flags: the overflow policy is DropOldest
+	TopicPooled     = 4 // flags: made with a pool of large messages (ipcchan.pool.topic.NAME)
 	TopicSleepers   = RingSleepers
 
 	TopicCtlSize   = 256

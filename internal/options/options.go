@@ -44,7 +44,7 @@ var names = []string{"Create", "Exclusive", "Perm", "Capacity", "MsgSize", "With
 const Queue = Create | Exclusive | Perm | Capacity | MsgSize | Codec | NoEOF | Large | PoolSize | Wipe
 
 // Topic is the set a topic takes (ipcchan.OpenTopic, natsq.OpenTopic).
-const Topic = Create | Exclusive | Perm | Capacity | MsgSize | Codec | History | Overflow | Subscribers
+const Topic = Create | Exclusive | Perm | Capacity | MsgSize | Codec | History | Overflow | Subscribers | Large | PoolSize | Wipe
 
 // The overflow policies of a topic (Config.Overflow).
 const (

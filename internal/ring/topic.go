@@ -25,6 +25,7 @@ type Topic struct {
 	slotTable
 	w          objfmt.TopicWords
 	dropOldest bool
+	pooled     bool // made with a pool: a slot may hold a reference, which its subscriptions must not read ahead
 	history    uint64
 	subsMax    int
 	waiting
@@ -41,7 +42,7 @@ func NewTopic(payload []byte, pid uint32, waiters *futex.Set) *Topic {
 	g := objfmt.ReadTopicGeometry(payload)
 	t := &Topic{w: objfmt.TopicWordsOf(payload),
 		slotTable:  newSlotTable(payload, uint64(g.Capacity), g.SlotsOff(), int(g.Stride), int(g.MaxLen), g.Flags&objfmt.TopicFixed != 0),
-		dropOldest: g.Flags&objfmt.TopicDropOldest != 0, history: uint64(g.History), subsMax: int(g.SubsMax)}
+		dropOldest: g.Flags&objfmt.TopicDropOldest != 0, pooled: g.Flags&objfmt.TopicPooled != 0, history: uint64(g.History), subsMax: int(g.SubsMax)}
 	t.waiting.init(pid, waiters)
 	return t
 }
@@ -293,7 +294,9 @@ func (t *Topic) Subscribe(waiters *futex.Set) (*Sub, error) {
 				s.countFrom = atomic.LoadUint64(t.w.Tail)
 			}
 			s.waiting.init(t.pid, waiters)
-			s.ahead.init(t.maxLen, t.cap)
+			if !t.pooled { // a run of the pool lives as long as its slot: a read-ahead of its reference would outlive it
+				s.ahead.init(t.maxLen, t.cap)
+			}
 			return s, nil
 		}
 		if attempt == 0 {
@@ -367,11 +370,40 @@ func relation(p, c uint64) int {
 // the last call's is the message Take returns nil for. At the end of the
 // stream it returns io.EOF.
 func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error {
+	_, err := s.take(ctx, block, func(_ uint64, data []byte) { use(data) }, false)
+	return err
+}
+
+// TakeAt is Take, telling use the message's position too.
+func (s *Sub) TakeAt(ctx context.Context, block bool, use func(pos uint64, data []byte)) error {
+	_, err := s.take(ctx, block, use, false)
+	return err
+}
+
+// Peek is TakeAt without moving the cursor past the message: the caller
+// holds it, at the position Peek returns, until it calls Advance with that
+// position. Under Block the slot is not overwritten meanwhile (the
+// subscription has not read it); other takes of the subscription must wait
+// for Advance. A subscription without read-ahead (a topic with a pool)
+// only.
+func (s *Sub) Peek(ctx context.Context, block bool, use func(pos uint64, data []byte)) (uint64, error) {
+	return s.take(ctx, block, use, true)
+}
+
+// Advance moves the cursor past the message at c, which Peek held, if
+// the subscription still holds its entry.
+func (s *Sub) Advance(c uint64) {
+	if atomic.LoadUint64(s.e.Word) == s.word && atomic.CompareAndSwapUint64(s.e.Cursor, c, c+1) && !s.t.dropOldest {
+		wake(s.t.w.RoomWord)
+	}
+}
+
+func (s *Sub) take(ctx context.Context, block bool, use func(pos uint64, data []byte), hold bool) (uint64, error) {
 	t := s.t
 	spins, stale := 0, 0
 	for {
-		if s.takeAhead(use) {
-			return nil
+		if !hold && s.takeAhead(func(data []byte) { use(0, data) }) {
+			return 0, nil
 		}
 		c := atomic.LoadUint64(s.e.Cursor)
 		off := t.offset(c)
@@ -385,18 +417,21 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 			if !t.fixed {
 				n = min(int(atomic.LoadUint32(t.length(off))), t.maxLen)
 			}
-			use(t.data(off)[:n])
+			use(c, t.data(off)[:n])
 			if atomic.LoadUint64(sw) != w { // a publisher a lap on overwrote it meanwhile
 				if t.dropOldest {
 					s.lose(c, c+1)
 				}
 				continue // under Block: another goroutine took it, and the slot moved on
 			}
+			if hold {
+				return c, nil
+			}
 			if atomic.CompareAndSwapUint64(s.e.Cursor, c, c+1) {
 				if !t.dropOldest {
 					wake(t.w.RoomWord)
 				}
-				return nil
+				return c, nil
 			}
 		case rel == 0 && st == objfmt.SlotSkipped:
 			// Its publisher died writing it: no message was sent there.
@@ -406,13 +441,13 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 		case rel == 0 && st == objfmt.SlotWriting, rel < 0 || (rel == 0 && st == objfmt.SlotFree):
 			writing := rel == 0 && st == objfmt.SlotWriting
 			if !writing && t.Ended() {
-				return io.EOF
+				return 0, io.EOF
 			}
 			if !block {
-				return ErrEmpty
+				return 0, ErrEmpty
 			}
 			if err := s.waitAt(ctx, c, sw, w, writing, pid, &spins, false); err != nil {
-				return err
+				return 0, err
 			}
 		case rel > 0:
 			// Overwritten before it was read: every position a capacity
@@ -424,12 +459,59 @@ func (s *Sub) Take(ctx context.Context, block bool, use func(data []byte)) error
 			s.lose(c, next)
 		default:
 			if stale++; stale > staleMax {
-				return ErrCorrupt
+				return 0, ErrCorrupt
 			}
 			continue
 		}
 		stale = 0
 	}
+}
+
+// Holds reports whether the slot of position pos still holds that
+// position's message, or is being written by a live process: what a pool
+// asks of a run Queued at pos. A slot written at pos by a dead process is
+// taken back.
+func (t *Topic) Holds(pos uint64) bool {
+	sw := t.state(t.offset(pos))
+	w := atomic.LoadUint64(sw)
+	p, st, pid := objfmt.ParseSlotWord(w)
+	if p != objfmt.RingPos(pos) {
+		return false
+	}
+	switch st {
+	case objfmt.SlotFull:
+		return true
+	case objfmt.SlotWriting:
+		if pid == t.pid || posix.Alive(int(pid)) {
+			return true
+		}
+		t.takeBack(sw, w)
+	}
+	return false
+}
+
+// Unread reports whether a live subscription has yet to read the message
+// at pos: its cursor is at or before it (a view holds its cursor there).
+func (t *Topic) Unread(pos uint64) bool {
+	high := min(int(atomic.LoadUint32(t.w.SubsHigh)), t.subsMax)
+	for i := range high {
+		e := objfmt.TopicEntry(t.payload, i)
+		pid, _, _ := objfmt.ParseEntryWord(atomic.LoadUint64(e.Word))
+		if pid != 0 && atomic.LoadUint64(e.Cursor) <= pos && (pid == t.pid || posix.Alive(int(pid))) {
+			return true
+		}
+	}
+	return false
+}
+
+// Previous is the message that the slot c claimed held, a Capacity
+// before (nil if none): what a publisher with a pool gives back before it
+// writes its own. It is valid until the slot is written.
+func (t *Topic) Previous(c Claim) []byte {
+	if c.pos < t.cap || t.fixed {
+		return nil
+	}
+	return t.data(c.off)[:min(int(atomic.LoadUint32(t.length(c.off))), t.maxLen)]
 }
 
 // waitAt waits while the slot of cursor c holds w: nothing yet, or a
