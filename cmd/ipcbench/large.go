@@ -31,6 +31,8 @@ var largeScenarios = []scenario{{
 	impls: []impl{
 		{name: "ipcchan Queue[[]byte] LargeMessages, Receive", ipcchan: true, ops: 10, run: hugeSendReceive(receive)},
 		{name: "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", ipcchan: true, ops: 10, run: hugeSendReceive(receiveAppend)},
+		{name: "ipcchan Queue[[]byte] LargeMessages, PoolSize(64 MiB), Receive", ipcchan: true, ops: 10, run: hugeSendReceive(receive, ipcchan.PoolSize(hugeSize))},
+		{name: "ipcchan Queue[[]byte] LargeMessages, PoolSize(64 MiB), ReceiveAppend", ipcchan: true, ops: 10, run: hugeSendReceive(receiveAppend, ipcchan.PoolSize(hugeSize))},
 		{name: "two copy calls of 64 MiB", ops: 10, run: twoCopies},
 	},
 }, {
@@ -51,17 +53,18 @@ func largeStream(size int, how taking) measurement {
 	return func(b *bench, n int) (float64, error) { return receiveFlood(b, n, size, how, true) }
 }
 
-// hugeQueue makes a queue for 64 MiB messages and opens it; done closes
-// and removes it.
-func hugeQueue(b *bench) (q *ipcchan.Queue[[]byte], done func(), err error) {
-	return create(b, "huge", ipcchan.OpenQueue[[]byte], ipcchan.UnlinkQueue, ipcchan.Capacity(2), ipcchan.MsgSize(8192), ipcchan.LargeMessages())
+// hugeQueue makes a queue for 64 MiB messages (with opts) and opens it;
+// done closes and removes it.
+func hugeQueue(b *bench, opts ...ipcchan.Option) (q *ipcchan.Queue[[]byte], done func(), err error) {
+	return create(b, "huge", ipcchan.OpenQueue[[]byte], ipcchan.UnlinkQueue, append([]ipcchan.Option{ipcchan.Capacity(2), ipcchan.MsgSize(8192), ipcchan.LargeMessages()}, opts...)...)
 }
 
 // hugeSendReceive sends a 64 MiB message and receives it, n times, in one
-// process: the two copies (into /dev/shm and out of it) one after the other.
-func hugeSendReceive(how taking) measurement {
+// process, on a queue opened with opts: the two copies (into /dev/shm and
+// out of it) one after the other.
+func hugeSendReceive(how taking, opts ...ipcchan.Option) measurement {
 	return func(b *bench, n int) (float64, error) {
-		q, done, err := hugeQueue(b)
+		q, done, err := hugeQueue(b, opts...)
 		if err != nil {
 			return 0, err
 		}
@@ -154,13 +157,18 @@ func largeRSS(a peerArgs) error {
 // largeTargets are the large-message goals of the project.
 func largeTargets(rs []*result, ratio func(name, scenario, a, b string, limit float64, atMost bool, note string)) []target {
 	const sc1 = "large message 1 MiB"
-	note := "a new file per message: tmpfs allocates its pages as the sender writes and frees them as the receiver closes it, where a socket reuses its buffers; see docs/BENCHMARKS.md"
-	ratio("1 MiB large message, Receive, vs Unix socket", sc1, "ipcchan Queue[[]byte] LargeMessages, Receive", "Go net, Unix socket", 1.0, true, note)
-	ratio("1 MiB large message, ReceiveAppend, vs Unix socket", sc1, "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", "Go net, Unix socket", 1.0, true, note)
-	hugeNote := "the pages of the file, and of the slice Receive returns, are new each time: the kernel allocates, clears and frees them; see docs/BENCHMARKS.md"
-	ratio("64 MiB large message, Receive, vs two copies", "large message 64 MiB, Send", "ipcchan Queue[[]byte] LargeMessages, Receive", "two copy calls of 64 MiB", 1.5, true, hugeNote)
-	ratio("64 MiB large message, ReceiveAppend, vs two copies", "large message 64 MiB, Send", "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", "two copy calls of 64 MiB", 1.5, true, hugeNote)
+	note := "Receive returns new memory: 1 MiB a message for the garbage collector, which runs every few messages (profiled: GC and page faults); the pool itself is reused"
+	ratio("1 MiB large message, Receive, vs Unix socket", sc1, "ipcchan Queue[[]byte] LargeMessages, Receive", "Go net, Unix socket", 1.5, true, note)
+	ratio("1 MiB large message, ReceiveAppend, vs Unix socket", sc1, "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", "Go net, Unix socket", 1.0, true, "")
+	hugeNote := "larger than the default pool (16 MiB), it travels in a file of its own, whose pages the kernel allocates, clears and frees each time (and Receive's slice is new); see docs/BENCHMARKS.md"
+	const sc64 = "large message 64 MiB, Send"
+	ratio("64 MiB large message, Receive, vs two copies", sc64, "ipcchan Queue[[]byte] LargeMessages, Receive", "two copy calls of 64 MiB", 1.5, true, hugeNote)
+	ratio("64 MiB large message, ReceiveAppend, vs two copies", sc64, "ipcchan Queue[[]byte] LargeMessages, ReceiveAppend", "two copy calls of 64 MiB", 1.5, true, hugeNote)
+	ratio("64 MiB, PoolSize(64 MiB), Receive, vs two copies", sc64, "ipcchan Queue[[]byte] LargeMessages, PoolSize(64 MiB), Receive", "two copy calls of 64 MiB", 1.5, true,
+		"Receive returns 64 MiB of new memory each time: the Go runtime's pages, faulted in")
+	ratio("64 MiB, PoolSize(64 MiB), ReceiveAppend, vs two copies", sc64, "ipcchan Queue[[]byte] LargeMessages, PoolSize(64 MiB), ReceiveAppend", "two copy calls of 64 MiB", 1.5, true, "")
 	ratio("64 B on a queue with LargeMessages vs without", "queue throughput 64 B, with and without", "ipcchan Queue[[]byte] LargeMessages", "ipcchan Queue[[]byte]", 0.95, false, "")
+	loanTargets(ratio)
 	var ts []target
 	if r := find(rs, "large message 64 MiB, receiver's peak RSS", "ipcchan Queue[[]byte] LargeMessages, a fresh process"); r != nil {
 		v := r.Median / hugeSize

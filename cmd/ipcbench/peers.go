@@ -25,6 +25,10 @@ var peerRoles = map[string]func(peerArgs) error{
 	"unix-flood":        unixFlood,                           // PATH N SIZE: send N+1 frames over a Unix socket
 	"large-rss":         largeRSS,                            // NAME: receive one message, read all of it, and print the peak RSS in bytes
 
+	// loan.go
+	"ring-large-flood": ringLargeFlood, // HOW NAME N SIZE: send N+1 messages on a ring with a pool, loaned or by copy, then the end
+	"ring-loan-echo":   ringLoanEcho,   // HOW IN OUT: answer each message of IN with one of its size on OUT, loaned or by copy
+
 	// typed.go
 	"typed-queue":        queueSends(sampleOrder),                                 // NAME N: send N+1 Orders, then the end
 	"tick-queue":         queueSends(sampleTick, ipcchan.WithCodec(codec.Layout)), // NAME N: send N+1 Ticks as their bytes, then the end

@@ -15,7 +15,7 @@ import "slices"
 // families are the tables in the order of the output.
 var families = [][]scenario{
 	queueScenarios, typedScenarios, ringScenarios, topicScenarios, syncScenarios, wakeScenarios,
-	shmScenarios, lifecycleScenarios, largeScenarios, natsScenarios,
+	shmScenarios, lifecycleScenarios, largeScenarios, loanScenarios, natsScenarios,
 }
 
 // scenarios returns every scenario, in the order of the output.
