@@ -184,7 +184,7 @@ func TestLargeBytesNeedLargeMessages(t *testing.T) {
 // message that Recv read ahead goes back into the queue on Close, whole.
 func TestLargeStreams(t *testing.T) {
 	name := queueName(t)
-	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.MsgSize(256))
+	q := openQueue[Doc](t, name, ipcchan.Create(), ipcchan.MsgSize(256), inFiles) // files: their count tells when Recv has read ahead
 	for i := range 3 {
 		if err := q.Send(t.Context(), Doc{Title: "doc", Body: pattern(20000, uint64(i))}); err != nil {
 			t.Fatal(err)
