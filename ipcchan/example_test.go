@@ -355,6 +355,42 @@ func ExampleRing_Loan() {
 	// pool in use: 0
 }
 
+func ExampleTopic_Loan() {
+	// A topic made with LargeMessages lends its pool too: every
+	// subscription reads the published frame where the publisher wrote it.
+	ctx := context.Background()
+	t, err := ipcchan.OpenTopic[[]byte](exampleName, ipcchan.Create(), ipcchan.LargeMessages(), ipcchan.PoolSize(8<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkTopic(exampleName)
+	defer t.Close()
+	a, _ := t.Subscribe() // subscriptions of other processes would do the same
+	b, _ := t.Subscribe()
+
+	l, err := t.Loan(ctx, 1<<20)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range l.Bytes() {
+		l.Bytes()[i] = byte(i)
+	}
+	if err := l.Send(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for _, sub := range []*ipcchan.Subscription[[]byte]{a, b} {
+		v, err := sub.ReceiveView(ctx) // in place: publishers wait for its Release (Overflow(Block))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(v.Bytes()), v.Bytes()[1000])
+		v.Release()
+	}
+	// Output:
+	// 1048576 232
+	// 1048576 232
+}
+
 func ExampleOpenQueue_cStruct() {
 	// A C program's struct order { int64_t id; double price; int32_t qty;
 	// uint8_t side; uint8_t pad[3]; }, sent with
