@@ -124,4 +124,31 @@ func TestPoolInTheTool(t *testing.T) {
 	if _, err := os.Stat(qpool); !os.IsNotExist(err) {
 		t.Errorf("the queue's pool after rm of its queue: %v", err)
 	}
+
+	// A topic's pool, the same.
+	tname := testutil.Name(t, ipcchan.UnlinkTopic)
+	tp, err := ipcchan.OpenTopic[[]byte](tname, ipcchan.Create(), ipcchan.MsgSize(256), ipcchan.LargeMessages(), ipcchan.PoolSize(poolSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	sub, err := tp.Subscribe() // a subscription yet to read it keeps the message in the pool
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := tp.Send(t.Context(), make([]byte, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	tpool := posix.ShmDir + objfmt.PoolName("topic", tname)
+	if p, ok := lsJSON(t)["pool "+tname]; !ok || p.Of != "topic" || p.Path != tpool || p.PoolSize != poolSize || p.PoolInUse != 2<<16 || p.Orphan {
+		t.Errorf("ls lists the topic's pool as %+v (listed %v)", p, ok)
+	}
+	if st, want := mustRun(t, "stat", tname), fmt.Sprintf("pool       %d bytes, %d in use by large messages, loans and views", poolSize, 2<<16); !strings.Contains(st, want) {
+		t.Errorf("stat of the topic does not say %q:\n%s", want, st)
+	}
+	mustRun(t, "rm", tname)
+	if _, err := os.Stat(tpool); !os.IsNotExist(err) {
+		t.Errorf("the topic's pool after rm of its topic: %v", err)
+	}
 }
