@@ -49,11 +49,7 @@ func helperLargeStep(args []string) error {
 	if err != nil {
 		return err
 	}
-	large.At = func(s large.Step) {
-		if s == large.Step(step) {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}
+	dieAt(large.Step(step))
 	if args[1] == "send" {
 		err = q.Send(context.Background(), crashMessage)
 	} else {
@@ -100,6 +96,16 @@ func removeFiles(t *testing.T, files []string) {
 	for _, f := range files {
 		if err := os.Remove(f); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// dieAt makes this process (a helper) kill itself with SIGKILL when it
+// reaches step of a large message's way.
+func dieAt(step large.Step) {
+	large.At = func(s large.Step) {
+		if s == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
 }

@@ -284,11 +284,7 @@ func helperPoolStep(args []string) error {
 	}
 	step, _ := strconv.Atoi(args[2])
 	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
-	large.At = func(s large.Step) {
-		if s == large.Step(step) {
-			kill()
-		}
-	}
+	dieAt(large.Step(step))
 	ctx, msg := context.Background(), pattern(300000, 9)
 	switch args[1] {
 	case "loan":

@@ -186,11 +186,7 @@ func helperQueuePoolStep(args []string) error {
 		return err
 	}
 	step, _ := strconv.Atoi(args[2])
-	large.At = func(s large.Step) {
-		if s == large.Step(step) {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}
+	dieAt(large.Step(step))
 	if args[1] == "send" {
 		err = q.Send(context.Background(), pattern(300000, 9))
 	} else {

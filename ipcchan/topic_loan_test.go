@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -293,11 +292,7 @@ func helperTopicLoanStep(args []string) error {
 		return err
 	}
 	step, _ := strconv.Atoi(args[1])
-	large.At = func(s large.Step) {
-		if s == large.Step(step) {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}
+	dieAt(large.Step(step))
 	msg := pattern(300000, 9)
 	l, err := tp.Loan(context.Background(), len(msg))
 	if err != nil {

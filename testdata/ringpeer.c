@@ -131,7 +131,10 @@ static void send_tick(const struct tick *t, uint32_t pid) {
 	}
 }
 
-static int recv_tick(struct tick *t, uint32_t pid) {
+/* claim_read claims the next message: the slot of *pos moves to
+ * Reading(*pos, pid), and returns 0; or returns 1 at the end of the
+ * stream. The caller frees the slot with free_read. */
+static int claim_read(uint64_t *pos_out, uint32_t pid) {
 	for (;;) {
 		uint64_t pos = __atomic_load_n(head, __ATOMIC_SEQ_CST);
 		uint64_t *sw = slot_state(pos);
@@ -140,9 +143,7 @@ static int recv_tick(struct tick *t, uint32_t pid) {
 		if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_FULL) {
 			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_READING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 				advance(head, pos);
-				memcpy(t, slot_data(pos), sizeof *t);
-				__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
-				wake(room_word);
+				*pos_out = pos;
 				return 0;
 			}
 		} else if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_SKIPPED) {
@@ -156,6 +157,20 @@ static int recv_tick(struct tick *t, uint32_t pid) {
 			sleep_on(data_word, sw, w); /* empty */
 		}
 	}
+}
+
+/* free_read frees the slot of pos, claimed by claim_read. */
+static void free_read(uint64_t pos) {
+	__atomic_store_n(slot_state(pos), slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
+	wake(room_word);
+}
+
+static int recv_tick(struct tick *t, uint32_t pid) {
+	uint64_t pos;
+	if (claim_read(&pos, pid)) return 1;
+	memcpy(t, slot_data(pos), sizeof *t);
+	free_read(pos);
+	return 0;
 }
 
 /* view_run takes the run that the reference in the slot of pos (claimed,
@@ -178,41 +193,21 @@ static int view_run(uint64_t pos, uint32_t pid, uint64_t *size, uint32_t *block,
  * message in the pool is hashed where it lies, after its slot is freed,
  * and its run then goes back to the pool. */
 static int recv_view(uint32_t pid) {
-	for (;;) {
-		uint64_t pos = __atomic_load_n(head, __ATOMIC_SEQ_CST);
-		uint64_t *sw = slot_state(pos);
-		uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
-		uint64_t p = pos_of(w), st = state_of(w);
-		if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_FULL) {
-			if (!__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_READING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) continue;
-			advance(head, pos);
-			uint64_t size;
-			uint32_t block, blocks;
-			if (view_run(pos, pid, &size, &block, &blocks)) {
-				__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
-				wake(room_word);
-				printf("pool %llu %016llx\n", (unsigned long long)size,
-				       (unsigned long long)fnv1a(pool + pool_data_off + (uint64_t)block * pool_block_size, size));
-				__atomic_store_n(pool_word(block), 0, __ATOMIC_SEQ_CST);
-				wake((uint32_t *)(pool_ctl + IPCCHAN_POOL_OFF_ROOM));
-				return 0;
-			}
-			uint32_t n = __atomic_load_n(slot_len(pos), __ATOMIC_SEQ_CST);
-			printf("slot %u %016llx\n", n, (unsigned long long)fnv1a(slot_data(pos), n));
-			__atomic_store_n(sw, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
-			wake(room_word);
-			return 0;
-		} else if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_SKIPPED) {
-			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-				wake(room_word);
-			advance(head, pos);
-		} else if ((p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_READING) || p == ((pos + cap) & IPCCHAN_SLOT_POS_MASK)) {
-			advance(head, pos);
-		} else {
-			if (st == IPCCHAN_SLOT_FREE && p == (pos & IPCCHAN_SLOT_POS_MASK) && __atomic_load_n(ended, __ATOMIC_SEQ_CST)) return 1;
-			sleep_on(data_word, sw, w); /* empty */
-		}
+	uint64_t pos, size;
+	uint32_t block, blocks;
+	if (claim_read(&pos, pid)) return 1;
+	if (view_run(pos, pid, &size, &block, &blocks)) {
+		free_read(pos); /* the slot goes on to other messages while the run is read */
+		printf("pool %llu %016llx\n", (unsigned long long)size,
+		       (unsigned long long)fnv1a(pool + pool_data_off + (uint64_t)block * pool_block_size, size));
+		__atomic_store_n(pool_word(block), 0, __ATOMIC_SEQ_CST);
+		wake((uint32_t *)(pool_ctl + IPCCHAN_POOL_OFF_ROOM));
+		return 0;
 	}
+	uint32_t n = __atomic_load_n(slot_len(pos), __ATOMIC_SEQ_CST);
+	printf("slot %u %016llx\n", n, (unsigned long long)fnv1a(slot_data(pos), n));
+	free_read(pos);
+	return 0;
 }
 
 /* open_pool maps the pool of the ring NAME, whose file has inode ino,
