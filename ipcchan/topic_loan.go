@@ -13,11 +13,11 @@ import (
 )
 
 // A topic's pool: a message larger than MsgSize is written into a run of
-// the pool and its slot holds a reference; the run lives as long as the
-// slot holds the message (every subscription reads it there, and a new
-// one may with History), and goes back to the pool when the publisher a
-// Capacity later claims the slot, or, if that one does not know the pool,
-// when an allocation finds no room and no slot holds it any more.
+// the pool and its slot holds a reference; every subscription reads it
+// there. The run goes back to the pool when the publisher a Capacity later
+// claims the slot, or, when an allocation finds no room, once every live
+// subscription has read it (or no slot holds it: its slot was published
+// over by a publisher that does not know the pool).
 
 // openPool opens the topic's pool, if it has one (flagged), making it if
 // this call made the topic.
