@@ -45,6 +45,9 @@ var peerRoles = map[string]func(peerArgs) error{
 	"ring-tick-echo":   echoPeer(openRing[Tick]),    // IN OUT: echo Ticks until the end of the stream
 	"ring-block":       ringBlock,                   // NAME: wait a second for a message that does not come; print the CPU ns it took
 
+	// spsc.go
+	"go-spsc-send": goSPSCSend, // PATH N EVERY: send N+1 messages on a Go SPSC ring, publishing its index every EVERY
+
 	// topic.go
 	"topic-sub":       topicSub,      // NAME: subscribe, say "ready", receive Ticks until the end; print ns per message
 	"topic-tick-echo": topicTickEcho, // IN OUT: subscribe to IN, say "ready", publish each Tick on OUT until the end

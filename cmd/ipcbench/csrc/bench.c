@@ -12,6 +12,9 @@
  *   bench ring-futex N           the same ring, a side that finds it empty (full)
  *                                spins 64 times, then sleeps on a futex; the other
  *                                wakes it only then
+ *   bench ring-relacq N          the busy-polling ring with release stores and
+ *                                acquire loads of its indices (cached by each side):
+ *                                the machine's ceiling for one index store a message
  *   bench mutex-uncontended N    lock+unlock of a robust process-shared pthread mutex
  *   bench mutex-contended N      two processes, N lock+unlock each: ns per lock+unlock
  *   bench open-close queue|sem|shm N   create, close and unlink
@@ -199,7 +202,7 @@ static uint64_t ring_wait(_Atomic uint64_t *counter, uint64_t seen, _Atomic uint
 	}
 }
 
-static int ring_stream(long n, int futex) {
+static int ring_stream(long n, int futex, int relacq) {
 	struct spsc *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED) die("mmap");
 	pid_t child = fork();
@@ -210,7 +213,10 @@ static int ring_stream(long n, int futex) {
 			while (t - head >= RING_CAP) head = ring_wait(&r->head, head, &r->room_word, futex);
 			msg[0] = (uint8_t)t;
 			memcpy(r->slots[t % RING_CAP], msg, 64);
-			atomic_store(&r->tail, t + 1);
+			if (relacq)
+				atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+			else
+				atomic_store(&r->tail, t + 1);
 			if (futex) ring_wake(&r->data_word);
 		}
 		_exit(0);
@@ -222,7 +228,10 @@ static int ring_stream(long n, int futex) {
 		while (h == tail) tail = ring_wait(&r->tail, tail, &r->data_word, futex);
 		memcpy(buf, r->slots[h % RING_CAP], 64);
 		if (buf[0] != (uint8_t)h) { fprintf(stderr, "bench: ring out of order\n"); exit(1); }
-		atomic_store(&r->head, h + 1);
+		if (relacq)
+			atomic_store_explicit(&r->head, h + 1, memory_order_release);
+		else
+			atomic_store(&r->head, h + 1);
 		if (futex) ring_wake(&r->room_word);
 		if (h == 0) start = now(); /* the clock starts at the first message */
 	}
@@ -323,8 +332,9 @@ int main(int argc, char **argv) {
 	if (strcmp(argv[1], "mq-stream") == 0) return mq_stream(atol(argv[2]), atol(argv[3]));
 	if (strcmp(argv[1], "sem-pingpong") == 0) return sem_pingpong(n);
 	if (strcmp(argv[1], "futex-pingpong") == 0) return futex_pingpong(n);
-	if (strcmp(argv[1], "ring-busy") == 0) return ring_stream(n, 0);
-	if (strcmp(argv[1], "ring-futex") == 0) return ring_stream(n, 1);
+	if (strcmp(argv[1], "ring-busy") == 0) return ring_stream(n, 0, 0);
+	if (strcmp(argv[1], "ring-futex") == 0) return ring_stream(n, 1, 0);
+	if (strcmp(argv[1], "ring-relacq") == 0) return ring_stream(n, 0, 1);
 	if (strcmp(argv[1], "mutex-uncontended") == 0) return mutex_uncontended(n);
 	if (strcmp(argv[1], "mutex-contended") == 0) return mutex_contended(n);
 	if (strcmp(argv[1], "open-close") == 0 && argc == 4) return open_close(argv[2], atol(argv[3]));
