@@ -53,6 +53,7 @@ type stream[T any] struct {
 	ctx        context.Context
 	stop       context.CancelFunc
 	exited     chan struct{} // closed when the goroutine has returned
+	ended      chan struct{} // closed before the channel is: err is final
 	err        error         // why the stream ended; read after exited
 	putBackErr error         // a held message that could not go back at Close
 }
@@ -75,7 +76,7 @@ func (r *Receiving[T]) Recv(take Source[T]) <-chan T {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &stream[T]{ch: make(chan T), handoff: make(chan Taken[T]), token: make(chan struct{}, 1),
-		ctx: ctx, stop: stop, exited: make(chan struct{})}
+		ctx: ctx, stop: stop, exited: make(chan struct{}), ended: make(chan struct{})}
 	if r.end {
 		stop()
 	}
@@ -92,7 +93,7 @@ func (r *Receiving[T]) Err() error {
 		return nil
 	}
 	select {
-	case <-s.exited:
+	case <-s.ended: // whoever saw the channel closed sees this closed
 		return s.err
 	default:
 		return nil
@@ -177,6 +178,7 @@ func (r *Receiving[T]) Close() error {
 func (r *Receiving[T]) feed(s *stream[T], take Source[T]) {
 	defer close(s.exited)
 	defer close(s.ch)
+	defer close(s.ended)
 	for {
 		select {
 		case s.token <- struct{}{}:
