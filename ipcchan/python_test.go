@@ -381,8 +381,8 @@ func TestPythonRingHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := binary.LittleEndian.Uint64(b[objfmt.HeaderSize+objfmt.RingCtlSize:])
-	if pos, st, holder := objfmt.ParseSlotWord(w); pos != 0 || st != objfmt.SlotReading || holder != uint32(pid) {
-		t.Errorf("the held slot's word says position %d, state %d, pid %d; want Reading(0) by %d", pos, st, holder, pid)
+	if pos, st, n, holder := objfmt.ParseRingWord(w); pos != 0 || st != objfmt.SlotReading || n != 1 || holder != uint32(pid) {
+		t.Errorf("the held slot's word says position %d, state %d, run %d, pid %d; want Reading(0, 1) by %d", pos, st, n, holder, pid)
 	}
 	done := make(chan error, 1)
 	go pyRingSender(t.Context(), r, n, func(i int) pyTick { return tick(i + 2) }, done)

@@ -210,8 +210,8 @@ func ringShape[T any](obj ipcerr.Object, cfg *options.Config, w *typed.Wire[T]) 
 	if cfg.Has(options.Capacity) {
 		capacity = cfg.Capacity
 	}
-	if capacity > 1<<31-1 {
-		return 0, 0, obj.Err("open", ErrInvalid, fmt.Sprintf("Capacity(%d): a ring holds at most %d messages", capacity, 1<<31-1))
+	if capacity > objfmt.RingCapMax {
+		return 0, 0, obj.Err("open", ErrInvalid, fmt.Sprintf("Capacity(%d): a ring holds at most %d messages", capacity, objfmt.RingCapMax))
 	}
 	switch {
 	case w.Kind() == typed.Layout:
@@ -238,8 +238,12 @@ func checkRing(obj ipcerr.Object, cfg *options.Config, payload []byte, capacity,
 	g := objfmt.ReadRingGeometry(payload)
 	switch {
 	case g.Layout != objfmt.RingLayout:
-		return obj.Err("open", ErrTypeMismatch, fmt.Sprintf("its slots have layout %d; this library reads layout %d", g.Layout, objfmt.RingLayout))
-	case g.Capacity == 0 || int(g.Stride) < objfmt.RingStride(int(g.MaxLen)) || g.Stride%64 != 0 || objfmt.RingSize(int(g.Capacity), int(g.Stride)) > len(payload):
+		e := obj.Err("open", ErrTypeMismatch, fmt.Sprintf("its slots have layout %d; this library reads layout %d", g.Layout, objfmt.RingLayout))
+		if g.Layout == 1 {
+			e.Hint = fmt.Sprintf("layout 1 is the ring of ipcchan before batches (SendBatch); drain it with that version, or remove it (ipcchan.UnlinkRing(%q)) and make it again", obj.Name)
+		}
+		return e
+	case g.Capacity == 0 || g.Capacity > objfmt.RingCapMax || int(g.Stride) < objfmt.RingStride(int(g.MaxLen)) || g.Stride%64 != 0 || objfmt.RingSize(int(g.Capacity), int(g.Stride)) > len(payload):
 		return obj.Err("open", ErrCorrupt, fmt.Sprintf("its control block says %d slots of %d bytes, which its file (%d bytes of payload) does not hold; it is damaged: remove it (ipcchan.UnlinkRing(%q))",
 			g.Capacity, g.Stride, len(payload), obj.Name))
 	case (cfg.Has(options.Capacity) && int(g.Capacity) != capacity) || (cfg.Has(options.MsgSize) && int(g.MaxLen) != maxLen):

@@ -66,7 +66,10 @@ C = {
     "IPCCHAN_USER_SLOTS": 16,
     "IPCCHAN_KIND_SHM": 1,
     "IPCCHAN_KIND_RING": 4,
-    "IPCCHAN_RING_LAYOUT": 1,
+    "IPCCHAN_RING_LAYOUT": 2,
+    "IPCCHAN_RING_POS_BITS": 30,
+    "IPCCHAN_RING_RUN_SHIFT": 30,
+    "IPCCHAN_RING_RUN_MAX": 512,
     "IPCCHAN_RING_FIXED": 1,
     "IPCCHAN_RING_CTL_SIZE": 320,
     "IPCCHAN_RING_OFF_LAYOUT": 0,
@@ -98,6 +101,7 @@ MAGIC = b"ipcchan\0"
 HEADER = C["IPCCHAN_HEADER_SIZE"]
 HEADER_FMT = "<8sIIQIIQII16x64s16I"  # the whole header, little endian
 POS_MASK = (1 << C["IPCCHAN_SLOT_POS_BITS"]) - 1
+RING_POS_MASK = (1 << C["IPCCHAN_RING_POS_BITS"]) - 1
 FREE, WRITING, FULL, READING, SKIPPED = (C["IPCCHAN_SLOT_" + s] for s in ("FREE", "WRITING", "FULL", "READING", "SKIPPED"))
 SLEEPERS = C["IPCCHAN_RING_SLEEPERS"]
 SEQ_CST = 5  # __ATOMIC_SEQ_CST
@@ -459,12 +463,18 @@ class Ring:
         self.wakes = self.sleeps = self.took_back = 0
 
     @staticmethod
-    def word(pos, state, pid):
-        return pos & POS_MASK | state << C["IPCCHAN_SLOT_STATE_SHIFT"] | pid << C["IPCCHAN_SLOT_PID_SHIFT"]
+    def word(pos, state, pid, n=1):
+        return pos & RING_POS_MASK | (n - 1) << C["IPCCHAN_RING_RUN_SHIFT"] | \
+            state << C["IPCCHAN_SLOT_STATE_SHIFT"] | pid << C["IPCCHAN_SLOT_PID_SHIFT"]
 
     @staticmethod
     def split(w):
-        return w & POS_MASK, w >> C["IPCCHAN_SLOT_STATE_SHIFT"] & 7, w >> C["IPCCHAN_SLOT_PID_SHIFT"]
+        """position, state, pid and the run's slots of a ring slot's word"""
+        n = (w >> C["IPCCHAN_RING_RUN_SHIFT"] & (C["IPCCHAN_RING_RUN_MAX"] - 1)) + 1
+        return w & RING_POS_MASK, w >> C["IPCCHAN_SLOT_STATE_SHIFT"] & 7, w >> C["IPCCHAN_SLOT_PID_SHIFT"], n
+
+    def state(self, pos):
+        return self.obj.base + self.slot_off(pos)
 
     def slot_off(self, pos):
         return self.slots + pos % self.cap * self.stride
@@ -505,32 +515,51 @@ class Ring:
                 continue
             return False
 
-    def take_back(self, sw, w):
-        p, st, _ = self.split(w)
+    def take_back(self, pos, sw, w):
+        a, cap = self.atom, self.cap
+        _, st, _, n = self.split(w)
         if st == WRITING:
-            nxt = self.word(p, SKIPPED, 0)
+            nxt = self.word(pos, SKIPPED, 0, n)
         elif st == READING:
-            nxt = self.word(p + self.cap, FREE, 0)
+            for i in range(n - 1, 0, -1):  # the rest of the run first
+                v = a.load64(self.state(pos + i))
+                if v & RING_POS_MASK == (pos + i) & RING_POS_MASK:
+                    a.cas64(self.state(pos + i), v, self.word(pos + i + cap, FREE, 0))
+            a.cas64(self.head, pos, pos + n)
+            nxt = self.word(pos + cap, FREE, 0)
         else:
             return
-        if self.atom.cas64(sw, w, nxt):
-            self.atom.add64(self.recovered, 1)
+        if a.cas64(sw, w, nxt):
+            a.add64(self.recovered, n)
             self.took_back += 1
             self.wake(self.data_word)
             self.wake(self.room_word)
 
+    def mark(self, pos, n):
+        """Marks the slots from pos on, the last n of a run whose first part
+        this receiver takes, a run of their own; False if the slot moved on."""
+        a, sw = self.atom, self.state(pos)
+        want = self.word(pos, FULL, 0, n)
+        w = a.load64(sw)
+        if w == want:
+            return True
+        return w == self.word(pos, FREE, 0) and (a.cas64(sw, w, want) or a.load64(sw) == want)
+
     def receive(self, hold=None):
-        """The next message's values, or None at the end of the stream.
-        hold, if given, is called while the slot is held (Reading)."""
+        """The next message's values, or None at the end of the stream: the
+        first of the run at head (its rest marked a run of its own). hold, if
+        given, is called while the slot is held (Reading)."""
         a, cap = self.atom, self.cap
         while True:
             pos = a.load64(self.head)
             off = self.slot_off(pos)
             sw = self.obj.base + off
             w = a.load64(sw)
-            p, st, pid = self.split(w)
-            here = pos & POS_MASK
+            p, st, pid, n = self.split(w)
+            here = pos & RING_POS_MASK
             if p == here and st == FULL:
+                if n > 1 and not self.mark(pos + 1, n - 1):
+                    continue
                 if a.cas64(sw, w, self.word(pos, READING, self.me)):
                     a.cas64(self.head, pos, pos + 1)
                     vals = self.msg.unpack(self.obj.mm, off + C["IPCCHAN_SLOT_OFF_DATA"])  # FIXED: maxLen bytes
@@ -540,12 +569,16 @@ class Ring:
                     self.wake(self.room_word)
                     return vals
             elif p == here and st == SKIPPED:
+                for i in range(n - 1, 0, -1):  # its first slot last
+                    a.cas64(self.state(pos + i), self.word(pos + i, FREE, 0), self.word(pos + i + cap, FREE, 0))
                 if a.cas64(sw, w, self.word(pos + cap, FREE, 0)):
                     self.wake(self.room_word)
+                a.cas64(self.head, pos, pos + n)
+            elif p == here and st == READING:
+                a.cas64(self.head, pos, pos + n)
+            elif p == (pos + cap) & RING_POS_MASK:
                 a.cas64(self.head, pos, pos + 1)
-            elif (p == here and st == READING) or p == (pos + cap) & POS_MASK:
-                a.cas64(self.head, pos, pos + 1)
-            elif (p == here and st in (WRITING, FREE)) or p == (pos - cap) & POS_MASK:
+            elif (p == here and st in (WRITING, FREE)) or p == (pos - cap) & RING_POS_MASK:
                 if st == FREE and p == here and a.load32(self.ended):
                     return None
                 empty = st == FREE
@@ -554,7 +587,7 @@ class Ring:
                     return a.load64(sw) == w and not (empty and a.load32(self.ended))
 
                 if self.wait(self.data_word, still, st, pid):
-                    self.take_back(sw, w)
+                    self.take_back(pos, sw, w)
             # else: head moved meanwhile; look again
 
 

@@ -52,9 +52,12 @@ static uint32_t stride, maxlen;
 static uint64_t *head, *tail;
 static uint32_t *data_word, *room_word, *ended;
 
-static uint64_t slot_word(uint64_t pos, uint64_t state, uint32_t pid) { return ipcchan_slot_word(pos, state, pid); }
-static uint64_t pos_of(uint64_t w) { return ipcchan_slot_pos(w); }
+#define MASK IPCCHAN_RING_POS_MASK
+static uint64_t ring_word(uint64_t pos, uint64_t state, uint32_t n, uint32_t pid) { return ipcchan_ring_word(pos, state, n, pid); }
+static uint64_t free_word(uint64_t pos) { return ipcchan_ring_word(pos, IPCCHAN_SLOT_FREE, 1, 0); }
+static uint64_t pos_of(uint64_t w) { return ipcchan_ring_pos(w); }
 static uint64_t state_of(uint64_t w) { return ipcchan_slot_state(w); }
+static uint32_t run_of(uint64_t w) { return ipcchan_ring_run(w); }
 static uint64_t *slot_state(uint64_t pos) { return (uint64_t *)(ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride); }
 static uint32_t *slot_len(uint64_t pos) { return (uint32_t *)(ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride + IPCCHAN_SLOT_OFF_LENGTH); }
 static uint8_t *slot_data(uint64_t pos) { return ctl + IPCCHAN_RING_CTL_SIZE + (pos % cap) * stride + IPCCHAN_SLOT_OFF_DATA; }
@@ -102,37 +105,56 @@ static void sleep_on(uint32_t *word, uint64_t *sw, uint64_t w) {
 	syscall(SYS_futex, word, FUTEX_WAIT, v, &ts, NULL, 0);
 }
 
-/* advance moves a counter (head or tail, a hint) from pos to pos + 1 if it
+/* advance moves a counter (head or tail, a hint) from pos to pos + n if it
  * is still at pos; pos itself is left alone (a failed compare-and-swap
  * would overwrite it with the counter's value). */
-static void advance(uint64_t *counter, uint64_t pos) {
-	__atomic_compare_exchange_n(counter, &pos, pos + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+static void advance(uint64_t *counter, uint64_t pos, uint64_t n) {
+	__atomic_compare_exchange_n(counter, &pos, pos + n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
+static int cas(uint64_t *p, uint64_t old, uint64_t new) {
+	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* send_tick sends one message: a run of one slot. */
 static void send_tick(const struct tick *t, uint32_t pid) {
 	for (;;) {
 		uint64_t pos = __atomic_load_n(tail, __ATOMIC_SEQ_CST);
 		uint64_t *sw = slot_state(pos);
 		uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
-		if (pos_of(w) == (pos & IPCCHAN_SLOT_POS_MASK) && state_of(w) == IPCCHAN_SLOT_FREE) {
-			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_WRITING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-				advance(tail, pos);
+		if (pos_of(w) == (pos & MASK) && state_of(w) == IPCCHAN_SLOT_FREE) {
+			if (cas(sw, w, ring_word(pos, IPCCHAN_SLOT_WRITING, 1, pid))) {
+				advance(tail, pos, 1);
 				memcpy(slot_data(pos), t, sizeof *t);
 				__atomic_store_n(slot_len(pos), (uint32_t)sizeof *t, __ATOMIC_SEQ_CST);
-				__atomic_store_n(sw, slot_word(pos, IPCCHAN_SLOT_FULL, 0), __ATOMIC_SEQ_CST);
+				__atomic_store_n(sw, ring_word(pos, IPCCHAN_SLOT_FULL, 1, 0), __ATOMIC_SEQ_CST);
 				wake(data_word);
 				return;
 			}
-		} else if (pos_of(w) == (pos & IPCCHAN_SLOT_POS_MASK)) {
-			advance(tail, pos);
-		} else if (pos_of(w) == ((pos - cap) & IPCCHAN_SLOT_POS_MASK)) {
+		} else if (pos_of(w) == (pos & MASK)) {
+			advance(tail, pos, run_of(w)); /* another's run: help move tail past it */
+		} else if (pos_of(w) == ((pos - cap) & MASK)) {
 			sleep_on(room_word, sw, w); /* full */
+		} else if (pos_of(w) == ((pos + cap) & MASK)) {
+			advance(tail, pos, 1); /* read out before tail moved past it */
 		}
 	}
 }
 
-/* claim_read claims the next message: the slot of *pos moves to
- * Reading(*pos, pid), and returns 0; or returns 1 at the end of the
+/* mark makes the slots from pos on, the last n of a run of which this
+ * receiver takes the first part, a run of their own; 0 if the slot has
+ * moved on (the run was read meanwhile). */
+static int mark(uint64_t pos, uint32_t n) {
+	uint64_t want = ring_word(pos, IPCCHAN_SLOT_FULL, n, 0);
+	uint64_t *sw = slot_state(pos);
+	uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
+	if (w == want) return 1;
+	return w == free_word(pos) && (cas(sw, w, want) || __atomic_load_n(sw, __ATOMIC_SEQ_CST) == want);
+}
+
+/* claim_read claims the next message, the first of the run at head (the
+ * rest of the run marked a run of its own): the slot of *pos moves to
+ * Reading(*pos, 1, pid), and returns 0; or returns 1 at the end of the
  * stream. The caller frees the slot with free_read. */
 static int claim_read(uint64_t *pos_out, uint32_t pid) {
 	for (;;) {
@@ -140,20 +162,25 @@ static int claim_read(uint64_t *pos_out, uint32_t pid) {
 		uint64_t *sw = slot_state(pos);
 		uint64_t w = __atomic_load_n(sw, __ATOMIC_SEQ_CST);
 		uint64_t p = pos_of(w), st = state_of(w);
-		if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_FULL) {
-			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos, IPCCHAN_SLOT_READING, pid), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-				advance(head, pos);
+		uint32_t n = run_of(w);
+		if (p == (pos & MASK) && st == IPCCHAN_SLOT_FULL) {
+			if (n > 1 && !mark(pos + 1, n - 1)) continue;
+			if (cas(sw, w, ring_word(pos, IPCCHAN_SLOT_READING, 1, pid))) {
+				advance(head, pos, 1);
 				*pos_out = pos;
 				return 0;
 			}
-		} else if (p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_SKIPPED) {
-			if (__atomic_compare_exchange_n(sw, &w, slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-				wake(room_word);
-			advance(head, pos);
-		} else if ((p == (pos & IPCCHAN_SLOT_POS_MASK) && st == IPCCHAN_SLOT_READING) || p == ((pos + cap) & IPCCHAN_SLOT_POS_MASK)) {
-			advance(head, pos);
+		} else if (p == (pos & MASK) && st == IPCCHAN_SLOT_SKIPPED) {
+			/* a sender died writing the run: free it, its first slot last */
+			for (uint32_t i = n - 1; i >= 1; i--) cas(slot_state(pos + i), free_word(pos + i), free_word(pos + i + cap));
+			if (cas(sw, w, free_word(pos + cap))) wake(room_word);
+			advance(head, pos, n);
+		} else if (p == (pos & MASK) && st == IPCCHAN_SLOT_READING) {
+			advance(head, pos, n);
+		} else if (p == ((pos + cap) & MASK)) {
+			advance(head, pos, 1);
 		} else {
-			if (st == IPCCHAN_SLOT_FREE && p == (pos & IPCCHAN_SLOT_POS_MASK) && __atomic_load_n(ended, __ATOMIC_SEQ_CST)) return 1;
+			if (st == IPCCHAN_SLOT_FREE && p == (pos & MASK) && __atomic_load_n(ended, __ATOMIC_SEQ_CST)) return 1;
 			sleep_on(data_word, sw, w); /* empty */
 		}
 	}
@@ -161,7 +188,7 @@ static int claim_read(uint64_t *pos_out, uint32_t pid) {
 
 /* free_read frees the slot of pos, claimed by claim_read. */
 static void free_read(uint64_t pos) {
-	__atomic_store_n(slot_state(pos), slot_word(pos + cap, IPCCHAN_SLOT_FREE, 0), __ATOMIC_SEQ_CST);
+	__atomic_store_n(slot_state(pos), free_word(pos + cap), __ATOMIC_SEQ_CST);
 	wake(room_word);
 }
 
@@ -291,7 +318,7 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 	if (layout != IPCCHAN_RING_LAYOUT || maxlen != sizeof(struct tick) || !(flags & IPCCHAN_RING_FIXED)) {
-		fprintf(stderr, "ringpeer: layout %u with %u-byte messages (flags %u), not layout 1 of fixed-size struct ticks\n", layout, maxlen, flags);
+		fprintf(stderr, "ringpeer: layout %u with %u-byte messages (flags %u), not layout %u of fixed-size struct ticks\n", layout, maxlen, flags, IPCCHAN_RING_LAYOUT);
 		return 1;
 	}
 	for (long i = 0; i < n; i++) {

@@ -29,8 +29,8 @@ func TestFormatsRingSlot(t *testing.T) {
 	slot := p[objfmt.RingCtlSize : objfmt.RingCtlSize+stride]
 	before := append([]byte(nil), slot...)
 	state := binary.LittleEndian.Uint64(slot)
-	if pos, st, owner := objfmt.ParseSlotWord(state); pos != 0 || st != objfmt.SlotWriting || owner != pid {
-		t.Errorf("a claimed slot's first 8 bytes say %d/%d/%d, want Writing(0, %d)", pos, st, owner, pid)
+	if pos, st, n, owner := objfmt.ParseRingWord(state); pos != 0 || st != objfmt.SlotWriting || n != 1 || owner != pid {
+		t.Errorf("a claimed slot's first 8 bytes say %d/%d/%d/%d, want Writing(0, 1, %d)", pos, st, n, owner, pid)
 	}
 	buf := r.Buf(c)
 	dataOff := int(uintptr(unsafe.Pointer(&buf[0])) - uintptr(unsafe.Pointer(&slot[0])))
@@ -51,8 +51,37 @@ func TestFormatsRingSlot(t *testing.T) {
 	if got := binary.LittleEndian.Uint32(slot[lenOff:]); got != n {
 		t.Errorf("the length %#x is not at offset %d (%#x there)", n, lenOff, got)
 	}
-	if _, st, _ := objfmt.ParseSlotWord(binary.LittleEndian.Uint64(slot)); st != objfmt.SlotFull {
-		t.Errorf("a published slot is in state %d", st)
+	if _, st, n, _ := objfmt.ParseRingWord(binary.LittleEndian.Uint64(slot)); st != objfmt.SlotFull || n != 1 {
+		t.Errorf("a published slot is in state %d, run %d", st, n)
+	}
+
+	// A run of the next two slots: its first slot's word says so, the other
+	// stays Free at its position until the run is read out.
+	run, err := r.ClaimWriteRun(context.Background(), false, 5)
+	if err != nil || run.Len() != 1 {
+		t.Fatalf("ClaimWriteRun on a ring with one free slot: %d slots, %v", run.Len(), err)
+	}
+	r.PublishRun(run)
+	rd, err := r.ClaimReadRun(context.Background(), false, 1)
+	if err != nil || rd.Len() != 1 || rd.Pos() != 0 {
+		t.Fatalf("ClaimReadRun: %d slots at %d, %v", rd.Len(), rd.Pos(), err)
+	}
+	r.Release(rd)
+	word := func(i int) uint64 { return binary.LittleEndian.Uint64(p[objfmt.RingCtlSize+i*stride:]) }
+	if word(0) != objfmt.RingFree(2) {
+		t.Errorf("a slot read out holds %#x, want Free(2)", word(0))
+	}
+	rd, err = r.ClaimReadRun(context.Background(), false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Release(rd)
+	run, err = r.ClaimWriteRun(context.Background(), false, 5)
+	if err != nil || run.Len() != 2 || run.Pos() != 2 {
+		t.Fatalf("ClaimWriteRun on an empty ring of 2: %d slots at %d, %v", run.Len(), run.Pos(), err)
+	}
+	if word(0) != objfmt.RingWord(2, objfmt.SlotWriting, 2, pid) || word(1) != objfmt.RingFree(3) {
+		t.Errorf("a run of 2 claimed: words %#x %#x, want Writing(2, 2, pid), Free(3)", word(0), word(1))
 	}
 
 	doc := testutil.ReadFormats(t)

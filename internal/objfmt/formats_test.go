@@ -27,7 +27,7 @@ func TestFormatsCovered(t *testing.T) {
 	want := map[string][]string{
 		"layout": {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header", "topic-control", "topic-entry",
 			"pool-control", "pool-entry", "pool-ref"},
-		"bits":    {"mutex-lock", "slot-word", "ring-futex-word", "topic-flags", "topic-entry-word", "pool-word"},
+		"bits":    {"mutex-lock", "slot-word", "ring-slot-word", "ring-futex-word", "topic-flags", "topic-entry-word", "pool-word"},
 		"values":  {"kinds", "mutex-states", "slot-states", "large-states", "pool-states"},
 		"vectors": {"memlayout", "typed"},
 	}
@@ -328,17 +328,29 @@ func TestFormatsRing(t *testing.T) {
 	// Slot i holds Free(i) at RingCtlSize + i*stride.
 	for i := range capacity {
 		sw := binary.LittleEndian.Uint64(p[RingCtlSize+i*stride:])
-		if pos, st, pid := ParseSlotWord(sw); pos != uint64(i) || st != SlotFree || pid != 0 {
-			t.Errorf("a new slot %d holds %d/%d/%d", i, pos, st, pid)
+		if pos, st, n, pid := ParseRingWord(sw); pos != uint64(i) || st != SlotFree || n != 1 || pid != 0 || sw != RingFree(uint64(i)) {
+			t.Errorf("a new slot %d holds %d/%d/%d/%d", i, pos, st, n, pid)
 		}
 	}
 
+	testutil.CheckFields(t, "bits: ring-slot-word", doc.Bits(t, "ring-slot-word"), []field{
+		maskField(t, "position", RingWord(^uint64(0), 0, 1, 0)),
+		maskField(t, "run", RingWord(0, 0, RingRunMax, 0)),
+		maskField(t, "state", RingWord(0, 7, 1, 0)),
+		maskField(t, "pid", RingWord(0, 0, 1, ^uint32(0))),
+	}, 64)
+	if pos, st, n, pid := ParseRingWord(RingWord(1<<RingPosBits+5, SlotReading, 300, 4194303)); pos != 5 || st != SlotReading || n != 300 || pid != 4194303 {
+		t.Errorf("ParseRingWord(RingWord) = %d, %d, %d, %d", pos, st, n, pid)
+	}
+	if p, c := uint64(5), uint64(RingCapMax); RingCapMax != 1<<(RingPosBits-1)-1 || RingPos(p-c) == RingPos(p+c) {
+		t.Errorf("RingCapMax %d: p - capacity and p + capacity must differ in a slot word", RingCapMax)
+	}
 	testutil.CheckFields(t, "bits: slot-word", doc.Bits(t, "slot-word"), []field{
 		maskField(t, "position", SlotWord(^uint64(0), 0, 0)),
 		maskField(t, "state", SlotWord(0, 7, 0)),
 		maskField(t, "pid", SlotWord(0, 0, ^uint32(0))),
 	}, 64)
-	if pos, st, pid := ParseSlotWord(SlotWord(1<<RingPosBits+5, SlotReading, 4194303)); pos != 5 || st != SlotReading || pid != 4194303 {
+	if pos, st, pid := ParseSlotWord(SlotWord(1<<SlotPosBits+5, SlotReading, 4194303)); pos != 5 || st != SlotReading || pid != 4194303 {
 		t.Errorf("ParseSlotWord(SlotWord) = %d, %d, %d", pos, st, pid)
 	}
 	testutil.CheckFields(t, "bits: ring-futex-word", doc.Bits(t, "ring-futex-word"), []field{
@@ -449,7 +461,11 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_SLOT_OFF_STATE":     0,
 		"IPCCHAN_SLOT_OFF_DATA":      RingSlotHeader,
 		"IPCCHAN_SLOT_HEADER":        RingSlotHeader,
-		"IPCCHAN_SLOT_POS_BITS":      RingPosBits,
+		"IPCCHAN_SLOT_POS_BITS":      SlotPosBits,
+		"IPCCHAN_RING_POS_BITS":      RingPosBits,
+		"IPCCHAN_RING_RUN_SHIFT":     ringRunBit,
+		"IPCCHAN_RING_RUN_MAX":       RingRunMax,
+		"IPCCHAN_RING_CAP_MAX":       RingCapMax,
 		"IPCCHAN_SLOT_STATE_SHIFT":   ringStateBit,
 		"IPCCHAN_SLOT_PID_SHIFT":     ringPidBit,
 		"IPCCHAN_SLOT_FREE":          SlotFree,

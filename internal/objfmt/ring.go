@@ -24,41 +24,52 @@ import (
 //
 // A slot is
 //
-//	offset  0  state   uint64: position (bits 0-38), state (bits 39-41), owner pid (bits 42-63)
+//	offset  0  state   uint64: position (bits 0-29), run - 1 (bits 30-38), state (bits 39-41), owner pid (bits 42-63)
 //	offset  8  length  uint32, of the message (of a RingFixed ring: unused, every message is maxLen bytes)
 //	offset 16  data    maxLen bytes
 //
 // Position p lives in slot p mod capacity. The state word of a slot says
-// which position it is at and what of it:
+// which position it is at and what of it, and for a run of slots (a batch:
+// positions p to p+n-1, claimed and published at once) how many:
 //
-//	Free(p)        the sender of position p may claim it
-//	Writing(p, pid) claimed by the sender pid, which is copying its message in
-//	Full(p)        holds the message of position p
-//	Reading(p, pid) claimed by the receiver pid, which is copying it out
-//	Skipped(p)     a sender died writing p: receivers pass over it
+//	Free(p)            the sender of position p may claim it
+//	Writing(p, n, pid) claimed by the sender pid, with the n-1 slots after it, which it is copying its messages into
+//	Full(p, n)         holds the messages of positions p to p+n-1
+//	Reading(p, k, pid) claimed by the receiver pid, with the k-1 after it, which it is copying out
+//	Skipped(p, n)      a sender died writing p to p+n-1: receivers pass over them
 //
-// A sender at position p (from tail) moves the slot Free(p) -> Writing(p,
-// me) with a compare-and-swap, advances tail to p+1 (anyone may help), writes
-// length and data, and stores Full(p); a receiver at p (from head) moves
-// Full(p) -> Reading(p, me), advances head, copies, and stores Free(p +
-// capacity). A slot of the previous lap at a sender's position means the
-// ring is full; Free(p) at a receiver's, that it is empty. A process that
-// finds a slot held by a dead pid takes it back: Writing -> Skipped,
-// Reading -> Free(p + capacity), and counts it in recovered. A sleeper sets
+// Only a run's first slot says so: the others keep Free(p+i) until the run
+// is read out. A sender at position p (from tail) that finds n slots Free
+// from p moves the first Free(p) -> Writing(p, n, me) with a
+// compare-and-swap, advances tail to p+n (anyone may help), writes lengths
+// and data, and stores Full(p, n); a receiver at p (from head) takes k of
+// the run's n messages: when k < n it first marks the rest a run of its own
+// (Free(p+k) -> Full(p+k, n-k), the same word whoever marks it), then moves
+// Full(p, n) -> Reading(p, k, me), advances head to p+k, copies, and frees
+// the slots, the first last (Free(p + capacity) each). A slot of the
+// previous lap at a sender's position means the ring is full; Free(p) at a
+// receiver's, that it is empty. A process that finds a run held by a dead
+// pid takes it back: Writing -> Skipped, Reading -> Free(p + capacity) (and
+// the rest of the run), and counts its slots in recovered. A sleeper sets
 // RingSleepers in its word before it looks a last time and sleeps; whoever
 // then frees a slot or fills one clears the bit, adds one to the word, and
-// wakes every sleeper (FUTEX_WAKE). Every access is an atomic of sequential
-// consistency, as C11's atomic_* with memory_order_seq_cst.
+// wakes every sleeper (FUTEX_WAKE). The state words are read and written
+// with atomics of sequential consistency (C11's memory_order_seq_cst),
+// but for the first slot's: those of the rest of a run, stored before it,
+// may be release stores.
 const (
-	RingLayout   = 1
+	RingLayout   = 2 // 1 was the ring before runs (batches): its slot words had 39 bits of position
 	RingFixed    = 1 // flags: messages are all maxLen bytes
 	RingPooled   = 2 // flags: made with a pool of large messages, whose file names the ring's inode
 	RingSleepers = 1 << 31
 
 	RingCtlSize    = 320
 	RingSlotHeader = 16
-	RingSlotLenOff = 8 // of a slot's length, from the slot's start
-	RingPosBits    = 39
+	RingSlotLenOff = 8  // of a slot's length, from the slot's start
+	RingPosBits    = 30 // of a ring slot word's position
+	RingRunMax     = 512
+	RingCapMax     = 1<<(RingPosBits-1) - 1 // so that p, p-capacity and p+capacity differ modulo 2^RingPosBits
+	SlotPosBits    = 39                     // of a topic slot word's position (SlotWord)
 
 	offRingLayout    = 0
 	offRingCapacity  = 4
@@ -83,24 +94,45 @@ const (
 )
 
 const (
+	slotPosMask  = 1<<SlotPosBits - 1
 	ringPosMask  = 1<<RingPosBits - 1
-	ringStateBit = RingPosBits
-	ringPidBit   = RingPosBits + 3
+	ringRunBit   = RingPosBits
+	ringStateBit = 39
+	ringPidBit   = 42
 )
 
-// SlotWord makes the state word of a slot.
+// SlotWord makes the state word of a topic's slot: the ring's word of
+// layout 1, a position of SlotPosBits bits and no run.
 func SlotWord(pos uint64, state uint64, pid uint32) uint64 {
-	return pos&ringPosMask | state<<ringStateBit | uint64(pid)<<ringPidBit
+	return pos&slotPosMask | state<<ringStateBit | uint64(pid)<<ringPidBit
 }
 
-// ParseSlotWord splits a slot's state word into the position (its low
-// RingPosBits bits), the state and the owner pid.
+// ParseSlotWord splits a topic slot's state word into the position (its
+// low SlotPosBits bits), the state and the owner pid.
 func ParseSlotWord(w uint64) (pos uint64, state uint64, pid uint32) {
-	return w & ringPosMask, w >> ringStateBit & 7, uint32(w >> ringPidBit)
+	return w & slotPosMask, w >> ringStateBit & 7, uint32(w >> ringPidBit)
 }
 
-// RingPos is a position as a slot word holds it.
+// SlotPos is a position as a topic's slot word holds it.
+func SlotPos(pos uint64) uint64 { return pos & slotPosMask }
+
+// RingWord makes the state word of a ring's slot: a run of n slots (1 to
+// RingRunMax) from position pos, in state, held by pid.
+func RingWord(pos uint64, state uint64, n int, pid uint32) uint64 {
+	return pos&ringPosMask | uint64(n-1)<<ringRunBit | state<<ringStateBit | uint64(pid)<<ringPidBit
+}
+
+// ParseRingWord splits a ring slot's state word into the position (its low
+// RingPosBits bits), the state, the run's slots and the owner pid.
+func ParseRingWord(w uint64) (pos uint64, state uint64, n int, pid uint32) {
+	return w & ringPosMask, w >> ringStateBit & 7, int(w>>ringRunBit&(RingRunMax-1)) + 1, uint32(w >> ringPidBit)
+}
+
+// RingPos is a position as a ring's slot word holds it.
 func RingPos(pos uint64) uint64 { return pos & ringPosMask }
+
+// RingFree is the word of a free ring slot at position pos.
+func RingFree(pos uint64) uint64 { return pos & ringPosMask }
 
 // RingStride is the stride of the slots of messages of at most maxLen
 // bytes: a slot never shares a cache line with the next.
@@ -118,7 +150,7 @@ func RingInit(payload []byte, capacity, stride, maxLen int, flags uint32) {
 	le.PutUint32(payload[offRingMaxLen:], uint32(maxLen))
 	le.PutUint32(payload[offRingFlags:], flags)
 	for i := range capacity {
-		le.PutUint64(payload[RingCtlSize+i*stride:], SlotWord(uint64(i), SlotFree, 0))
+		le.PutUint64(payload[RingCtlSize+i*stride:], RingFree(uint64(i)))
 	}
 }
 

@@ -80,7 +80,7 @@ func (s *Sub) fill() bool {
 		pos := c + uint64(j)
 		off := t.offset(pos)
 		w := atomic.LoadUint64(t.state(off))
-		if p, st, _ := objfmt.ParseSlotWord(w); p != objfmt.RingPos(pos) || st != objfmt.SlotFull {
+		if p, st, _ := objfmt.ParseSlotWord(w); p != objfmt.SlotPos(pos) || st != objfmt.SlotFull {
 			break
 		}
 		n := t.maxLen

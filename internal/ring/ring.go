@@ -64,11 +64,12 @@ type Ring struct {
 	waiting
 }
 
-// A Claim is a slot that a sender or receiver holds: it must Publish or
-// Release it.
+// A Claim is a run of slots that a sender or receiver holds: one or more
+// messages at consecutive positions, which it must Publish or Release.
 type Claim struct {
-	off int
-	pos uint64
+	off int    // of its first slot
+	pos uint64 // of its first slot
+	n   int    // its slots
 }
 
 // New returns the view of the ring whose payload (control block and
@@ -105,24 +106,27 @@ func (r *Ring) Ended() bool { return atomic.LoadUint32(r.w.Ended) != 0 }
 
 // look reads the position counter (head or tail) points to, and the state
 // word of its slot: its address, its value, and the value's parts.
-func (r *Ring) look(counter *uint64) (pos uint64, sw *uint64, w, p, st uint64, pid uint32) {
+func (r *Ring) look(counter *uint64) (pos uint64, sw *uint64, w, p, st uint64, n int, pid uint32) {
 	pos = atomic.LoadUint64(counter)
-	sw = r.state(r.offset(pos))
+	sw = r.word(pos)
 	w = atomic.LoadUint64(sw)
-	p, st, pid = objfmt.ParseSlotWord(w)
-	return pos, sw, w, p, st, pid
+	p, st, n, pid = objfmt.ParseRingWord(w)
+	return pos, sw, w, p, st, n, pid
 }
 
-// claim moves the slot of pos, found as w, to state (writing or reading)
-// held by this process, and counter past pos; it reports whether this call
-// won the slot.
-func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, state uint64) bool {
-	if !atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos, state, r.pid)) {
+// word is the state word of the slot of position pos.
+func (r *Ring) word(pos uint64) *uint64 { return r.state(r.offset(pos)) }
+
+// claim moves the slot of pos, found as w, to nw (a run of n slots, being
+// written or read by this process), and counter past the run; it reports
+// whether this call won the slot.
+func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, nw uint64, n int) bool {
+	if !atomic.CompareAndSwapUint64(sw, w, nw) {
 		return false
 	}
-	atomic.CompareAndSwapUint64(counter, pos, pos+1) // or another process helped already
+	atomic.CompareAndSwapUint64(counter, pos, pos+uint64(n)) // or another process helped already
 	if AfterClaim != nil {
-		AfterClaim(state == objfmt.SlotWriting)
+		AfterClaim(counter == r.w.Tail)
 	}
 	return true
 }
@@ -131,20 +135,32 @@ func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, state uint64) b
 // while the ring is full if block (until ctx ends or Close). It fails with
 // ErrEnded once End was called.
 func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
+	return r.ClaimWriteRun(ctx, block, 1)
+}
+
+// ClaimWriteRun claims a run of slots for up to want messages, with one
+// compare-and-swap: as many as are free from the next position on, at
+// least one (waiting for it while the ring is full if block), at most
+// want, objfmt.RingRunMax and the capacity. It fails with ErrEnded once
+// End was called.
+func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, error) {
+	want = max(1, min(want, objfmt.RingRunMax, int(r.cap)))
 	spins, stale := 0, 0
 	for {
 		if r.Ended() {
 			return Claim{}, ErrEnded
 		}
-		pos, sw, w, p, st, pid := r.look(r.w.Tail)
+		pos, sw, w, p, st, n, pid := r.look(r.w.Tail)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree:
-			if r.claim(r.w.Tail, pos, sw, w, objfmt.SlotWriting) {
-				return Claim{r.offset(pos), pos}, nil
+			k := r.freeRun(pos, want)
+			if r.claim(r.w.Tail, pos, sw, w, objfmt.RingWord(pos, objfmt.SlotWriting, k, r.pid), k) {
+				return Claim{r.offset(pos), pos, k}, nil
 			}
 		case p == objfmt.RingPos(pos):
-			// Another sender claimed pos: help it move tail on.
-			atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+1)
+			// Another sender claimed pos (or a receiver took its run, or a
+			// part of it: then the rest is marked): help it move tail on.
+			atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+uint64(n))
 		case p == objfmt.RingPos(pos-r.cap):
 			// The slot still holds the previous lap: the ring is full.
 			if !block {
@@ -153,11 +169,16 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 			still := func() bool { return atomic.LoadUint64(sw) == w && !r.Ended() }
 			if err := r.wait(ctx, r.w.RoomWord, still, &spins, holder(st, pid), false); err != nil {
 				if err == errOwnerCheck {
-					r.takeBack(sw, w)
+					r.takeBack(pos, sw, w)
 					continue
 				}
 				return Claim{}, err
 			}
+		case p == objfmt.RingPos(pos+r.cap):
+			// The slot was read out and freed before tail moved past it (its
+			// sender died between its claim and moving tail, and nobody
+			// helped): move tail on.
+			atomic.CompareAndSwapUint64(r.w.Tail, pos, pos+1)
 		default:
 			if stale++; stale > staleMax {
 				return Claim{}, ErrCorrupt
@@ -168,17 +189,40 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 	}
 }
 
+// freeRun is how many slots from pos on, whose slot is free, are free at
+// their positions: at least 1, at most want. None of them can be claimed
+// but with pos's, which tail has not passed.
+func (r *Ring) freeRun(pos uint64, want int) int {
+	k := 1
+	for k < want && atomic.LoadUint64(r.word(pos+uint64(k))) == objfmt.RingFree(pos+uint64(k)) {
+		k++
+	}
+	return k
+}
+
 // staleMax bounds the times in a row a call finds a slot at a position it
 // cannot be at: tail or head moved meanwhile, or, if it goes on, the ring
 // was overwritten by something that does not follow the protocol.
 const staleMax = 1 << 20
 
-// Publish makes the message of n bytes in c's slot visible to receivers.
+// Publish makes the message of n bytes in c's (first) slot visible to
+// receivers.
 func (r *Ring) Publish(c Claim, n int) {
+	r.SetLen(c, 0, n)
+	r.PublishRun(c)
+}
+
+// SetLen sets the length of c's i-th message to n bytes (of a FIXED ring,
+// every message is MaxLen: it does nothing).
+func (r *Ring) SetLen(c Claim, i int, n int) {
 	if !r.fixed {
-		atomic.StoreUint32(r.length(c.off), uint32(n))
+		*r.length(r.offset(c.pos + uint64(i))) = uint32(n) // the store of the state word publishes it
 	}
-	atomic.StoreUint64(r.state(c.off), objfmt.SlotWord(c.pos, objfmt.SlotFull, 0))
+}
+
+// PublishRun makes every message of c visible to receivers, with one store.
+func (r *Ring) PublishRun(c Claim) {
+	atomic.StoreUint64(r.state(c.off), objfmt.RingWord(c.pos, objfmt.SlotFull, c.n, 0))
 	wake(r.w.DataWord)
 }
 
@@ -188,38 +232,72 @@ func (r *Ring) Publish(c Claim, n int) {
 // without block, ErrEmpty at once. The bytes are the slot's, valid until
 // Release.
 func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error) {
+	c, err := r.ClaimReadRun(ctx, block, 1)
+	if err != nil {
+		return Claim{}, nil, err
+	}
+	return c, r.Msg(c, 0), nil
+}
+
+// Msg is the i-th message of the claim c of a receiver: its bytes in the
+// slot, valid until Release.
+func (r *Ring) Msg(c Claim, i int) []byte {
+	off := r.offset(c.pos + uint64(i))
+	n := r.maxLen
+	if !r.fixed {
+		n = min(int(*r.length(off)), r.maxLen)
+	}
+	return r.data(off)[:n]
+}
+
+// Slot is the data area of the claim c's i-th slot, MaxLen bytes: where a
+// sender copies its i-th message.
+func (r *Ring) Slot(c Claim, i int) []byte { return r.data(r.offset(c.pos + uint64(i))) }
+
+// ClaimReadRun claims a run of up to want messages, with one
+// compare-and-swap: those of the run a sender published next, or its
+// first want (the rest becomes a run of its own), waiting while the ring
+// is empty if block (until ctx ends or Close). At the end of the stream
+// (End, and the ring empty) it returns io.EOF; without block, ErrEmpty at
+// once.
+func (r *Ring) ClaimReadRun(ctx context.Context, block bool, want int) (Claim, error) {
+	want = max(1, want)
 	spins, stale := 0, 0
 	for {
-		pos, sw, w, p, st, pid := r.look(r.w.Head)
+		pos, sw, w, p, st, n, pid := r.look(r.w.Head)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFull:
-			if r.claim(r.w.Head, pos, sw, w, objfmt.SlotReading) {
-				c := Claim{r.offset(pos), pos}
-				n := r.maxLen
-				if !r.fixed {
-					n = min(int(atomic.LoadUint32(r.length(c.off))), r.maxLen)
-				}
-				return c, r.Buf(c)[:n], nil
+			k := min(want, n)
+			if k < n && !r.mark(pos+uint64(k), n-k) {
+				break // the run was read meanwhile: head has moved
 			}
+			if r.claim(r.w.Head, pos, sw, w, objfmt.RingWord(pos, objfmt.SlotReading, k, r.pid), k) {
+				return Claim{r.offset(pos), pos, k}, nil
+			}
+			continue
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotSkipped:
-			// A sender died writing it: pass over, freeing it for the next lap.
-			if atomic.CompareAndSwapUint64(sw, w, objfmt.SlotWord(pos+r.cap, objfmt.SlotFree, 0)) {
-				wake(r.w.RoomWord)
-			}
+			// A sender died writing them: pass over, freeing them for the next lap.
+			r.pass(pos, sw, w, n)
+			continue
+		case p == objfmt.RingPos(pos) && st == objfmt.SlotReading:
+			// Another receiver has it: help move head on.
+			atomic.CompareAndSwapUint64(r.w.Head, pos, pos+uint64(n))
+			continue
+		case p == objfmt.RingPos(pos+r.cap):
+			// Read out and freed already: help move head on, a slot at a
+			// time (a run's first slot is freed last).
 			atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
-		case p == objfmt.RingPos(pos) && st == objfmt.SlotReading, p == objfmt.RingPos(pos+r.cap):
-			// Another receiver has it, or had it: help move head on.
-			atomic.CompareAndSwapUint64(r.w.Head, pos, pos+1)
+			continue
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotWriting, p == objfmt.RingPos(pos) && st == objfmt.SlotFree,
 			p == objfmt.RingPos(pos-r.cap):
 			// Nothing to read at pos yet: a sender writes it, none has
 			// claimed it, or the slot's previous message is still being
 			// read out.
 			if st == objfmt.SlotFree && p == objfmt.RingPos(pos) && r.Ended() {
-				return Claim{}, nil, io.EOF
+				return Claim{}, io.EOF
 			}
 			if !block {
-				return Claim{}, nil, ErrEmpty
+				return Claim{}, ErrEmpty
 			}
 			// The end of the stream matters to a wait on an empty ring only:
 			// a message being written before it is still to be read.
@@ -227,19 +305,45 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 			still := func() bool { return atomic.LoadUint64(sw) == w && !(empty && r.Ended()) }
 			if err := r.wait(ctx, r.w.DataWord, still, &spins, holder(st, pid), false); err != nil {
 				if err == errOwnerCheck {
-					r.takeBack(sw, w)
+					r.takeBack(pos, sw, w)
 					continue
 				}
-				return Claim{}, nil, err
+				return Claim{}, err
 			}
-		default:
-			if stale++; stale > staleMax {
-				return Claim{}, nil, ErrCorrupt
-			}
+			stale = 0
 			continue
 		}
-		stale = 0
+		if stale++; stale > staleMax {
+			return Claim{}, ErrCorrupt
+		}
 	}
+}
+
+// mark makes the slots from pos on, the last n of a published run of which
+// a receiver takes the first part, a run of their own: Full(pos, n), the
+// same word whoever marks it. It reports false if the slot has moved on
+// (the run was read meanwhile).
+func (r *Ring) mark(pos uint64, n int) bool {
+	sw := r.word(pos)
+	want := objfmt.RingWord(pos, objfmt.SlotFull, n, 0)
+	w := atomic.LoadUint64(sw)
+	if w == want {
+		return true
+	}
+	return w == objfmt.RingFree(pos) && (atomic.CompareAndSwapUint64(sw, w, want) || atomic.LoadUint64(sw) == want)
+}
+
+// pass frees the n slots of the Skipped run at pos (found as w), the first
+// last, for the next lap, and moves head past them.
+func (r *Ring) pass(pos uint64, sw *uint64, w uint64, n int) {
+	for i := n - 1; i >= 1; i-- {
+		q := pos + uint64(i)
+		atomic.CompareAndSwapUint64(r.word(q), objfmt.RingFree(q), objfmt.RingFree(q+r.cap))
+	}
+	if atomic.CompareAndSwapUint64(sw, w, objfmt.RingFree(pos+r.cap)) {
+		wake(r.w.RoomWord)
+	}
+	atomic.CompareAndSwapUint64(r.w.Head, pos, pos+uint64(n))
 }
 
 // WaitReady waits until a ClaimRead (or, with write, a ClaimWrite) would
@@ -254,7 +358,7 @@ func (r *Ring) WaitReady(ctx context.Context, write bool) error {
 		if write {
 			word, counter = r.w.RoomWord, r.w.Tail
 		}
-		pos, sw, w, p, st, pid := r.look(counter)
+		pos, sw, w, p, st, _, pid := r.look(counter)
 		var ready bool
 		switch {
 		case r.Ended():
@@ -272,14 +376,19 @@ func (r *Ring) WaitReady(ctx context.Context, write bool) error {
 			if err != errOwnerCheck {
 				return err
 			}
-			r.takeBack(sw, w)
+			r.takeBack(pos, sw, w)
 		}
 	}
 }
 
-// Release gives c's slot back to senders, for the next lap.
+// Release gives c's slots back to senders, for the next lap: the first
+// last, with the one store that frees the run for a sender.
 func (r *Ring) Release(c Claim) {
-	atomic.StoreUint64(r.state(c.off), objfmt.SlotWord(c.pos+r.cap, objfmt.SlotFree, 0))
+	for i := c.n - 1; i >= 1; i-- {
+		q := c.pos + uint64(i)
+		storeBefore(r.word(q), objfmt.RingFree(q+r.cap))
+	}
+	atomic.StoreUint64(r.state(c.off), objfmt.RingFree(c.pos+r.cap))
 	wake(r.w.RoomWord)
 }
 
@@ -291,22 +400,30 @@ func (r *Ring) End() {
 	wake(r.w.RoomWord)
 }
 
-// takeBack takes back the slot, found as w, from the dead process that
-// holds it: a message half-written is skipped, one being read out is
-// gone with its reader; either way the slot counts as recovered.
-func (r *Ring) takeBack(sw *uint64, w uint64) {
-	p, st, _ := objfmt.ParseSlotWord(w)
+// takeBack takes back the run at pos, found as w, from the dead process
+// that holds it: messages half-written are skipped, those being read out
+// are gone with their reader; either way its slots count as recovered.
+func (r *Ring) takeBack(pos uint64, sw *uint64, w uint64) {
+	_, st, n, _ := objfmt.ParseRingWord(w)
 	var next uint64
 	switch st {
 	case objfmt.SlotWriting:
-		next = objfmt.SlotWord(p, objfmt.SlotSkipped, 0)
+		next = objfmt.RingWord(pos, objfmt.SlotSkipped, n, 0)
 	case objfmt.SlotReading:
-		next = objfmt.SlotWord(p+r.cap, objfmt.SlotFree, 0)
+		for i := n - 1; i >= 1; i-- { // the rest of its run first, as Release does
+			q := pos + uint64(i)
+			qw := r.word(q)
+			if v := atomic.LoadUint64(qw); objfmt.RingPos(v) == objfmt.RingPos(q) { // Free, or marked
+				atomic.CompareAndSwapUint64(qw, v, objfmt.RingFree(q+r.cap))
+			}
+		}
+		atomic.CompareAndSwapUint64(r.w.Head, pos, pos+uint64(n))
+		next = objfmt.RingFree(pos + r.cap)
 	default:
 		return
 	}
 	if atomic.CompareAndSwapUint64(sw, w, next) {
-		atomic.AddUint64(r.w.Recovered, 1)
+		atomic.AddUint64(r.w.Recovered, uint64(n))
 		wake(r.w.DataWord)
 		wake(r.w.RoomWord)
 	}
@@ -322,7 +439,7 @@ func (c Claim) Pos() uint64 { return c.pos }
 func (r *Ring) Holds(pos uint64) bool {
 	sw := r.state(r.offset(pos))
 	w := atomic.LoadUint64(sw)
-	p, st, pid := objfmt.ParseSlotWord(w)
+	p, st, _, pid := objfmt.ParseRingWord(w)
 	if p != objfmt.RingPos(pos) {
 		return false
 	}
@@ -333,7 +450,10 @@ func (r *Ring) Holds(pos uint64) bool {
 		if pid == r.pid || posix.Alive(int(pid)) {
 			return true
 		}
-		r.takeBack(sw, w)
+		r.takeBack(pos, sw, w)
 	}
 	return false
 }
+
+// Len is the number of slots (messages) of the claim.
+func (c Claim) Len() int { return c.n }

@@ -12,6 +12,7 @@ import (
 // bytes of data).
 type slotTable struct {
 	payload []byte
+	start   unsafe.Pointer // &payload[0]
 	cap     uint64
 	mask    uint64 // cap-1 when cap is a power of two, else 0
 	base    int    // the offset of slot 0 in payload
@@ -21,7 +22,7 @@ type slotTable struct {
 }
 
 func newSlotTable(payload []byte, capacity uint64, base, stride, maxLen int, fixed bool) slotTable {
-	s := slotTable{payload: payload, cap: capacity, base: base, stride: stride, maxLen: maxLen, fixed: fixed}
+	s := slotTable{payload: payload, start: unsafe.Pointer(unsafe.SliceData(payload)), cap: capacity, base: base, stride: stride, maxLen: maxLen, fixed: fixed}
 	if s.cap&(s.cap-1) == 0 {
 		s.mask = s.cap - 1
 	}
@@ -35,6 +36,12 @@ func (s *slotTable) offset(pos uint64) int {
 		i = pos & s.mask
 	}
 	return s.base + int(i)*s.stride
+}
+
+// DataAt is the data area of the slot of position pos, for a pointer-free
+// value of at most maxLen bytes copied in or out in place.
+func (s *slotTable) DataAt(pos uint64) unsafe.Pointer {
+	return unsafe.Add(s.start, s.offset(pos)+objfmt.RingSlotHeader)
 }
 
 // state is the state word of the slot at off.

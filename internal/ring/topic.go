@@ -88,9 +88,9 @@ func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
 		sw := t.state(t.offset(pos))
 		w := atomic.LoadUint64(sw)
 		p, st, pid := objfmt.ParseSlotWord(w)
-		prev := objfmt.RingPos(pos - t.cap)
+		prev := objfmt.SlotPos(pos - t.cap)
 		switch {
-		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree, p == prev && (st == objfmt.SlotFull || st == objfmt.SlotSkipped):
+		case p == objfmt.SlotPos(pos) && st == objfmt.SlotFree, p == prev && (st == objfmt.SlotFull || st == objfmt.SlotSkipped):
 			if !t.dropOldest {
 				ok, blocker := t.hasRoom(pos)
 				if !ok && !looked && blocker != 0 && blocker != t.pid {
@@ -126,9 +126,9 @@ func (t *Topic) ClaimPublish(ctx context.Context, block bool) (Claim, error) {
 				if AfterClaim != nil {
 					AfterClaim(true)
 				}
-				return Claim{t.offset(pos), pos}, nil
+				return Claim{t.offset(pos), pos, 1}, nil
 			}
-		case p == objfmt.RingPos(pos):
+		case p == objfmt.SlotPos(pos):
 			// Another publisher claimed pos: help it move tail on.
 			atomic.CompareAndSwapUint64(t.w.Tail, pos, pos+1)
 		case p == prev && st == objfmt.SlotWriting:
@@ -352,11 +352,11 @@ func (s *Sub) count(n uint64) {
 // cursor c: 0 at it, 1 after it (c was overwritten), -1 before it (a
 // previous lap: nothing at c yet).
 func relation(p, c uint64) int {
-	d := objfmt.RingPos(p - c)
+	d := objfmt.SlotPos(p - c)
 	switch {
 	case d == 0:
 		return 0
-	case d < 1<<(objfmt.RingPosBits-1):
+	case d < 1<<(objfmt.SlotPosBits-1):
 		return 1
 	}
 	return -1
@@ -410,7 +410,7 @@ func (s *Sub) take(ctx context.Context, block bool, use func(pos uint64, data []
 		sw := t.state(off)
 		w := atomic.LoadUint64(sw)
 		p, st, pid := objfmt.ParseSlotWord(w)
-		rel := relation(p, objfmt.RingPos(c))
+		rel := relation(p, objfmt.SlotPos(c))
 		switch {
 		case rel == 0 && st == objfmt.SlotFull:
 			n := t.maxLen
@@ -475,7 +475,7 @@ func (t *Topic) Holds(pos uint64) bool {
 	sw := t.state(t.offset(pos))
 	w := atomic.LoadUint64(sw)
 	p, st, pid := objfmt.ParseSlotWord(w)
-	if p != objfmt.RingPos(pos) {
+	if p != objfmt.SlotPos(pos) {
 		return false
 	}
 	switch st {
@@ -553,7 +553,7 @@ func (s *Sub) WaitReady(ctx context.Context) error {
 		sw := t.state(t.offset(c))
 		w := atomic.LoadUint64(sw)
 		p, st, pid := objfmt.ParseSlotWord(w)
-		rel := relation(p, objfmt.RingPos(c))
+		rel := relation(p, objfmt.SlotPos(c))
 		writing := rel == 0 && st == objfmt.SlotWriting
 		empty := rel < 0 || (rel == 0 && st == objfmt.SlotFree)
 		if !(writing || empty) || (empty && t.Ended()) {

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package ring
+
+import "sync/atomic"
+
+// storeBefore stores v at *p, for a word whose store another store
+// publishes after it (see store_amd64.go); elsewhere, an atomic store.
+func storeBefore(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
