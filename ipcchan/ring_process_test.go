@@ -216,13 +216,19 @@ func TestRingProcesses(t *testing.T) {
 // startHeld starts a ring-hold helper and returns once it holds its slot.
 func startHeld(t *testing.T, name, what string) *exec.Cmd {
 	t.Helper()
-	cmd := helperCmd(t, "ring-hold", name, what)
+	return startHolding(t, helperCmd(t, "ring-hold", name, what))
+}
+
+// startHolding starts a helper that says "held" when it holds what it is
+// to hold, and returns then.
+func startHolding(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := bufio.NewReader(out).ReadString('\n'); l != "held\n" {
-		t.Fatalf("ring-hold %s said %q, %v", what, l, err)
+		t.Fatalf("%v said %q, %v", cmd.Args[1:], l, err)
 	}
 	return cmd
 }

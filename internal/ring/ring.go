@@ -51,9 +51,10 @@ var MinSpin = 500 * time.Nanosecond
 // a second, a few microseconds each).
 const OwnerCheck = 5 * time.Millisecond
 
-// AfterClaim, when set (by tests only), runs after a slot is claimed and
-// before its message is copied: the instant at which a process killed
-// leaves a slot half-done.
+// AfterClaim, when set (by tests only), runs after a ring's slot (or run)
+// is claimed, before head or tail moves past it and its messages are
+// copied: the instant at which a process killed leaves a claim half-done,
+// which the others must help past.
 var AfterClaim func(write bool)
 
 // A Ring is one process's view of a mapped ring. Its methods are safe for
@@ -124,10 +125,10 @@ func (r *Ring) claim(counter *uint64, pos uint64, sw *uint64, w, nw uint64, n in
 	if !atomic.CompareAndSwapUint64(sw, w, nw) {
 		return false
 	}
-	atomic.CompareAndSwapUint64(counter, pos, pos+uint64(n)) // or another process helped already
 	if AfterClaim != nil {
 		AfterClaim(counter == r.w.Tail)
 	}
+	atomic.CompareAndSwapUint64(counter, pos, pos+uint64(n)) // or another process helped already
 	return true
 }
 
@@ -400,11 +401,13 @@ func (r *Ring) End() {
 	wake(r.w.RoomWord)
 }
 
-// takeBack takes back the run at pos, found as w, from the dead process
-// that holds it: messages half-written are skipped, those being read out
+// takeBack takes back the run found as w in the slot of position at (the
+// run's, or a lap later: a sender waits there) from the dead process that
+// holds it: messages half-written are skipped, those being read out
 // are gone with their reader; either way its slots count as recovered.
-func (r *Ring) takeBack(pos uint64, sw *uint64, w uint64) {
-	_, st, n, _ := objfmt.ParseRingWord(w)
+func (r *Ring) takeBack(at uint64, sw *uint64, w uint64) {
+	p, st, n, _ := objfmt.ParseRingWord(w)
+	pos := at - objfmt.RingPos(objfmt.RingPos(at)-p) // the run's own position: at, or a lap before (a sender's wait)
 	var next uint64
 	switch st {
 	case objfmt.SlotWriting:
