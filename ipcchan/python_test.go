@@ -277,14 +277,27 @@ func TestPythonShmSlice(t *testing.T) {
 	checkUnregistered(t, path, pid, slot)
 }
 
-// pyRingSender sends n ticks, then ends the stream; a named function, so
+// pyRingSender sends n ticks, by fives alone and in batches, then ends the stream; a named function, so
 // that a test can see it blocked (testutil.WaitBlocked).
 func pyRingSender(ctx context.Context, r *ipcchan.Ring[pyTick], n int, tick func(int) pyTick, done chan<- error) {
-	for i := range n {
-		if err := r.Send(ctx, tick(i)); err != nil {
+	for i := 0; i < n; {
+		if i%10 < 5 { // single messages and batches of 5: runs that Python takes a message at a time
+			if err := r.Send(ctx, tick(i)); err != nil {
+				done <- err
+				return
+			}
+			i++
+			continue
+		}
+		var vs []pyTick
+		for j := i; j < min(i+5, n); j++ {
+			vs = append(vs, tick(j))
+		}
+		if _, err := r.SendBatch(ctx, vs); err != nil {
 			done <- err
 			return
 		}
+		i += len(vs)
 	}
 	done <- r.CloseSend(ctx)
 }

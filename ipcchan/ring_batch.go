@@ -2,7 +2,6 @@ package ipcchan
 
 import (
 	"context"
-	"errors"
 	"io"
 	"iter"
 
@@ -125,22 +124,7 @@ func (r *Ring[T]) ReceiveBatch(ctx context.Context, buf []T) (int, error) {
 // receiveEach is ReceiveBatch of messages that are decoded, or may be
 // large, or while a Recv stream runs: one Receive, then TryReceive each.
 func (r *Ring[T]) receiveEach(ctx context.Context, buf []T) (int, error) {
-	v, err := r.Receive(ctx)
-	if err != nil {
-		return 0, err
-	}
-	buf[0] = v
-	for got := 1; got < len(buf); got++ {
-		v, err := r.TryReceive()
-		if err != nil {
-			if errors.Is(err, ErrEmpty) || err == io.EOF {
-				return got, nil
-			}
-			return got, err
-		}
-		buf[got] = v
-	}
-	return len(buf), nil
+	return receiveEach(ctx, buf, r.Receive, r.TryReceive)
 }
 
 // Batches returns an iterator over the ring's messages in batches of up

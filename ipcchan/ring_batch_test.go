@@ -584,3 +584,67 @@ func TestRingBatchChaos(t *testing.T) {
 		t.Errorf("%d acknowledged messages were never received, more than a buffer (100) for each of the %d receivers killed", lost, killedReceivers)
 	}
 }
+
+// TestTopicBatches: a topic's SendBatch publishes in order to every
+// subscriber, whose Batches iterators each get every message, in batches
+// of at most their size, until the end of the stream.
+func TestTopicBatches(t *testing.T) {
+	ctx := t.Context()
+	tp := openTopic[int64](t, topicName(t), ipcchan.Create(), ipcchan.Capacity(16))
+	var subs []*ipcchan.Subscription[int64]
+	for range 2 {
+		s, err := tp.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	const total = 500
+	vs := make([]int64, total)
+	for i := range vs {
+		vs[i] = int64(i)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := tp.SendBatch(ctx, vs)
+		if err == nil && n != total {
+			err = fmt.Errorf("SendBatch published %d of %d", n, total)
+		}
+		if err == nil {
+			err = tp.CloseSend(ctx)
+		}
+		done <- err
+	}()
+	results := make(chan []int64, len(subs))
+	for i, s := range subs {
+		go func() {
+			var got []int64
+			for batch, err := range s.Batches(ctx, 7+i) {
+				if err != nil || len(batch) > 7+i {
+					t.Errorf("subscriber %d: a batch of %d, %v", i, len(batch), err)
+					break
+				}
+				got = append(got, batch...)
+			}
+			results <- got
+		}()
+	}
+	for range subs {
+		got := <-results
+		if len(got) != total {
+			t.Fatalf("a subscriber got %d messages, want %d", len(got), total)
+		}
+		for i, v := range got {
+			if v != int64(i) {
+				t.Fatalf("message %d is %d", i, v)
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := subs[0].ReceiveBatch(ctx, make([]int64, 3)); n != 0 || err != io.EOF {
+		t.Errorf("ReceiveBatch after the end = %d, %v", n, err)
+	}
+}

@@ -225,10 +225,24 @@ func TestRingWithC(t *testing.T) {
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		if err := r.Send(t.Context(), want(i)); err != nil {
-			t.Fatal(err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a peer that died fails the test
+	defer cancel()
+	for i := 0; i < n; {
+		if i < n/2 { // single messages, then batches of 3 and 7 (larger than the ring: several runs), which C takes one at a time
+			if err := r.Send(ctx, want(i)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+			continue
 		}
+		var vs []Tick
+		for j := i; j < min(i+3+4*(i%2), n); j++ {
+			vs = append(vs, want(j))
+		}
+		if k, err := r.SendBatch(ctx, vs); err != nil || k != len(vs) {
+			t.Fatalf("SendBatch of %d: %d, %v", len(vs), k, err)
+		}
+		i += len(vs)
 	}
 	if err := recv.Wait(); err != nil {
 		t.Fatalf("ringpeer recv: %v", err)
@@ -246,9 +260,17 @@ func TestRingWithC(t *testing.T) {
 	if err := send.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		if v, err := r.Receive(t.Context()); err != nil || v != want(i) {
-			t.Fatalf("from C: %+v, %v; want %+v", v, err, want(i))
+	for i := 0; i < n; { // the C sender's messages, in batches
+		buf := make([]Tick, 5)
+		k, err := r.ReceiveBatch(ctx, buf)
+		if err != nil {
+			t.Fatalf("from C: %v", err)
+		}
+		for _, v := range buf[:k] {
+			if v != want(i) {
+				t.Fatalf("from C: %+v; want %+v", v, want(i))
+			}
+			i++
 		}
 	}
 	if err := send.Wait(); err != nil {
