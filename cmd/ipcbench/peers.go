@@ -45,6 +45,9 @@ var peerRoles = map[string]func(peerArgs) error{
 	"ring-tick-echo":   echoPeer(openRing[Tick]),    // IN OUT: echo Ticks until the end of the stream
 	"ring-block":       ringBlock,                   // NAME: wait a second for a message that does not come; print the CPU ns it took
 
+	// batch.go
+	"ring-tick-batches": ringTickBatches, // NAME N SENDERS BATCH: send N+1 Ticks in batches of BATCH; the last sender to finish ends the stream
+
 	// spsc.go
 	"go-spsc-send": goSPSCSend, // PATH N EVERY: send N+1 messages on a Go SPSC ring, publishing its index every EVERY
 

@@ -124,23 +124,29 @@ func ringSends[T any](v T) func(peerArgs) error {
 		if err := sendAll(r, v, a.int(1)); err != nil {
 			return err
 		}
-		if senders == 1 {
-			return r.CloseSend(ctx)
-		}
-		wg, err := ipcchan.OpenWaitGroup(name+"-senders", ipcchan.Create())
-		if err != nil {
-			return err
-		}
-		defer wg.Close()
-		if err := wg.Add(1); err != nil {
-			return err
-		}
-		if c, _ := wg.Count(); c == senders {
-			ipcchan.UnlinkWaitGroup(name + "-senders")
-			return r.CloseSend(ctx)
-		}
-		return nil
+		return endStream(r, name, senders)
 	}
+}
+
+// endStream ends the stream of the ring name as the last of its senders
+// to finish: counted in a WaitGroup of the ring's name.
+func endStream[T any](r *ipcchan.Ring[T], name string, senders int) error {
+	if senders == 1 {
+		return r.CloseSend(ctx)
+	}
+	wg, err := ipcchan.OpenWaitGroup(name+"-senders", ipcchan.Create())
+	if err != nil {
+		return err
+	}
+	defer wg.Close()
+	if err := wg.Add(1); err != nil {
+		return err
+	}
+	if c, _ := wg.Count(); c == senders {
+		ipcchan.UnlinkWaitGroup(name + "-senders")
+		return r.CloseSend(ctx)
+	}
+	return nil
 }
 
 // ringPingPong is queuePingPong on two rings of 16 Ticks.

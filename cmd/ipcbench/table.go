@@ -14,7 +14,7 @@ import "slices"
 
 // families are the tables in the order of the output.
 var families = [][]scenario{
-	queueScenarios, typedScenarios, ringScenarios, spscScenarios, topicScenarios, syncScenarios, wakeScenarios,
+	queueScenarios, typedScenarios, ringScenarios, spscScenarios, batchScenarios, topicScenarios, syncScenarios, wakeScenarios,
 	shmScenarios, lifecycleScenarios, largeScenarios, loanScenarios, natsScenarios,
 }
 
