@@ -318,6 +318,41 @@ func ExampleOpenRing() {
 	// err: <nil>
 }
 
+func ExampleRing_SendBatch() {
+	// Many messages at once: a batch is one claim of a run of slots and one
+	// publication; Batches hands them out a batch at a time.
+	type Tick struct {
+		Seq   int64
+		Price float64
+	}
+	ctx := context.Background()
+	r, err := ipcchan.OpenRing[Tick](exampleName, ipcchan.Create(), ipcchan.Capacity(1024))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ipcchan.UnlinkRing(exampleName)
+	defer r.Close()
+
+	ticks := make([]Tick, 10)
+	for i := range ticks {
+		ticks[i] = Tick{Seq: int64(i), Price: 100 + float64(i)/4}
+	}
+	if n, err := r.SendBatch(ctx, ticks); err != nil {
+		log.Fatalf("sent %d: %v", n, err)
+	}
+	r.CloseSend(ctx)
+	for batch, err := range r.Batches(ctx, 4) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(batch), batch[0].Seq, batch[len(batch)-1].Price)
+	}
+	// Output:
+	// 4 0 100.75
+	// 4 4 101.75
+	// 2 8 102.25
+}
+
 func ExampleRing_Loan() {
 	// With LargeMessages a ring has a pool of shared memory: a loan is
 	// written where the receiver reads it (ReceiveView), so a large

@@ -42,8 +42,11 @@ import (
 // blocked Semaphore.Acquire does; the other side wakes it with one system
 // call, only when someone sleeps. A context or Close ends a sleep at once.
 //
+// SendBatch and ReceiveBatch move many messages with one claim: a run of
+// slots, which a single message is the run of one.
+//
 // A process killed at any instant does not wedge the ring: a slot it held
-// (a message half-written, or half-read) is taken back by the next process
+// (a message half-written, or half-read; a whole run for a batch) is taken back by the next process
 // that waits on it, within 10 ms, and counted (RingAttr.Recovered). A
 // message is never torn and never delivered twice; it is lost only if it
 // was in the killed process's hands: a send that had not returned, or a
@@ -55,11 +58,11 @@ import (
 // control block and the slots, laid out for a C program to join (see the
 // package objfmt documentation, and testdata/ringpeer.c):
 //
-//	offset   0  layout 1, capacity, stride, maxLen, flags (uint32 each)
+//	offset   0  layout 2, capacity, stride, maxLen, flags (uint32 each)
 //	offset  20  ended (uint32), recovered (uint64)
 //	offset  64  head (uint64);  offset 128: tail (uint64)
 //	offset 192  data futex word; offset 256: room futex word
-//	offset 320  slots: state (uint64: position, state, pid), length (uint32), data
+//	offset 320  slots: state (uint64: position, run, state, pid), length (uint32), data
 //
 // (offsets from the end of the header, file offset 192).
 type Ring[T any] struct {
