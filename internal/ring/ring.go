@@ -217,8 +217,16 @@ func (r *Ring) Publish(c Claim, n int) {
 // every message is MaxLen: it does nothing).
 func (r *Ring) SetLen(c Claim, i int, n int) {
 	if !r.fixed {
-		*r.length(r.offset(c.pos + uint64(i))) = uint32(n) // the store of the state word publishes it
+		*r.length(r.slotOf(c, i)) = uint32(n) // the store of the state word publishes it
 	}
+}
+
+// slotOf is the offset of the claim c's i-th slot.
+func (r *Ring) slotOf(c Claim, i int) int {
+	if i == 0 {
+		return c.off
+	}
+	return r.offset(c.pos + uint64(i))
 }
 
 // PublishRun makes every message of c visible to receivers, with one store.
@@ -243,7 +251,7 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 // Msg is the i-th message of the claim c of a receiver: its bytes in the
 // slot, valid until Release.
 func (r *Ring) Msg(c Claim, i int) []byte {
-	off := r.offset(c.pos + uint64(i))
+	off := r.slotOf(c, i)
 	n := r.maxLen
 	if !r.fixed {
 		n = min(int(*r.length(off)), r.maxLen)
@@ -253,7 +261,7 @@ func (r *Ring) Msg(c Claim, i int) []byte {
 
 // Slot is the data area of the claim c's i-th slot, MaxLen bytes: where a
 // sender copies its i-th message.
-func (r *Ring) Slot(c Claim, i int) []byte { return r.data(r.offset(c.pos + uint64(i))) }
+func (r *Ring) Slot(c Claim, i int) []byte { return r.data(r.slotOf(c, i)) }
 
 // ClaimReadRun claims a run of up to want messages, with one
 // compare-and-swap: those of the run a sender published next, or its
