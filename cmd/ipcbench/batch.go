@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"os/exec"
 	"strconv"
-	"time"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -39,46 +37,8 @@ var batchScenarios = []scenario{{
 // peers send with SendBatch, as many receivers here take with
 // ReceiveBatch into buffers of batch.
 func tickBatchStream(senders, batch int) measurement {
-	return func(b *bench, n int) (float64, error) {
-		r, done, err := create(b, "rbatch", ipcchan.OpenRing[Tick], ipcchan.UnlinkRing, ipcchan.Capacity(4096))
-		if err != nil {
-			return 0, err
-		}
-		defer done()
-		defer ipcchan.UnlinkWaitGroup(r.Name() + "-senders")
-		var cmds []*exec.Cmd
-		for range senders {
-			cmd, err := b.start("ring-tick-batches", r.Name(), strconv.Itoa(n/senders), strconv.Itoa(senders), strconv.Itoa(batch))
-			if err != nil {
-				return 0, err
-			}
-			cmds = append(cmds, cmd)
-		}
-		type res struct {
-			got int
-			err error
-		}
-		results := make(chan res, senders)
-		start := time.Now()
-		for range senders {
-			go func() { got, err := drainBatches(r, batch); results <- res{got, err} }()
-		}
-		total := 0
-		for range senders {
-			d := <-results
-			if d.err != nil {
-				return 0, d.err
-			}
-			total += d.got
-		}
-		ns := nsPer(start, total)
-		for _, c := range cmds {
-			if err := c.Wait(); err != nil {
-				return 0, err
-			}
-		}
-		return ns, nil
-	}
+	return ringStreamOf("ring-tick-batches", []string{strconv.Itoa(batch)}, senders,
+		func(r *ipcchan.Ring[Tick]) (int, error) { return drainBatches(r, batch) })
 }
 
 // drainBatches receives Ticks in batches of up to batch until the end of

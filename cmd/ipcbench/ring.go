@@ -58,6 +58,13 @@ var tickRingStream = ringStream("ring-tick-flood", 1, checkTick)
 // inspected by check, and returns the time per message of all of them
 // together, the clock starting at the first message.
 func ringStream[T any](role string, senders int, check func(T) error, opts ...ipcchan.Option) measurement {
+	return ringStreamOf(role, nil, senders, func(r *ipcchan.Ring[T]) (int, error) { return drainCount(r, check) }, opts...)
+}
+
+// ringStreamOf is ringStream with the peers' role given more arguments
+// (after NAME N SENDERS), and each receiver a drain that returns how many
+// messages it took.
+func ringStreamOf[T any](role string, more []string, senders int, drain func(*ipcchan.Ring[T]) (int, error), opts ...ipcchan.Option) measurement {
 	return func(b *bench, n int) (float64, error) {
 		r, done, err := create(b, "ring", ipcchan.OpenRing[T], ipcchan.UnlinkRing, append([]ipcchan.Option{ipcchan.Capacity(4096)}, opts...)...)
 		if err != nil {
@@ -68,7 +75,7 @@ func ringStream[T any](role string, senders int, check func(T) error, opts ...ip
 		per := n / senders
 		var cmds []*exec.Cmd
 		for range senders {
-			cmd, err := b.start(role, r.Name(), strconv.Itoa(per), strconv.Itoa(senders))
+			cmd, err := b.start(role, append([]string{r.Name(), strconv.Itoa(per), strconv.Itoa(senders)}, more...)...)
 			if err != nil {
 				return 0, err
 			}
@@ -81,7 +88,7 @@ func ringStream[T any](role string, senders int, check func(T) error, opts ...ip
 		results := make(chan res, senders)
 		start := time.Now()
 		for range senders { // as many receivers as senders
-			go func() { got, err := drainCount(r, check); results <- res{got, err} }()
+			go func() { got, err := drain(r); results <- res{got, err} }()
 		}
 		total := 0
 		for range senders {
