@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -483,89 +482,14 @@ func TestRingBatchChaos(t *testing.T) {
 	name := ringName(t)
 	r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(256))
 	dir := t.TempDir()
-	const total, kills = 1000000, 30
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-	quota := [3]int{total / 3, total / 3, total - 2*(total/3)}
-	acked := func(sender int) int { return len(readIDs(t, filepath.Join(dir, fmt.Sprintf("ack-%d-*", sender)))) }
-	type proc struct {
-		cmd    *exec.Cmd
-		sender bool
-		num    int
-		inc    int
-		exited chan error
-	}
-	start := func(p *proc) {
-		seed := strconv.Itoa(rng.IntN(1 << 30))
-		if p.sender {
-			left := quota[p.num] - acked(p.num)
-			p.cmd = helperCmd(t, "ring-batch-send", name, strconv.Itoa(p.num), strconv.Itoa(p.inc), strconv.Itoa(max(left, 0)), seed,
-				filepath.Join(dir, fmt.Sprintf("ack-%d-%d", p.num, p.inc)))
-		} else {
-			p.cmd = helperCmd(t, "ring-batch-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d-%d", p.num, p.inc)), seed)
-		}
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p.exited = make(chan error, 1)
-		go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(p.cmd, p.exited)
-	}
-	var procs []*proc
-	for i := range 3 {
-		procs = append(procs, &proc{sender: true, num: i}, &proc{num: i})
-	}
-	for _, p := range procs {
-		start(p)
-	}
-	killedReceivers := 0
-	for range kills {
-		time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond) // only picks when the next kill falls, while batches fly
-		p := procs[rng.IntN(len(procs))]
-		select {
-		case err := <-p.exited:
-			if err != nil {
-				t.Fatalf("a helper failed: %v", err)
-			}
-			p.exited <- nil
-			continue
-		default:
-		}
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-p.exited; err == nil {
-			p.exited <- nil
-			if p.sender {
-				continue
-			}
-		}
-		if !p.sender {
-			killedReceivers++
-		}
-		p.inc++
-		start(p)
-	}
-	for _, p := range procs {
-		if p.sender {
-			if err := <-p.exited; err != nil {
-				t.Fatalf("sender %d: %v", p.num, err)
-			}
-		}
-	}
-	for i := range 3 {
-		if left := quota[i] - acked(i); left > 0 {
-			p := &proc{sender: true, num: i, inc: 1000}
-			start(p)
-			if err := <-p.exited; err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	r.CloseSend(t.Context())
-	for _, p := range procs {
-		if !p.sender {
-			if err := <-p.exited; err != nil {
-				t.Fatalf("receiver %d: %v", p.num, err)
-			}
-		}
-	}
+	const total = 1000000
+	killedReceivers := runChaos(t, r, dir, total, 30, 5*time.Millisecond, // kills while batches fly
+		func(num, inc, left int, seed string) []string {
+			return []string{"ring-batch-send", name, strconv.Itoa(num), strconv.Itoa(inc), strconv.Itoa(left), seed, filepath.Join(dir, fmt.Sprintf("ack-%d-%d", num, inc))}
+		},
+		func(num, inc int, seed string) []string {
+			return []string{"ring-batch-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d-%d", num, inc)), seed}
+		})
 	files, _ := filepath.Glob(filepath.Join(dir, "recv-*"))
 	received := checkOrder(t, files)
 	lost := 0

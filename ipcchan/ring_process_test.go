@@ -323,8 +323,56 @@ func TestRingChaos(t *testing.T) {
 	name := ringName(t)
 	r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(64))
 	dir := t.TempDir()
-	const total, kills = 200000, 50
+	const total = 200000
+	killedReceivers := runChaos(t, r, dir, total, 50, 20*time.Millisecond,
+		func(num, inc, left int, _ string) []string {
+			return []string{"ring-send", name, strconv.Itoa(num), strconv.Itoa(inc), strconv.Itoa(left), filepath.Join(dir, fmt.Sprintf("ack-%d-%d", num, inc))}
+		},
+		func(num, inc int, _ string) []string {
+			return []string{"ring-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d-%d", num, inc))}
+		})
+	received := map[[16]byte]bool{}
+	for _, id := range readIDs(t, filepath.Join(dir, "recv-*")) {
+		if received[id] {
+			t.Fatalf("message %x received twice", id)
+		}
+		received[id] = true
+	}
+	var lost [][16]byte
+	acks := readIDs(t, filepath.Join(dir, "ack-*"))
+	for _, id := range acks {
+		if !received[id] {
+			lost = append(lost, id)
+		}
+	}
+	a, _ := r.Attr()
+	t.Logf("%d acknowledged sends, %d received, %d lost, %d receivers killed, %d slots recovered", len(acks), len(received), len(lost), killedReceivers, a.Recovered)
+	if len(acks) < total {
+		t.Errorf("only %d sends acknowledged, want %d", len(acks), total)
+	}
+	if len(lost) > killedReceivers {
+		slices.SortFunc(lost, func(a, b [16]byte) int { return slices.Compare(a[:], b[:]) })
+		t.Errorf("%d acknowledged messages were never received (%x...), more than the %d receivers killed", len(lost), lost[0], killedReceivers)
+	}
+	if _, err := r.TryReceive(); err != io.EOF && !errors.Is(err, ipcchan.ErrEmpty) {
+		t.Errorf("after the run the ring says %v", err)
+	}
+}
+
+// runChaos runs 3 sender and 3 receiver processes on the ring r (their
+// roles and arguments from sender and receiver, for the process num of
+// each side in its incarnation inc, with a seed each), until the senders
+// have sent total messages between them, acknowledged in dir's files
+// ack-NUM-*; meanwhile kills times a random one of them with SIGKILL, at
+// random instants up to every spacing, and starts it again. It then ends
+// the stream, waits for the receivers, and returns how many of them it
+// killed.
+func runChaos(t *testing.T, r *ipcchan.Ring[chaosMsg], dir string, total, kills int, spacing time.Duration,
+	sender func(num, inc, left int, seed string) []string, receiver func(num, inc int, seed string) []string) int {
+	t.Helper()
 	quota := [3]int{total / 3, total / 3, total - 2*(total/3)}
+	acked := func(sender int) int { return len(readIDs(t, filepath.Join(dir, fmt.Sprintf("ack-%d-*", sender)))) }
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	type proc struct {
 		cmd    *exec.Cmd
 		sender bool
@@ -332,15 +380,15 @@ func TestRingChaos(t *testing.T) {
 		inc    int
 		exited chan error
 	}
-	acked := func(sender int) int { return len(readIDs(t, filepath.Join(dir, fmt.Sprintf("ack-%d-*", sender)))) }
 	start := func(p *proc) {
+		seed := strconv.Itoa(rng.IntN(1 << 30))
+		var args []string
 		if p.sender {
-			left := quota[p.num] - acked(p.num)
-			p.cmd = helperCmd(t, "ring-send", name, strconv.Itoa(p.num), strconv.Itoa(p.inc), strconv.Itoa(max(left, 0)),
-				filepath.Join(dir, fmt.Sprintf("ack-%d-%d", p.num, p.inc)))
+			args = sender(p.num, p.inc, max(quota[p.num]-acked(p.num), 0), seed)
 		} else {
-			p.cmd = helperCmd(t, "ring-recv", name, filepath.Join(dir, fmt.Sprintf("recv-%d-%d", p.num, p.inc)))
+			args = receiver(p.num, p.inc, seed)
 		}
+		p.cmd = helperCmd(t, args[0], args[1:]...)
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -354,12 +402,11 @@ func TestRingChaos(t *testing.T) {
 	for _, p := range procs {
 		start(p)
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	killedReceivers := 0
 	for k := 0; k < kills; k++ {
 		// A random instant: the processes run meanwhile, this only picks
 		// when the next kill falls.
-		time.Sleep(time.Duration(rng.IntN(20000)) * time.Microsecond)
+		time.Sleep(time.Duration(rng.Int64N(int64(spacing))))
 		p := procs[rng.IntN(len(procs))]
 		select {
 		case err := <-p.exited: // a sender that had finished its quota
@@ -391,7 +438,7 @@ func TestRingChaos(t *testing.T) {
 		}
 	}
 	for i := range 3 { // a sender killed before its last send finishes the quota in a last incarnation
-		if left := quota[i] - acked(i); left > 0 {
+		if quota[i]-acked(i) > 0 {
 			p := &proc{sender: true, num: i, inc: 1000}
 			start(p)
 			if err := <-p.exited; err != nil {
@@ -407,30 +454,5 @@ func TestRingChaos(t *testing.T) {
 			}
 		}
 	}
-	received := map[[16]byte]bool{}
-	for _, id := range readIDs(t, filepath.Join(dir, "recv-*")) {
-		if received[id] {
-			t.Fatalf("message %x received twice", id)
-		}
-		received[id] = true
-	}
-	var lost [][16]byte
-	acks := readIDs(t, filepath.Join(dir, "ack-*"))
-	for _, id := range acks {
-		if !received[id] {
-			lost = append(lost, id)
-		}
-	}
-	a, _ := r.Attr()
-	t.Logf("%d acknowledged sends, %d received, %d lost, %d receivers killed, %d slots recovered", len(acks), len(received), len(lost), killedReceivers, a.Recovered)
-	if len(acks) < total {
-		t.Errorf("only %d sends acknowledged, want %d", len(acks), total)
-	}
-	if len(lost) > killedReceivers {
-		slices.SortFunc(lost, func(a, b [16]byte) int { return slices.Compare(a[:], b[:]) })
-		t.Errorf("%d acknowledged messages were never received (%x...), more than the %d receivers killed", len(lost), lost[0], killedReceivers)
-	}
-	if _, err := r.TryReceive(); err != io.EOF && !errors.Is(err, ipcchan.ErrEmpty) {
-		t.Errorf("after the run the ring says %v", err)
-	}
+	return killedReceivers
 }
