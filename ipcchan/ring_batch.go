@@ -39,7 +39,7 @@ func (r *Ring[T]) SendBatch(ctx context.Context, vs []T) (int, error) {
 		if err != nil {
 			return sent, r.err("send", err)
 		}
-		if r.w.Kind() == typed.Layout { // its bytes, in place
+		if r.w.Kind() == typed.Layout && r.ring.MaxLen() == r.w.Size() { // its bytes, in place (a slot of another size: copy, cut to it)
 			for i := range c.Len() {
 				*(*T)(r.ring.DataAt(c.Pos() + uint64(i))) = vs[sent+i]
 			}

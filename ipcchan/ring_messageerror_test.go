@@ -73,4 +73,59 @@ func TestRingLayoutOfAnotherSize(t *testing.T) {
 	if err := other.Err(); err == nil {
 		t.Error("Recv ended without saying why")
 	}
+
+	// A batch into such slots is cut to them, as Send is, and writes
+	// nothing beyond them: the next slot's word still reads.
+	third := openRing[Pair](t, name)
+	if n, err := third.SendBatch(t.Context(), []Pair{{7, 7}, {8, 8}}); n != 2 || err != nil {
+		t.Fatalf("SendBatch into 8-byte slots: %d, %v", n, err)
+	}
+	buf := make([]Pair, 4)
+	for range 2 {
+		n, err := third.ReceiveBatch(t.Context(), buf)
+		check("ReceiveBatch", buf[0], err)
+		if n != 0 {
+			t.Errorf("ReceiveBatch of an 8-byte slot as a 16-byte Pair delivered %d values", n)
+		}
+	}
+	if _, err := third.TryReceive(); !errors.Is(err, ipcchan.ErrEmpty) {
+		t.Errorf("after the batch, TryReceive = %v; want ErrEmpty", err)
+	}
+
+	// The same with slots too small for the type, as a C creator may lay
+	// them out (40 bytes, 64 apart, for a 100-byte type): a batch writes
+	// none of the next slot's header.
+	type Big struct{ B [100]byte }
+	bigName := ringName(t)
+	big := openRing[Big](t, bigName, ipcchan.Create(), ipcchan.Capacity(2))
+	mem, err := os.ReadFile("/dev/shm/ipcchan.ring." + strings.TrimPrefix(bigName, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := mem[objfmt.HeaderSize:]
+	binary.LittleEndian.PutUint32(ctl[8:], 64)  // stride
+	binary.LittleEndian.PutUint32(ctl[12:], 40) // maxLen
+	for i := range 2 {
+		binary.LittleEndian.PutUint64(ctl[objfmt.RingCtlSize+i*64:], objfmt.RingFree(uint64(i)))
+	}
+	if err := os.WriteFile("/dev/shm/ipcchan.ring."+strings.TrimPrefix(bigName, "/"), mem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	small := openRing[Big](t, bigName)
+	var full Big
+	for i := range full.B {
+		full.B[i] = 0xff
+	}
+	if n, err := small.SendBatch(t.Context(), []Big{full, full}); n != 2 || err != nil {
+		t.Fatalf("SendBatch into 40-byte slots: %d, %v", n, err)
+	}
+	for range 2 {
+		if _, err := small.TryReceive(); !errors.Is(err, ipcchan.ErrTypeMismatch) {
+			t.Errorf("a 40-byte message as a 100-byte type: %v; want ErrTypeMismatch", err)
+		}
+	}
+	if _, err := small.TryReceive(); !errors.Is(err, ipcchan.ErrEmpty) {
+		t.Errorf("after the batch into small slots, TryReceive = %v; want ErrEmpty", err)
+	}
 }
