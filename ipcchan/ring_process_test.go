@@ -246,28 +246,10 @@ func TestRingKilledWriter(t *testing.T) {
 		if err := r.Send(t.Context(), next); err != nil { // behind the held slot
 			t.Fatal(err)
 		}
-		got := make(chan time.Time, 1)
-		go func() {
-			if m, err := r.Receive(t.Context()); err == nil && m == next {
-				got <- time.Now()
-			}
-			close(got)
-		}()
-		select {
-		case <-got:
-			t.Fatal("Receive passed the slot of a live sender")
-		case <-time.After(50 * time.Millisecond): // the receiver waits; it must not skip a live sender
-		}
-		killed := time.Now()
-		holder.Process.Kill()
-		holder.Wait()
-		at, ok := <-got
-		if !ok {
-			t.Fatal("the message after the dead sender's slot was not received")
-		}
-		if took := at.Sub(killed); took > 100*time.Millisecond {
-			t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
-		}
+		goesOnAfterKill(t, holder, "a Receive behind the sender's slot", func(ctx context.Context) bool {
+			m, err := r.Receive(ctx)
+			return err == nil && m == next
+		})
 		if a, _ := r.Attr(); a.Recovered != 1 {
 			t.Errorf("Recovered = %d, want 1", a.Recovered)
 		}
@@ -283,28 +265,9 @@ func TestRingKilledReader(t *testing.T) {
 		r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(1))
 		r.Send(t.Context(), newChaosMsg(1, 0, 0))
 		holder := startHeld(t, name, "read")
-		sent := make(chan time.Time, 1)
-		go func() {
-			if r.Send(t.Context(), newChaosMsg(1, 0, 1)) == nil {
-				sent <- time.Now()
-			}
-			close(sent)
-		}()
-		select {
-		case <-sent:
-			t.Fatal("Send took the slot of a live receiver")
-		case <-time.After(50 * time.Millisecond):
-		}
-		killed := time.Now()
-		holder.Process.Kill()
-		holder.Wait()
-		at, ok := <-sent
-		if !ok {
-			t.Fatal("the send behind the dead receiver's slot failed")
-		}
-		if took := at.Sub(killed); took > 100*time.Millisecond {
-			t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
-		}
+		goesOnAfterKill(t, holder, "a Send behind the receiver's slot", func(ctx context.Context) bool {
+			return r.Send(ctx, newChaosMsg(1, 0, 1)) == nil
+		})
 		if m, err := r.Receive(t.Context()); err != nil || m.Seq != 1 {
 			t.Errorf("after the kill, Receive = %+v, %v; want message 1", m, err)
 		}
@@ -312,6 +275,37 @@ func TestRingKilledReader(t *testing.T) {
 			t.Errorf("Attr = %+v, want 1 recovered and nothing left", a)
 		}
 	})
+}
+
+// goesOnAfterKill runs op, which needs what holder (a process) holds: op
+// must not end while holder lives (50 ms), and must end, reporting true,
+// within 100 ms of holder's SIGKILL. what names op in failures.
+func goesOnAfterKill(t *testing.T, holder *exec.Cmd, what string, op func(ctx context.Context) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // an op that never ends fails the test
+	defer cancel()
+	done := make(chan time.Time, 1)
+	go func() {
+		if op(ctx) {
+			done <- time.Now()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatalf("%s went on while its holder was alive", what)
+	case <-time.After(50 * time.Millisecond): // it waits; it must not pass a live holder
+	}
+	killed := time.Now()
+	holder.Process.Kill()
+	holder.Wait()
+	at, ok := <-done
+	if !ok {
+		t.Fatalf("%s failed after its holder was killed", what)
+	}
+	if took := at.Sub(killed); took > 100*time.Millisecond {
+		t.Errorf("the ring went on %v after the kill, want within 100 ms", took)
+	}
 }
 
 // TestRingChaos: 200,000 messages through a ring between 3 sender and 3
