@@ -55,6 +55,9 @@ var (
 	// of different kinds may share a name, and Create makes one of the kind
 	// asked for beside the other.
 	ErrWrongKind = ipcerr.ErrWrongKind
+	// ErrServerDied: the server process handling a call (Client.Call) died
+	// before it answered. The call may or may not have had its effect.
+	ErrServerDied = ipcerr.ErrServerDied
 )
 
 // An Error records a failed operation on a named object, in the manner of

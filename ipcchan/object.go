@@ -63,7 +63,7 @@ func (s *objSpec) check(b []byte, fileSize int64) string {
 	if h.Kind != s.kind {
 		return fmt.Sprintf("it is an ipcchan %v, not a %v", h.Kind, s.kind)
 	}
-	if s.kind == objfmt.Ring || s.kind == objfmt.Topic { // its shape is in its control block, which OpenRing (OpenTopic) checks
+	if s.kind == objfmt.Ring || s.kind == objfmt.Topic || s.kind == objfmt.Service { // its shape is in its control block, which OpenRing (OpenTopic, OpenServer) checks
 		if h.Fingerprint != s.fingerprint || h.Type != objfmt.TypeField(s.typeName) {
 			return fmt.Sprintf("it is a %v of %s, not of %s", s.kind, h.Type, s.typeName)
 		}

@@ -40,6 +40,7 @@ var (
 	ErrOwnerDead      error = &sentinel{"previous owner died", nil}
 	ErrNotRecoverable error = &sentinel{"not recoverable", nil}
 	ErrWrongKind      error = &sentinel{"the name is another kind's", ErrNotExist}
+	ErrServerDied     error = &sentinel{"server died", nil}
 )
 
 // An Error records a failed operation on a named object, in the manner of

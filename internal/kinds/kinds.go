@@ -25,6 +25,7 @@ const (
 	Shm       = "shm"
 	Mutex     = "mutex"
 	WaitGroup = "waitgroup"
+	Service   = "service"
 )
 
 // A Kind is one row of the table.
@@ -46,6 +47,7 @@ var table = []Kind{
 	{Name: Shm, Prefix: objfmt.Shm.Prefix(), Header: objfmt.Shm, Describe: "a shm object", Open: "OpenShm", Unlink: "UnlinkShm"},
 	{Name: Mutex, Prefix: objfmt.Mutex.Prefix(), Header: objfmt.Mutex, Describe: "a mutex", Open: "OpenMutex", Unlink: "UnlinkMutex"},
 	{Name: WaitGroup, Prefix: objfmt.WaitGroup.Prefix(), Header: objfmt.WaitGroup, Describe: "a wait group", Open: "OpenWaitGroup", Unlink: "UnlinkWaitGroup"},
+	{Name: Service, Prefix: objfmt.Service.Prefix(), Header: objfmt.Service, Describe: "a service", Open: "OpenServer", Unlink: "UnlinkService"},
 }
 
 // All are the kinds' names, in the order of the table.

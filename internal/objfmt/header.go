@@ -17,7 +17,7 @@ import (
 //
 //	offset   0  magic        "ipcchan\x00"
 //	offset   8  version      uint32, Version
-//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup, 4 ring, 5 large message, 6 topic
+//	offset  12  kind         uint32: 1 shm, 2 mutex, 3 waitgroup, 4 ring, 5 large message, 6 topic, 7 pool, 8 service
 //	offset  16  size         uint64, bytes of payload after the header
 //	offset  24  align        uint32, alignment of the payload's type
 //	offset  28  elemSize     uint32, size of one element (shm) or 0
@@ -81,6 +81,8 @@ func (k Kind) String() string {
 		return "topic"
 	case Pool:
 		return "pool"
+	case Service:
+		return "service"
 	}
 	return fmt.Sprintf("kind %d", uint32(k))
 }

@@ -26,6 +26,8 @@ func (k Kind) Prefix() string {
 		return "ipcchan.ring."
 	case Topic:
 		return "ipcchan.topic."
+	case Service:
+		return "ipcchan.service."
 	}
 	return ""
 }
