@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,6 +367,16 @@ func helperCalcServe(args []string) error {
 		return err
 	}
 	h := sum
+	if args[1] == "slow" { // a handler that takes up to 2 ms: kills find calls in hand
+		h = func(ctx context.Context, r CalcReq) (CalcResp, error) {
+			select {
+			case <-time.After(time.Duration(r.B%2000) * time.Microsecond):
+			case <-ctx.Done():
+				return CalcResp{}, ctx.Err()
+			}
+			return sum(ctx, r)
+		}
+	}
 	if args[1] == "hang" {
 		var once sync.Once
 		h = func(ctx context.Context, r CalcReq) (CalcResp, error) {
@@ -414,6 +428,7 @@ func helperCalcCall(args []string) error {
 func init() {
 	helpers["calc-serve"] = helperCalcServe
 	helpers["calc-call"] = helperCalcCall
+	helpers["calc-chaos"] = helperCalcChaos
 }
 
 // startHelper starts a helper and waits for the line want on its output.
@@ -497,5 +512,131 @@ func TestServiceServerDied(t *testing.T) {
 	}
 	if a, _ := c.Attr(); a.Died != 1 {
 		t.Errorf("Attr.Died = %d, want 1", a.Died)
+	}
+}
+
+// helperCalcChaos: NAME CLIENT CALLS — calls from 4 goroutines with
+// random deadlines, while servers are killed; every call must return its
+// own answer, ErrServerDied or its own ctx's error. It prints
+// "ok OK DIED TIMEDOUT".
+func helperCalcChaos(args []string) error {
+	c, err := ipcchan.OpenClient[CalcReq, CalcResp](args[0])
+	if err != nil {
+		return err
+	}
+	var client, calls int
+	fmt.Sscan(args[1]+" "+args[2], &client, &calls)
+	var ok, died, timedOut atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(client), uint64(g)))
+			for i := range calls {
+				seq := uint32(g*calls + i)
+				req := CalcReq{Client: uint32(client), Seq: seq, A: int64(seq), B: rng.Int64N(1000)}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rng.IntN(50))*time.Millisecond)
+				resp, err := c.Call(ctx, req)
+				dl, _ := ctx.Deadline()
+				ctxErr := ctx.Err()
+				if ctxErr == nil && !time.Now().Before(dl) {
+					ctxErr = context.DeadlineExceeded // past it, its timer about to fire
+				}
+				cancel()
+				switch {
+				case err == nil && resp == (CalcResp{Sum: req.A + req.B, Client: req.Client, Seq: seq}):
+					ok.Add(1)
+				case err == nil:
+					errs <- fmt.Errorf("call %d of client %d got %+v: another call's answer", seq, client, resp)
+					return
+				case errors.Is(err, ipcchan.ErrServerDied):
+					died.Add(1)
+				case ctxErr != nil && errors.Is(err, ctxErr):
+					timedOut.Add(1)
+				default:
+					errs <- fmt.Errorf("call %d of client %d: %v", seq, client, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Println("ok", ok.Load(), died.Load(), timedOut.Load())
+	return nil
+}
+
+// TestServiceChaos: 3 server and 3 client processes, the servers SIGKILLed
+// at random instants and started again: every call returns its own
+// answer, ErrServerDied or its ctx's error; none hangs (the test's
+// deadline), none gets another's answer.
+func TestServiceChaos(t *testing.T) {
+	name := serviceName(t)
+	c := openClient[CalcReq, CalcResp](t, name, ipcchan.Create(), ipcchan.Capacity(32))
+	type server struct {
+		cmd    *exec.Cmd
+		exited chan error
+	}
+	start := func() *server {
+		cmd := helperCmd(t, "calc-serve", name, "slow")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s := &server{cmd: cmd, exited: make(chan error, 1)}
+		go func() { s.exited <- cmd.Wait() }()
+		return s
+	}
+	servers := []*server{start(), start(), start()}
+	defer func() {
+		for _, s := range servers {
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}()
+	type result struct {
+		out string
+		err error
+	}
+	results := make(chan result, 3)
+	for client := range 3 {
+		cmd := helperCmd(t, "calc-chaos", name, strconv.Itoa(client), "1500")
+		go func() {
+			out, err := cmd.Output()
+			results <- result{string(out), err}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	kills, done := 0, 0
+	var totals [3]int
+	for done < 3 {
+		select {
+		case r := <-results:
+			done++
+			var ok, died, timedOut int
+			if _, err := fmt.Sscanf(r.out, "ok %d %d %d", &ok, &died, &timedOut); r.err != nil || err != nil {
+				t.Fatalf("a client failed: %v %q", r.err, r.out)
+			}
+			totals[0], totals[1], totals[2] = totals[0]+ok, totals[1]+died, totals[2]+timedOut
+		case <-time.After(time.Duration(rng.Int64N(int64(20 * time.Millisecond)))): // a random instant for the next kill
+			i := rng.IntN(len(servers))
+			servers[i].cmd.Process.Kill()
+			if err := <-servers[i].exited; err == nil {
+				t.Fatal("a server exited by itself")
+			}
+			servers[i] = start()
+			kills++
+		case <-t.Context().Done():
+			t.Fatal("the clients hang")
+		}
+	}
+	t.Logf("%d kills; calls: %d answered, %d ErrServerDied, %d timed out", kills, totals[0], totals[1], totals[2])
+	if totals[0] == 0 {
+		t.Error("no call was answered")
+	}
+	if a, _ := c.Attr(); a.InFlight != 0 {
+		t.Errorf("Attr.InFlight = %d after every client returned, want 0", a.InFlight)
 	}
 }
