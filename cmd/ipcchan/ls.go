@@ -252,6 +252,16 @@ func details(in inventory.Info) string {
 		if in.Ended {
 			d = append(d, "stream ended")
 		}
+	case "service":
+		d = append(d, fmt.Sprintf("%s, %s, %d/%d calls in flight, %d answered", plural(len(in.Servers), "server", "servers"),
+			plural(in.Clients, "client", "clients"), in.InFlight, in.Capacity, in.Calls))
+		if in.Late > 0 {
+			d = append(d, fmt.Sprintf("%d late", in.Late))
+		}
+		if in.ServerDeaths > 0 {
+			d = append(d, plural(int(in.ServerDeaths), "call lost to a dead server", "calls lost to dead servers"))
+		}
+		d = append(d, "service "+in.Type)
 	case "temp":
 		state := "alive"
 		if !in.CreatorAlive {
@@ -355,6 +365,16 @@ func writeStat(w io.Writer, in inventory.Info) {
 		line("of", of)
 		line("holds", fmt.Sprintf("%d bytes of large messages, %d in use by messages, loans and views", in.PoolSize, in.PoolInUse))
 		line("recovered", fmt.Sprintf("%d runs taken back from processes that died holding them", in.PoolRecovered))
+	case "service":
+		line("type", in.Type)
+		line("capacity", fmt.Sprintf("%d calls in flight at most", in.Capacity))
+		line("servers", fmt.Sprintf("%d %v", len(in.Servers), in.Servers))
+		line("clients", fmt.Sprintf("%d (other processes with it open)", in.Clients))
+		line("in flight", fmt.Sprintf("%d calls posted or being handled", in.InFlight))
+		line("answered", in.Calls)
+		line("late", fmt.Sprintf("%d answers dropped: their callers had given up", in.Late))
+		line("servers died", fmt.Sprintf("%d calls whose server died handling them", in.ServerDeaths))
+		line("recovered", fmt.Sprintf("%d records taken back from processes that died holding them", in.Recovered))
 	case "topic":
 		line("type", in.Type)
 		line("capacity", fmt.Sprintf("%d slots", in.Capacity))

@@ -24,14 +24,14 @@ var cmdRm = &command{
 
 // kindWords maps what --kind takes to the kinds.
 var kindWords = map[string]string{"queue": kinds.Queue, "ring": kinds.Ring, "topic": kinds.Topic, "semaphore": kinds.Semaphore, "sem": kinds.Semaphore,
-	"shm": kinds.Shm, "mutex": kinds.Mutex, "waitgroup": kinds.WaitGroup, "wg": kinds.WaitGroup,
+	"shm": kinds.Shm, "mutex": kinds.Mutex, "waitgroup": kinds.WaitGroup, "wg": kinds.WaitGroup, "service": kinds.Service,
 	"pool": "pool"} // a ring's pool left behind when its ring is gone
 
 func runRm(c *cli, cmd *command, args []string) int {
 	fs := c.flags(cmd)
 	kind := fs.String("kind", "", "the kind to remove when a name has several: "+strings.Join(kinds.All, ", ")+", or pool (a ring's, left behind when its ring is gone)")
-	stale := fs.Bool("stale", false, "remove what is abandoned: ipcchan objects (ring, topic, mutex, wait group, shm) whose users table (and a topic's subscription table) lists only processes that died without closing them and that nobody maps or has open, half-built files of dead creators, large messages nothing refers to, and pools of rings that are gone that nobody maps; nothing else")
-	idle := fs.Bool("idle", false, "with --stale: also remove ipcchan objects (ring, topic, mutex, wait group, shm) that nobody uses and everyone closed cleanly, which are kept by default")
+	stale := fs.Bool("stale", false, "remove what is abandoned: ipcchan objects (ring, topic, service, mutex, wait group, shm) whose users table (and a topic's subscription table) lists only processes that died without closing them and that nobody maps or has open, half-built files of dead creators, large messages nothing refers to, and pools of rings that are gone that nobody maps; nothing else")
+	idle := fs.Bool("idle", false, "with --stale: also remove ipcchan objects (ring, topic, service, mutex, wait group, shm) that nobody uses and everyone closed cleanly, which are kept by default")
 	dry := fs.Bool("dry-run", false, "with --stale: only say what would be removed")
 	rest, code, ok := c.parse(fs, args)
 	if !ok {

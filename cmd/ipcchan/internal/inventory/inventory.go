@@ -29,7 +29,7 @@ import (
 // namespace), as List finds it. Fields that do not apply to the kind, or
 // could not be read, are zero, and -1 for counts.
 type Info struct {
-	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "topic", "large" (a queue's large message), "pool" (a ring's pool of large messages), or "temp" (a half-built object)
+	Kind   string      `json:"kind"`   // "queue", "semaphore", "shm", "mutex", "waitgroup", "ring", "topic", "service", "large" (a queue's large message), "pool" (a ring's pool of large messages), or "temp" (a half-built object)
 	Name   string      `json:"name"`   // the name to open it by, "/jobs"; a large message's queue, a pool's ring
 	Path   string      `json:"path"`   // its file: "/dev/shm/sem.jobs", or "mqueue:/jobs" for a queue
 	Format string      `json:"format"` // "ipcchan" (ipcchan's own), "glibc" (sem_t), or "posix" (plain queue or shm)
@@ -94,6 +94,19 @@ type Info struct {
 	Published      uint64       `json:"published,omitempty"`
 	MaxSubscribers int          `json:"max_subscribers,omitempty"`
 	Subscribers    []Subscriber `json:"subscribers,omitempty"`
+
+	// Services: the live server processes, the other processes with the
+	// service open (clients), the calls posted or being handled now, the
+	// calls answered, those answered after their caller gave up (dropped),
+	// and those whose server died handling them. Capacity is its records,
+	// MsgSize its largest request, Recovered the records taken back from
+	// dead processes.
+	Servers      []int  `json:"servers,omitempty"`
+	Clients      int    `json:"clients,omitempty"`
+	InFlight     int    `json:"in_flight,omitempty"`
+	Calls        uint64 `json:"calls,omitempty"`
+	Late         uint64 `json:"late,omitempty"`
+	ServerDeaths uint64 `json:"server_deaths,omitempty"`
 
 	// Users are the processes that have the object mapped or open, as far
 	// as their /proc/PID/maps and /proc/PID/fd can be read.
@@ -238,7 +251,7 @@ func listShm(procs procUsers) ([]Info, error) {
 			switch in.Kind {
 			case kinds.Semaphore:
 				in.Format = "glibc"
-			case kinds.Mutex, kinds.WaitGroup, kinds.Ring, kinds.Topic:
+			case kinds.Mutex, kinds.WaitGroup, kinds.Ring, kinds.Topic, kinds.Service:
 				in.Format = "ipcchan"
 			}
 		}
@@ -318,6 +331,36 @@ func fillShm(in *Info) {
 		fillTopic(in, p)
 	case objfmt.Pool:
 		fillPool(in, p)
+	case objfmt.Service:
+		fillService(in)
+	}
+}
+
+// fillService reads a service's shape, counters, servers table and
+// records from its file (read whole: a service is small, Capacity
+// records).
+func fillService(in *Info) {
+	b, err := readHead(in.Path, int(min(in.Size, 1<<30)))
+	if err != nil {
+		in.Problem = err.Error()
+		return
+	}
+	st, ok := objfmt.ReadServiceStats(objfmt.Payload(b))
+	if !ok {
+		in.Problem = "a damaged service: its control block is not one this version reads"
+		return
+	}
+	in.Capacity, in.MsgSize, in.InFlight, in.Calls, in.Late, in.ServerDeaths, in.Recovered =
+		int(st.Capacity), int(st.ReqMax), st.InFlight, st.Calls, st.Late, st.Died, st.Reclaimed
+	for _, pid := range st.Servers {
+		if posix.Alive(int(pid)) {
+			in.Servers = addPid(in.Servers, int(pid))
+		}
+	}
+	for _, pid := range in.Registered {
+		if !slices.Contains(in.Servers, pid) {
+			in.Clients++
+		}
 	}
 }
 
@@ -504,6 +547,8 @@ func Remove(in Info) error {
 		return ipcchan.UnlinkRing(in.Name)
 	case "topic":
 		return ipcchan.UnlinkTopic(in.Name)
+	case "service":
+		return ipcchan.UnlinkService(in.Name)
 	case "large":
 		if err := os.Remove(in.Path); err != nil {
 			return &ipcchan.Error{Kind: "queue", Name: in.Name, Op: "remove a large message", Sys: err, Detail: err.Error()}
