@@ -169,6 +169,7 @@ func largeTargets(rs []*result, ratio func(name, scenario, a, b string, limit fl
 	ratio("64 MiB, PoolSize(64 MiB), ReceiveAppend, vs two copies", sc64, "ipcchan Queue[[]byte] LargeMessages, PoolSize(64 MiB), ReceiveAppend", "two copy calls of 64 MiB", 1.5, true, "")
 	ratio("64 B on a queue with LargeMessages vs without", "queue throughput 64 B, with and without", "ipcchan Queue[[]byte] LargeMessages", "ipcchan Queue[[]byte]", 0.95, false, "")
 	loanTargets(ratio)
+	callTargets(ratio)
 	var ts []target
 	if r := find(rs, "large message 64 MiB, receiver's peak RSS", "ipcchan Queue[[]byte] LargeMessages, a fresh process"); r != nil {
 		v := r.Median / hugeSize

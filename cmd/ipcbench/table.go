@@ -15,7 +15,7 @@ import "slices"
 // families are the tables in the order of the output.
 var families = [][]scenario{
 	queueScenarios, typedScenarios, ringScenarios, spscScenarios, batchScenarios, topicScenarios, syncScenarios, wakeScenarios,
-	shmScenarios, lifecycleScenarios, largeScenarios, loanScenarios, natsScenarios,
+	shmScenarios, lifecycleScenarios, largeScenarios, loanScenarios, callScenarios, natsScenarios,
 }
 
 // scenarios returns every scenario, in the order of the output.

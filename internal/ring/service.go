@@ -33,7 +33,7 @@ type Service struct {
 	respOff  int // of the response in a record
 	reqMax   int
 	respMax  int
-	next     atomic.Uint32 // where the next record search starts
+	next     atomic.Uint32 // where the next record search starts: the record taken last
 	nextScan atomic.Uint32 // the bitmap word a server's search starts at
 	waiting
 }
@@ -114,7 +114,7 @@ func (s *Service) Acquire(ctx context.Context) (Call, error) {
 }
 
 func (s *Service) tryAcquire() (Call, bool) {
-	start := int(s.next.Add(1))
+	start := int(s.next.Load()) // the record this handle used last: its lines are warm on both sides
 	for j := range s.cap {
 		i := (start + j) % s.cap
 		sw := s.word(i)
@@ -125,6 +125,9 @@ func (s *Service) tryAcquire() (Call, bool) {
 		}
 		seq = (seq + 1) & objfmt.CallSeqMask
 		if atomic.CompareAndSwapUint64(sw, w, objfmt.CallWord(objfmt.CallOwned, seq, s.pid)) {
+			if j > 0 {
+				s.next.Store(uint32(i))
+			}
 			return Call{i: i, seq: seq}, true
 		}
 	}
@@ -162,7 +165,7 @@ type Answer struct {
 func (s *Service) Await(ctx context.Context, c Call) (Answer, error) {
 	sw := s.word(c.i)
 	bell := s.u32(c.i, objfmt.OffCallBell)
-	spins := 0
+	spins, spun := 0, uint64(objfmt.CallPosted)
 	for {
 		w := atomic.LoadUint64(sw)
 		st, seq, pid := objfmt.ParseCallWord(w)
@@ -181,7 +184,11 @@ func (s *Service) Await(ctx context.Context, c Call) (Answer, error) {
 		var holder uint32
 		if st == objfmt.CallTaken {
 			holder = pid
+			if spun == objfmt.CallPosted {
+				spins = 0 // taken: the answer comes next, which is worth a spin of its own
+			}
 		}
+		spun = st
 		err := s.wait(ctx, bell, func() bool { return atomic.LoadUint64(sw) == w }, &spins, holder, false)
 		switch err {
 		case nil:
