@@ -61,8 +61,9 @@ const Service Kind = 8
 // A server looks for calls in posted: it clears a bit it finds set (an
 // atomic and), then reads the record's word, and takes it if Posted. A
 // bit may be set for a record that is no longer Posted (it is cleared and
-// passed over); it is never clear for one that is, since a client sets it
-// after it stores Posted. Records of dead processes are taken back (Free,
+// passed over). A client sets it after it stores Posted, and again
+// every 20 ms while its call stays Posted (a server killed between
+// clearing a bit and taking the call would otherwise leave it unseen). Records of dead processes are taken back (Free,
 // reclaimed + 1) by whoever finds them: Owned or Posted by a dead client;
 // Answered whose client is dead; Taken or Cancelled whose server is dead. A server
 // registers in servers (a compare-and-swap of a free or dead entry to its

@@ -189,7 +189,12 @@ func (s *Service) Await(ctx context.Context, c Call) (Answer, error) {
 			}
 		}
 		spun = st
-		err := s.wait(ctx, bell, func() bool { return atomic.LoadUint64(sw) == w }, &spins, holder, false)
+		var err error
+		if st == objfmt.CallPosted && spins > 0 {
+			err = s.sleepPosted(ctx, c, sw, w, bell)
+		} else {
+			err = s.wait(ctx, bell, func() bool { return atomic.LoadUint64(sw) == w }, &spins, holder, false)
+		}
 		switch err {
 		case nil:
 			continue
@@ -203,6 +208,43 @@ func (s *Service) Await(ctx context.Context, c Call) (Answer, error) {
 		}
 		s.Cancel(c)
 		return Answer{}, err
+	}
+}
+
+// RepostEvery is how long a call sleeps Posted before it posts itself
+// again: a server killed between clearing its bit in posted and taking it
+// (or between taking it and waking its caller) would leave it unseen.
+const RepostEvery = 20 * time.Millisecond
+
+// sleepPosted sleeps on the bell of c, found Posted as w, until the record
+// changes, ctx ends or the handle closes; every RepostEvery it sets c's
+// bit in posted again and wakes the servers.
+func (s *Service) sleepPosted(ctx context.Context, c Call, sw *uint64, w uint64, bell *uint32) error {
+	for {
+		v := atomic.LoadUint32(bell)
+		if atomic.LoadUint64(sw) != w {
+			return nil
+		}
+		if v&futex.Sleepers == 0 {
+			if !atomic.CompareAndSwapUint32(bell, v, v|futex.Sleepers) {
+				continue
+			}
+			v |= futex.Sleepers
+		}
+		if atomic.LoadUint64(sw) != w {
+			return nil
+		}
+		switch s.waiters.Wait(ctx, bell, v, -1, RepostEvery) {
+		case futex.ByContext:
+			return context.Cause(ctx)
+		case futex.ByClose:
+			return ErrClosed
+		case futex.ByTimeout:
+			atomic.OrUint64(&s.w.Bitmap[c.i/64], 1<<(c.i%64))
+			wake(s.w.Posted)
+			continue
+		}
+		return nil
 	}
 }
 
