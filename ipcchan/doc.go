@@ -70,6 +70,18 @@
 //	err = t.Send(ctx, tick)
 //	for tick := range sub.Recv() { ... }
 //
+// # Calls
+//
+// A Server answers the typed calls of its Clients, in any processes,
+// through call records in /dev/shm/ipcchan.service.NAME: each answer goes
+// to the call that asked; the caller's deadline and cancellation reach the
+// handler; a server that dies mid-call makes the call return ErrServerDied:
+//
+//	srv, err := ipcchan.OpenServer[Req, Resp]("/calc", ipcchan.Create())
+//	err = srv.Serve(ctx, func(ctx context.Context, req Req) (Resp, error) { ... })
+//	c, err := ipcchan.OpenClient[Req, Resp]("/calc")
+//	resp, err := c.Call(ctx, req)
+//
 // # Semaphores, mutexes, wait groups
 //
 // A Semaphore is a glibc named semaphore, byte for byte: the file
