@@ -2,8 +2,10 @@ package natsq_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -103,4 +105,52 @@ func ExampleOpenTopic() {
 	// Output:
 	// [0 1 2]
 	// [0 1 2]
+}
+
+// A service: the handler and the calls of ipcchan.OpenServer and
+// OpenClient, on NATS.
+func ExampleOpenServer() {
+	js, stop, err := exampleJetStream()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+
+	type Req struct{ A, B int64 } // pointer-free: sent as its bytes
+	type Resp struct{ Sum int64 }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// A server (any number of them, on any machines): Serve answers calls
+	// until ctx ends or Close.
+	srv, err := natsq.OpenServer[Req, Resp](ctx, js, "/example-calc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	var sum ipcchan.Handler[Req, Resp] = func(ctx context.Context, r Req) (Resp, error) {
+		if r.A < 0 {
+			return Resp{}, fmt.Errorf("account %d: %w", r.A, ipcchan.ErrNotExist)
+		}
+		return Resp{Sum: r.A + r.B}, nil
+	}
+	go srv.Serve(ctx, sum)
+
+	// A client: Call returns the answer to its own request, or the
+	// handler's error; it waits for a server until ctx ends.
+	c, err := natsq.OpenClient[Req, Resp](ctx, js, "/example-calc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	resp, err := c.Call(ctx, Req{A: 2, B: 3})
+	fmt.Println(resp.Sum, err)
+	_, err = c.Call(ctx, Req{A: -7})
+	fmt.Println(err, errors.Is(err, ipcchan.ErrNotExist))
+	// Output:
+	// 5 <nil>
+	// account -7: does not exist true
 }
