@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/large"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
@@ -126,11 +125,7 @@ func OpenRing[T any](name string, opts ...Option) (*Ring[T], error) {
 		return nil, err
 	}
 	rt := reflect.TypeFor[T]()
-	cd := cfg.Codec
-	if cd == nil && !codec.IsRaw(rt) && codec.CheckLayout(rt) == nil {
-		cd = codec.Layout // a pointer-free T is copied, not encoded
-	}
-	w, err := typed.NewWire[T](obj, cd, true) // CloseSend ends a ring's stream, not an empty message
+	w, err := typed.NewCopyWire[T](obj, cfg.Codec, true) // CloseSend ends a ring's stream, not an empty message
 	if err != nil {
 		return nil, err
 	}

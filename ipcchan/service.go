@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"reflect"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
 	"github.com/ipcchan/ipcchan/internal/options"
@@ -107,12 +105,7 @@ func openService[Req, Resp any](name string, opts []Option) (*service[Req, Resp]
 
 // serviceWire is the wire of a service's requests or responses of T.
 func serviceWire[T any](obj ipcerr.Object, cfg *options.Config) (*typed.Wire[T], error) {
-	rt := reflect.TypeFor[T]()
-	cd := cfg.Codec
-	if cd == nil && !codec.IsRaw(rt) && codec.CheckLayout(rt) == nil {
-		cd = codec.Layout // a pointer-free T is copied, not encoded
-	}
-	return typed.NewWire[T](obj, cd, true) // an empty []byte is a request like any other
+	return typed.NewCopyWire[T](obj, cfg.Codec, true) // an empty []byte is a request like any other
 }
 
 // serviceFingerprint is a service's header's fingerprint: both types'.

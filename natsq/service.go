@@ -3,12 +3,10 @@ package natsq
 import (
 	"fmt"
 	"math/bits"
-	"reflect"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/options"
 	"github.com/ipcchan/ipcchan/internal/typed"
@@ -113,12 +111,7 @@ func openService[Req, Resp any](js jetstream.JetStream, name string, opts []ipcc
 // ipcchan's: a pointer-free T travels as its bytes (codec.Layout) unless
 // WithCodec says otherwise, and an empty []byte is a value like any other.
 func serviceWire[T any](obj ipcerr.Object, cfg *options.Config) (*typed.Wire[T], error) {
-	rt := reflect.TypeFor[T]()
-	cd := cfg.Codec
-	if cd == nil && !codec.IsRaw(rt) && codec.CheckLayout(rt) == nil {
-		cd = codec.Layout
-	}
-	return typed.NewWire[T](obj, cd, true)
+	return typed.NewCopyWire[T](obj, cfg.Codec, true)
 }
 
 // serviceFingerprint is both types' fingerprint, as ipcchan's service

@@ -230,3 +230,14 @@ func (w *Wire[T]) MessageError(msg []byte, prio uint, sentinel, cause error, det
 	return &ipcerr.MessageError{Kind: w.obj.Kind, Queue: w.obj.Name, Op: "receive", Priority: prio, Data: append([]byte(nil), msg...),
 		Err: sentinel, Cause: cause, Detail: detail}
 }
+
+// NewCopyWire is NewWire for a transport that copies a pointer-free T
+// whole (a ring, a topic, a service's records): with no codec given, such
+// a T travels as its bytes (codec.Layout), any other T with the default
+// codec.
+func NewCopyWire[T any](obj ipcerr.Object, cd codec.Codec, noEOF bool) (*Wire[T], error) {
+	if rt := reflect.TypeFor[T](); cd == nil && !codec.IsRaw(rt) && codec.CheckLayout(rt) == nil {
+		cd = codec.Layout // a pointer-free T is copied, not encoded
+	}
+	return NewWire[T](obj, cd, noEOF)
+}
