@@ -21,11 +21,11 @@
  * calls, the highest record R" and exits 0. It exits too when its parent
  * does.
  *
- * The service's constants are declared here (SVC_*), from the tables of
- * docs/FORMATS.md: the C header's constants are checked against the code by
- * tests that do not know the service yet. The header's come from
- * ipcchan_format.h. Build, from the module's root (the tests do the same
- * with internal/testutil.BuildC):
+ * The layout's constants (IPCCHAN_SERVICE_*, IPCCHAN_CALL_*, IPCCHAN_CODE_*)
+ * come from ipcchan_format.h, the C header block of docs/FORMATS.md, whose
+ * constants the tests check against the code. Build, from the module's
+ * root (the tests do the same with internal/testutil.BuildC, which writes
+ * the header into its build directory and passes -I that directory):
  *
  *   awk '/^```c ipcchan_format.h$/{f=1;next} /^```$/{f=0} f' docs/FORMATS.md > /tmp/ipcchan_format.h
  *   gcc -O2 -Wall -I/tmp -o calcserver testdata/calcserver.c -lrt -pthread
@@ -48,60 +48,6 @@
 
 #include "ipcchan_format.h"
 
-/* The service (docs/FORMATS.md, "Service"). */
-#define SVC_PREFIX "ipcchan.service."
-enum {
-	SVC_KIND = 8,
-	SVC_LAYOUT = 1,
-	SVC_CAP_MAX = 65536,
-	SVC_ERR_MIN = 256,
-	SVC_FIXED_REQ = 1,
-	SVC_FIXED_RESP = 2,
-	SVC_SERVERS = 32,
-
-	/* The control block (offsets from the payload, file offset 192). */
-	SVC_OFF_LAYOUT = 0,
-	SVC_OFF_CAPACITY = 4,
-	SVC_OFF_REQ_MAX = 8,
-	SVC_OFF_RESP_MAX = 12,
-	SVC_OFF_STRIDE = 16,
-	SVC_OFF_FLAGS = 20,
-	SVC_OFF_CALLS = 24,
-	SVC_OFF_LATE = 32,
-	SVC_OFF_POSTED_WORD = 64,
-	SVC_OFF_CANCEL_WORD = 128,
-	SVC_OFF_FREE_WORD = 192,
-	SVC_OFF_SERVERS = 256,
-	SVC_OFF_BITMAP = 384,
-
-	/* A record (offsets from the record). */
-	SVC_REC_WORD = 0,
-	SVC_REC_BELL = 8,
-	SVC_REC_REQ_LEN = 28,
-	SVC_REC_RESP_LEN = 32,
-	SVC_REC_STATUS = 36,
-	SVC_REC_CODE = 40,
-	SVC_REC_REQ = 64,
-
-	/* The state word: state bits 0-3, sequence 4-31, pid 32-63. */
-	CALL_FREE = 0,
-	CALL_OWNED = 1,
-	CALL_POSTED = 2,
-	CALL_TAKEN = 3,
-	CALL_ANSWERED = 4,
-	CALL_CANCELLED = 5,
-
-	SVC_OK = 0,
-	SVC_ERROR = 1,
-
-	/* Error codes (docs/FORMATS.md, "Error codes"). */
-	CODE_NOT_EXIST = 1,
-	CODE_INVALID = 5,
-	CODE_CORRUPT = 12,
-};
-#define SVC_SLEEPERS 0x80000000u
-#define SVC_SEQ_MASK ((UINT64_C(1) << 28) - 1)
-
 /* What the Go side's header says: the two Go types. */
 #define CALC_TYPE "func(ipcchan_test.CalcReq) ipcchan_test.CalcResp"
 
@@ -118,7 +64,8 @@ _Static_assert(sizeof(struct calc_req) == 32, "CalcReq is 32 bytes");
 _Static_assert(sizeof(struct calc_resp) == 16, "CalcResp is 16 bytes");
 
 static uint8_t *mem, *ctl; /* the file, the payload */
-static uint32_t cap, req_max, resp_max, stride, words, rec_off, resp_off;
+static uint32_t cap, req_max, resp_max, stride, words;
+static uint64_t rec_off, resp_off;
 static uint32_t me;
 static uint32_t highest; /* the highest record served */
 static uint64_t served;
@@ -128,17 +75,11 @@ static pid_t parent;
 #define A32(p) ((_Atomic uint32_t *)(void *)(p))
 
 static uint8_t *rec(uint32_t i) { return ctl + rec_off + (uint64_t)i * stride; }
-static _Atomic uint64_t *rec_word(uint32_t i) { return A64(rec(i) + SVC_REC_WORD); }
+static _Atomic uint64_t *rec_word(uint32_t i) { return A64(rec(i) + IPCCHAN_CALL_OFF_WORD); }
 static _Atomic uint32_t *rec_u32(uint32_t i, uint32_t off) { return A32(rec(i) + off); }
-static _Atomic uint64_t *bitmap(uint32_t k) { return A64(ctl + SVC_OFF_BITMAP + 8 * (uint64_t)k); }
+static _Atomic uint64_t *bitmap(uint32_t k) { return A64(ctl + IPCCHAN_SERVICE_OFF_POSTED + 8 * (uint64_t)k); }
 static _Atomic uint32_t *ctl_u32(uint32_t off) { return A32(ctl + off); }
 static _Atomic uint64_t *ctl_u64(uint32_t off) { return A64(ctl + off); }
-
-static uint64_t call_word(uint64_t state, uint64_t seq, uint32_t pid) {
-	return state | (seq & SVC_SEQ_MASK) << 4 | (uint64_t)pid << 32;
-}
-static uint64_t state_of(uint64_t w) { return w & 15; }
-static uint64_t seq_of(uint64_t w) { return (w >> 4) & SVC_SEQ_MASK; }
 
 static int fail(const char *what) {
 	fprintf(stderr, "calcserver: %s: %s\n", what, strerror(errno));
@@ -159,8 +100,8 @@ static int alive(uint32_t pid) {
  * sleepers bit and add one in one CAS, then FUTEX_WAKE them all. */
 static void wake(_Atomic uint32_t *word) {
 	uint32_t v = atomic_load(word);
-	while (v & SVC_SLEEPERS) {
-		if (atomic_compare_exchange_strong(word, &v, (v + 1) & ~SVC_SLEEPERS)) {
+	while (v & IPCCHAN_SERVICE_SLEEPERS) {
+		if (atomic_compare_exchange_strong(word, &v, (v + 1) & ~IPCCHAN_SERVICE_SLEEPERS)) {
 			syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 			return;
 		}
@@ -174,9 +115,9 @@ static void sleep_on(_Atomic uint32_t *word, int (*still)(uint32_t, uint64_t), u
 	for (;;) {
 		uint32_t v = atomic_load(word);
 		if (!still(i, seq)) return;
-		if (!(v & SVC_SLEEPERS)) {
-			if (!atomic_compare_exchange_strong(word, &v, v | SVC_SLEEPERS)) continue;
-			v |= SVC_SLEEPERS;
+		if (!(v & IPCCHAN_SERVICE_SLEEPERS)) {
+			if (!atomic_compare_exchange_strong(word, &v, v | IPCCHAN_SERVICE_SLEEPERS)) continue;
+			v |= IPCCHAN_SERVICE_SLEEPERS;
 		}
 		if (!still(i, seq)) return;
 		struct timespec ts = {0, 100 * 1000 * 1000};
@@ -196,7 +137,7 @@ static int nothing_posted(uint32_t i, uint64_t seq) {
 
 /* still_taken: call (i, seq) is still this server's, its caller waiting. */
 static int still_taken(uint32_t i, uint64_t seq) {
-	return atomic_load(rec_word(i)) == call_word(CALL_TAKEN, seq, me);
+	return atomic_load(rec_word(i)) == ipcchan_call_word(IPCCHAN_CALL_TAKEN, seq, me);
 }
 
 /* take takes a posted call: clear its bit, then Posted -> Taken, then wake
@@ -213,11 +154,11 @@ static int take(uint32_t *idx, uint64_t *seq) {
 			if (i >= cap) continue;
 			for (;;) {
 				uint64_t w = atomic_load(rec_word(i));
-				if (state_of(w) != CALL_POSTED) break; /* a stale bit: passed over */
-				if (atomic_compare_exchange_strong(rec_word(i), &w, call_word(CALL_TAKEN, seq_of(w), me))) {
-					wake(rec_u32(i, SVC_REC_BELL));
+				if (ipcchan_call_state(w) != IPCCHAN_CALL_POSTED) break; /* a stale bit: passed over */
+				if (atomic_compare_exchange_strong(rec_word(i), &w, ipcchan_call_word(IPCCHAN_CALL_TAKEN, ipcchan_call_seq(w), me))) {
+					wake(rec_u32(i, IPCCHAN_CALL_OFF_BELL));
 					*idx = i;
-					*seq = seq_of(w);
+					*seq = ipcchan_call_seq(w);
 					return 1;
 				}
 			}
@@ -231,20 +172,20 @@ static int take(uint32_t *idx, uint64_t *seq) {
  * caller gave it up, Cancelled -> Free, late + 1, wake freeWord. It
  * reports whether the caller got the answer. */
 static int answer(uint32_t i, uint64_t seq, uint32_t n, uint32_t status, uint32_t code) {
-	atomic_store(rec_u32(i, SVC_REC_RESP_LEN), n);
-	atomic_store(rec_u32(i, SVC_REC_STATUS), status);
-	atomic_store(rec_u32(i, SVC_REC_CODE), code);
-	uint64_t w = call_word(CALL_TAKEN, seq, me);
-	if (atomic_compare_exchange_strong(rec_word(i), &w, call_word(CALL_ANSWERED, seq, me))) {
-		atomic_fetch_add(ctl_u64(SVC_OFF_CALLS), 1);
-		wake(rec_u32(i, SVC_REC_BELL));
+	atomic_store(rec_u32(i, IPCCHAN_CALL_OFF_RESP_LEN), n);
+	atomic_store(rec_u32(i, IPCCHAN_CALL_OFF_STATUS), status);
+	atomic_store(rec_u32(i, IPCCHAN_CALL_OFF_CODE), code);
+	uint64_t w = ipcchan_call_word(IPCCHAN_CALL_TAKEN, seq, me);
+	if (atomic_compare_exchange_strong(rec_word(i), &w, ipcchan_call_word(IPCCHAN_CALL_ANSWERED, seq, me))) {
+		atomic_fetch_add(ctl_u64(IPCCHAN_SERVICE_OFF_CALLS), 1);
+		wake(rec_u32(i, IPCCHAN_CALL_OFF_BELL));
 		return 1;
 	}
 	/* w now holds the word found */
-	if (state_of(w) == CALL_CANCELLED && seq_of(w) == seq &&
-	    atomic_compare_exchange_strong(rec_word(i), &w, call_word(CALL_FREE, seq, 0))) {
-		atomic_fetch_add(ctl_u64(SVC_OFF_LATE), 1);
-		wake(ctl_u32(SVC_OFF_FREE_WORD));
+	if (ipcchan_call_state(w) == IPCCHAN_CALL_CANCELLED && ipcchan_call_seq(w) == seq &&
+	    atomic_compare_exchange_strong(rec_word(i), &w, ipcchan_call_word(IPCCHAN_CALL_FREE, seq, 0))) {
+		atomic_fetch_add(ctl_u64(IPCCHAN_SERVICE_OFF_LATE), 1);
+		wake(ctl_u32(IPCCHAN_SERVICE_OFF_FREE_WORD));
 	}
 	return 0;
 }
@@ -253,40 +194,40 @@ static int answer_error(uint32_t i, uint64_t seq, uint32_t code, const char *tex
 	size_t n = strlen(text);
 	if (n > resp_max) n = resp_max;
 	memcpy(rec(i) + resp_off, text, n);
-	return answer(i, seq, (uint32_t)n, SVC_ERROR, code);
+	return answer(i, seq, (uint32_t)n, IPCCHAN_CALL_ERROR, code);
 }
 
 static int answer_sum(uint32_t i, uint64_t seq, const struct calc_req *r) {
 	struct calc_resp resp = {(int64_t)((uint64_t)r->a + (uint64_t)r->b), r->client, r->seq}; /* Go's wrapping sum */
 	memcpy(rec(i) + resp_off, &resp, sizeof resp);
-	return answer(i, seq, sizeof resp, SVC_OK, 0);
+	return answer(i, seq, sizeof resp, IPCCHAN_CALL_OK, 0);
 }
 
 /* handle handles call (i, seq); it returns 1 when the server is to stop. */
 static int handle(uint32_t i, uint64_t seq) {
-	uint32_t n = atomic_load(rec_u32(i, SVC_REC_REQ_LEN));
-	char text[SVC_ERR_MIN];
+	uint32_t n = atomic_load(rec_u32(i, IPCCHAN_CALL_OFF_REQ_LEN));
+	char text[IPCCHAN_SERVICE_ERR_MIN];
 	if (n != sizeof(struct calc_req)) {
 		snprintf(text, sizeof text, "calcserver: a request of %u bytes, not a %zu-byte CalcReq: corrupt message", n, sizeof(struct calc_req));
-		answer_error(i, seq, CODE_CORRUPT, text);
+		answer_error(i, seq, IPCCHAN_CODE_CORRUPT, text);
 		return 0;
 	}
 	struct calc_req r;
-	memcpy(&r, rec(i) + SVC_REC_REQ, sizeof r);
+	memcpy(&r, rec(i) + IPCCHAN_CALL_OFF_REQUEST, sizeof r);
 	switch (r.op) {
 	case 0:
 		answer_sum(i, seq, &r);
 		return 0;
 	case 1:
 		snprintf(text, sizeof text, "no account %" PRId64 ": does not exist", r.a);
-		answer_error(i, seq, CODE_NOT_EXIST, text);
+		answer_error(i, seq, IPCCHAN_CODE_NOT_EXIST, text);
 		return 0;
 	case 2: /* until the caller gives up (its client wakes cancelWord) */
 		printf("handling\n");
 		fflush(stdout);
 		while (still_taken(i, seq)) {
 			if (getppid() != parent) exit(1);
-			sleep_on(ctl_u32(SVC_OFF_CANCEL_WORD), still_taken, i, seq);
+			sleep_on(ctl_u32(IPCCHAN_SERVICE_OFF_CANCEL_WORD), still_taken, i, seq);
 		}
 		answer_sum(i, seq, &r); /* late: dropped, the record freed */
 		return 0;
@@ -295,7 +236,7 @@ static int handle(uint32_t i, uint64_t seq) {
 		return 1;
 	}
 	snprintf(text, sizeof text, "calcserver: no op %u: invalid argument", r.op);
-	answer_error(i, seq, CODE_INVALID, text);
+	answer_error(i, seq, IPCCHAN_CODE_INVALID, text);
 	return 0;
 }
 
@@ -328,12 +269,12 @@ int main(int argc, char **argv) {
 	me = (uint32_t)getpid();
 	parent = getppid();
 	char path[512];
-	snprintf(path, sizeof path, "%s%s%s", IPCCHAN_SHM_DIR, SVC_PREFIX, argv[1] + 1);
+	snprintf(path, sizeof path, "%s%s%s", IPCCHAN_SHM_DIR, IPCCHAN_PREFIX_SERVICE, argv[1] + 1);
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) return fail(path);
 	struct stat st;
 	if (fstat(fd, &st) < 0) return fail("fstat");
-	if (st.st_size < IPCCHAN_HEADER_SIZE + SVC_OFF_BITMAP) {
+	if (st.st_size < IPCCHAN_HEADER_SIZE + IPCCHAN_SERVICE_OFF_POSTED) {
 		fprintf(stderr, "calcserver: %s is too short for a service\n", path);
 		return 1;
 	}
@@ -346,7 +287,7 @@ int main(int argc, char **argv) {
 	const struct ipcchan_header *h = (const struct ipcchan_header *)mem;
 	char type[IPCCHAN_TYPE_LEN + 1] = {0};
 	memcpy(type, h->type, IPCCHAN_TYPE_LEN);
-	if (memcmp(h->magic, IPCCHAN_MAGIC, 8) || h->version != IPCCHAN_VERSION || h->kind != SVC_KIND) {
+	if (memcmp(h->magic, IPCCHAN_MAGIC, 8) || h->version != IPCCHAN_VERSION || h->kind != IPCCHAN_KIND_SERVICE) {
 		fprintf(stderr, "calcserver: %s is not an ipcchan service (version %u, kind %u)\n", path, h->version, h->kind);
 		return 1;
 	}
@@ -356,33 +297,33 @@ int main(int argc, char **argv) {
 	}
 
 	/* The control block, checked as Go does, and against these types. */
-	uint32_t layout = atomic_load(ctl_u32(SVC_OFF_LAYOUT)), flags = atomic_load(ctl_u32(SVC_OFF_FLAGS));
-	cap = atomic_load(ctl_u32(SVC_OFF_CAPACITY));
-	req_max = atomic_load(ctl_u32(SVC_OFF_REQ_MAX));
-	resp_max = atomic_load(ctl_u32(SVC_OFF_RESP_MAX));
-	stride = atomic_load(ctl_u32(SVC_OFF_STRIDE));
-	words = (cap + 63) / 64;
-	rec_off = (SVC_OFF_BITMAP + 8 * words + 63) & ~63u;
-	resp_off = SVC_REC_REQ + ((req_max + 7) & ~7u);
-	uint64_t want_stride = ((uint64_t)resp_off + resp_max + 63) & ~UINT64_C(63);
+	uint32_t layout = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_LAYOUT)), flags = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_FLAGS));
+	cap = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_CAPACITY));
+	req_max = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_REQ_MAX));
+	resp_max = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_RESP_MAX));
+	stride = atomic_load(ctl_u32(IPCCHAN_SERVICE_OFF_STRIDE));
+	words = ipcchan_service_words(cap);
+	rec_off = ipcchan_service_records(cap);
+	resp_off = ipcchan_service_resp_off(req_max);
+	uint64_t want_stride = ipcchan_service_stride(req_max, resp_max);
 	uint64_t size = rec_off + (uint64_t)cap * stride;
-	if (layout != SVC_LAYOUT || cap == 0 || cap > SVC_CAP_MAX || resp_max < SVC_ERR_MIN || stride % 64 || stride < want_stride ||
+	if (layout != IPCCHAN_SERVICE_LAYOUT || cap == 0 || cap > IPCCHAN_SERVICE_CAP_MAX || resp_max < IPCCHAN_SERVICE_ERR_MIN || stride % 64 || stride < want_stride ||
 	    size > (uint64_t)st.st_size - IPCCHAN_HEADER_SIZE || h->size < size) {
 		fprintf(stderr, "calcserver: %s: layout %u, %u records of %u bytes (reqMax %u, respMax %u) in %lld bytes: not a service this server reads\n",
 			path, layout, cap, stride, req_max, resp_max, (long long)st.st_size);
 		return 1;
 	}
-	if (req_max != sizeof(struct calc_req) || flags != (SVC_FIXED_REQ | SVC_FIXED_RESP) || resp_max < sizeof(struct calc_resp)) {
+	if (req_max != sizeof(struct calc_req) || flags != (IPCCHAN_SERVICE_FIXED_REQ | IPCCHAN_SERVICE_FIXED_RESP) || resp_max < sizeof(struct calc_resp)) {
 		fprintf(stderr, "calcserver: %s: reqMax %u, respMax %u, flags %u: not fixed-size CalcReq and CalcResp\n", path, req_max, resp_max, flags);
 		return 1;
 	}
 
 	/* Register: the handle in the users table, the server in the servers table. */
 	_Atomic uint32_t *users = A32(mem + IPCCHAN_OFF_USERS);
-	_Atomic uint32_t *servers = ctl_u32(SVC_OFF_SERVERS);
+	_Atomic uint32_t *servers = ctl_u32(IPCCHAN_SERVICE_OFF_SERVERS);
 	int user = join(users, IPCCHAN_USER_SLOTS, 1);
 	if (user < 0) atomic_store(A32(mem + IPCCHAN_OFF_OVERFLOW), 1);
-	int slot = join(servers, SVC_SERVERS, 0);
+	int slot = join(servers, IPCCHAN_SERVICE_SERVERS, 0);
 	if (slot < 0) {
 		fprintf(stderr, "calcserver: %s: the servers table is full\n", path);
 		leave(users, user);
@@ -401,7 +342,7 @@ int main(int argc, char **argv) {
 			continue;
 		}
 		if (getppid() != parent) break; /* nobody to serve for: the test is gone */
-		sleep_on(ctl_u32(SVC_OFF_POSTED_WORD), nothing_posted, 0, 0);
+		sleep_on(ctl_u32(IPCCHAN_SERVICE_OFF_POSTED_WORD), nothing_posted, 0, 0);
 	}
 	leave(servers, slot);
 	leave(users, user);

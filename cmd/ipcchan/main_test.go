@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		"abandon":   helperAbandon,
 		"hold-shm":  helperHoldShm,
 		"subscribe": helperSubscribe,
+		"serve":     helperServe,
 	})
 	if exe = os.Getenv(exeEnv); exe != "" && testutil.Sandbox() != "" {
 		os.Exit(testutil.Main(m, ipcchan.UnlinkQueue))
@@ -68,9 +70,10 @@ type Tick struct {
 }
 
 // helperAbandon: KIND NAME... — creates each object (kinds shm, mutex,
-// waitgroup, ring, tickring, topic: subscribed to) and keeps it open, says
-// "ready", and waits to be killed: its objects are left as a crashed
-// program leaves them.
+// waitgroup, ring, tickring, topic: subscribed to; server: a service of
+// int64 to int64, served; service: the same, and a client of it that has
+// made a call) and keeps it open, says "ready", and waits to be killed:
+// its objects are left as a crashed program leaves them.
 func helperAbandon(args []string) error {
 	var held []io.Closer
 	for i := 0; i+1 < len(args); i += 2 {
@@ -96,6 +99,22 @@ func helperAbandon(args []string) error {
 				}
 			}
 			c = tp
+		case "server", "service":
+			var srv *ipcchan.Server[int64, int64]
+			if srv, err = ipcchan.OpenServer[int64, int64](name, ipcchan.Create(), ipcchan.Capacity(4)); err != nil {
+				break
+			}
+			go srv.Serve(context.Background(), double)
+			c = srv
+			if args[i] == "service" {
+				var cl *ipcchan.Client[int64, int64]
+				if cl, err = ipcchan.OpenClient[int64, int64](name); err == nil {
+					held = append(held, cl)
+					if n, cerr := cl.Call(context.Background(), 21); cerr != nil || n != 42 {
+						err = fmt.Errorf("a call of %s: %d, %v", name, n, cerr)
+					}
+				}
+			}
 		default:
 			err = fmt.Errorf("unknown kind %q", args[i])
 		}

@@ -21,14 +21,16 @@ type field = testutil.Field
 
 // TestFormatsCovered: every machine-checked table of FORMATS.md is one that
 // a test checks (here, or in internal/large, typed, memlayout, or the
-// external test of this package), and none of those is missing.
+// external tests of this package: the ring's slot, the topic's and the
+// service's tables), and none of those is missing.
 func TestFormatsCovered(t *testing.T) {
 	doc := testutil.ReadFormats(t)
 	want := map[string][]string{
 		"layout": {"header", "sem", "mutex", "waitgroup", "ring-control", "ring-slot", "large-ref", "large-file", "typed-header", "topic-control", "topic-entry",
-			"pool-control", "pool-entry", "pool-ref"},
-		"bits":    {"mutex-lock", "slot-word", "ring-slot-word", "ring-futex-word", "topic-flags", "topic-entry-word", "pool-word"},
-		"values":  {"kinds", "mutex-states", "slot-states", "large-states", "pool-states"},
+			"pool-control", "pool-entry", "pool-ref", "service-control", "service-server", "service-record", "service-response"},
+		"bits": {"mutex-lock", "slot-word", "ring-slot-word", "ring-futex-word", "topic-flags", "topic-entry-word", "pool-word",
+			"service-flags", "service-posted-word", "service-call-word"},
+		"values":  {"kinds", "mutex-states", "slot-states", "large-states", "pool-states", "service-status", "service-call-states", "service-error-codes"},
 		"vectors": {"memlayout", "typed"},
 	}
 	for kind, names := range want {
@@ -121,7 +123,7 @@ func TestFormatsHeader(t *testing.T) {
 
 	kinds := doc.Values(t, "kinds")
 	wantKinds := map[string]int{}
-	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large, Topic, Pool} {
+	for _, k := range []Kind{Shm, Mutex, WaitGroup, Ring, Large, Topic, Pool, Service} {
 		wantKinds[k.String()] = int(k)
 	}
 	if !mapsEqual(kinds, wantKinds) {
@@ -187,6 +189,7 @@ func TestFormatsNames(t *testing.T) {
 		WaitGroup.Prefix() + "NAME":                      true,
 		Ring.Prefix() + "NAME":                           true,
 		Topic.Prefix() + "NAME":                          true,
+		Service.Prefix() + "NAME":                        true,
 		strings.Replace(large, hexToken, "TOKEN", 1):     true,
 		strings.Replace(ringLarge, hexToken, "TOKEN", 1): true,
 		PoolName("ring", "/NAME"):                        true,
@@ -400,9 +403,9 @@ func TestFormatsLargeFile(t *testing.T) {
 
 // TestFormatsCHeader: the constants of the C header block are the code's.
 // (Those of the large-message reference, the typed header, the slot's
-// length, the owner check and the topic are checked where the code knows
-// them: in internal/large, internal/typed and this package's external
-// tests.)
+// length, the owner check, the topic and the service are checked where the
+// code knows them: in internal/large, internal/typed and this package's
+// external tests.)
 func TestFormatsCHeader(t *testing.T) {
 	consts := testutil.ReadFormats(t).CConstants(t)
 	want := map[string]any{
@@ -416,6 +419,7 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_PREFIX_LARGE":      LargePrefix,
 		"IPCCHAN_PREFIX_LARGE_RING": RingLargePrefix,
 		"IPCCHAN_PREFIX_POOL_RING":  PoolName("ring", "/"),
+		"IPCCHAN_PREFIX_SERVICE":    Service.Prefix(),
 		"IPCCHAN_PREFIX_TEMP":       posix.TempPrefix,
 		"IPCCHAN_MAGIC":             strings.TrimRight(string(magic[:]), "\x00"),
 
@@ -441,6 +445,7 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_KIND_LARGE":      int(Large),
 		"IPCCHAN_KIND_TOPIC":      int(Topic),
 		"IPCCHAN_KIND_POOL":       int(Pool),
+		"IPCCHAN_KIND_SERVICE":    int(Service),
 
 		"IPCCHAN_RING_LAYOUT":        RingLayout,
 		"IPCCHAN_RING_FIXED":         RingFixed,
@@ -536,7 +541,8 @@ func TestFormatsCHeader(t *testing.T) {
 	if c, s := WaitGroupWords(p); wordField("count", &p[0], c).Offset != 0 || wordField("sleepers", &p[0], s).Offset != 4 {
 		t.Error("WaitGroupWords: the count is not at 0 or the sleepers at 4")
 	}
-	elsewhere := []string{"IPCCHAN_LARGE_REF_", "IPCCHAN_MSG_", "IPCCHAN_RING_OWNER_CHECK_MS", "IPCCHAN_SLOT_OFF_LENGTH", "IPCCHAN_TOPIC_"}
+	elsewhere := []string{"IPCCHAN_LARGE_REF_", "IPCCHAN_MSG_", "IPCCHAN_RING_OWNER_CHECK_MS", "IPCCHAN_SLOT_OFF_LENGTH", "IPCCHAN_TOPIC_",
+		"IPCCHAN_SERVICE_", "IPCCHAN_CALL_", "IPCCHAN_CODE_"}
 	testutil.CheckCConstants(t, consts, want, func(name string) bool {
 		return !slices.ContainsFunc(elsewhere, func(p string) bool { return strings.HasPrefix(name, p) })
 	})

@@ -18,7 +18,7 @@ const Service Kind = 8
 //	offset   8  reqMax     uint32, the largest request in bytes
 //	offset  12  respMax    uint32, the largest response (or error text) in bytes, at least ServiceErrMin
 //	offset  16  stride     uint32, bytes from one record to the next (a multiple of 64)
-//	offset  20  flags      uint32, ServiceFixedReq, ServiceFixedResp: every request (response) is reqMax (respMax) bytes
+//	offset  20  flags      uint32, ServiceFixedReq: every request is reqMax bytes; ServiceFixedResp: every response is the pointer-free Resp's size (not respMax, which is at least ServiceErrMin)
 //	offset  24  calls      uint64, calls answered
 //	offset  32  late       uint64, answers that came after their caller gave up (dropped)
 //	offset  40  died       uint64, calls whose server died handling them
@@ -65,7 +65,8 @@ const Service Kind = 8
 // every 20 ms while its call stays Posted (a server killed between
 // clearing a bit and taking the call would otherwise leave it unseen). Records of dead processes are taken back (Free,
 // reclaimed + 1) by whoever finds them: Owned or Posted by a dead client;
-// Answered whose client is dead; Taken or Cancelled whose server is dead. A server
+// Answered whose client is dead; Cancelled whose server is dead (and Taken
+// whose server is dead: died + 1, its bell woken). A server
 // registers in servers (a compare-and-swap of a free or dead entry to its
 // pid) while it serves.
 const (

@@ -161,7 +161,7 @@ func removable(in Info, idle bool) bool {
 		return false
 	}
 	switch in.Kind {
-	case "shm", "mutex", "waitgroup", "ring", "topic":
+	case "shm", "mutex", "waitgroup", "ring", "topic", "service":
 		return true
 	}
 	return false
