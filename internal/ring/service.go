@@ -142,9 +142,11 @@ func (s *Service) Request(c Call) []byte {
 // Post hands c, whose request of n bytes is written, to the servers, with
 // the caller's deadline (Unix nanoseconds, 0 for none).
 func (s *Service) Post(c Call, n int, deadline int64) {
-	atomic.StoreUint32(s.u32(c.i, objfmt.OffCallReqLen), uint32(n))
-	atomic.StoreUint32(s.u32(c.i, objfmt.OffCallClient), s.pid)
-	atomic.StoreInt64(s.deadline(c.i), deadline)
+	// The word's store publishes these (storeBefore: an XCHG each would
+	// fence three times over).
+	storeBefore32(s.u32(c.i, objfmt.OffCallReqLen), uint32(n))
+	storeBefore32(s.u32(c.i, objfmt.OffCallClient), s.pid)
+	storeBefore((*uint64)(unsafe.Pointer(s.deadline(c.i))), uint64(deadline))
 	atomic.StoreUint64(s.word(c.i), objfmt.CallWord(objfmt.CallPosted, c.seq, s.pid))
 	atomic.OrUint64(&s.w.Bitmap[c.i/64], 1<<(c.i%64))
 	wake(s.w.Posted)
@@ -190,7 +192,13 @@ func (s *Service) Await(ctx context.Context, c Call) (Answer, error) {
 		}
 		spun = st
 		var err error
-		if st == objfmt.CallPosted && spins > 0 {
+		if st == objfmt.CallPosted { // a spin, once, then asleep and posted again now and then
+			if spins == 0 {
+				spins = 1
+				if caught, _ := s.spinWait(func() bool { return atomic.LoadUint64(sw) == w }); caught {
+					continue
+				}
+			}
 			err = s.sleepPosted(ctx, c, sw, w, bell)
 		} else {
 			err = s.wait(ctx, bell, func() bool { return atomic.LoadUint64(sw) == w }, &spins, holder, false)
@@ -368,6 +376,9 @@ func (s *Service) posted() bool {
 	return false
 }
 
+// Pending reports whether a call may be posted and not yet taken.
+func (s *Service) Pending() bool { return s.posted() }
+
 // Take takes the next posted call, waiting until one is posted, ctx is
 // done or the handle is closed.
 func (s *Service) Take(ctx context.Context) (Call, error) {
@@ -407,9 +418,11 @@ func (s *Service) Response(c Call) []byte { return s.rec(c.i)[s.respOff : s.resp
 // status and code; it reports whether the caller was still waiting (a
 // call its caller gave up is freed and counted late).
 func (s *Service) Answer(c Call, n int, status, code uint32) bool {
-	atomic.StoreUint32(s.u32(c.i, objfmt.OffCallRespLen), uint32(n))
-	atomic.StoreUint32(s.u32(c.i, objfmt.OffCallStatus), status)
-	atomic.StoreUint32(s.u32(c.i, objfmt.OffCallCode), code)
+	// The compare-and-swap below publishes these (storeBefore: as fences,
+	// each would take back the line the caller polls).
+	storeBefore32(s.u32(c.i, objfmt.OffCallRespLen), uint32(n))
+	storeBefore32(s.u32(c.i, objfmt.OffCallStatus), status)
+	storeBefore32(s.u32(c.i, objfmt.OffCallCode), code)
 	sw := s.word(c.i)
 	if atomic.CompareAndSwapUint64(sw, objfmt.CallWord(objfmt.CallTaken, c.seq, s.pid), objfmt.CallWord(objfmt.CallAnswered, c.seq, s.pid)) {
 		atomic.AddUint64(s.w.Calls, 1)

@@ -7,3 +7,6 @@ package ring
 // costs some 20 cycles more); the race detector does not see shared
 // mappings.
 func storeBefore(p *uint64, v uint64) { *p = v }
+
+// storeBefore32 is storeBefore of a 32-bit word.
+func storeBefore32(p *uint32, v uint32) { *p = v }
