@@ -432,7 +432,7 @@ func init() {
 }
 
 // startHelper starts a helper and waits for the line want on its output.
-func startHelper(t *testing.T, want string, name string, args ...string) (*bufio.Scanner, func()) {
+func startHelper(t testing.TB, want string, name string, args ...string) (*bufio.Scanner, func()) {
 	t.Helper()
 	cmd := helperCmd(t, name, args...)
 	out, err := cmd.StdoutPipe()
@@ -639,4 +639,83 @@ func TestServiceChaos(t *testing.T) {
 	if a, _ := c.Attr(); a.InFlight != 0 {
 		t.Errorf("Attr.InFlight = %d after every client returned, want 0", a.InFlight)
 	}
+}
+
+// TestServiceConcurrentHandlers: handlers run at once, up to MaxHandlers:
+// handlers that block all run at once, a quick call is still answered
+// while they block, and never more than MaxHandlers run.
+func TestServiceConcurrentHandlers(t *testing.T) {
+	name := serviceName(t)
+	var running, most atomic.Int32
+	started := make(chan struct{}, 2*ipcchan.MaxHandlers)
+	var release atomic.Pointer[chan struct{}]
+	gate := func(ctx context.Context, r CalcReq) (CalcResp, error) {
+		if r.Op != 3 {
+			return sum(ctx, r)
+		}
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		rel := *release.Load()
+		started <- struct{}{}
+		select {
+		case <-rel:
+		case <-ctx.Done():
+			return CalcResp{}, context.Cause(ctx)
+		}
+		return CalcResp{Seq: r.Seq}, nil
+	}
+	openServer(t, name, gate, ipcchan.Create())
+	c := openClient[CalcReq, CalcResp](t, name)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	// block starts calls handlers block in, waits until want of them run,
+	// and returns the release of them and the wait for their answers.
+	block := func(calls, want int) (func(), func()) {
+		rel := make(chan struct{})
+		release.Store(&rel)
+		errs := make(chan error, calls)
+		for i := range calls {
+			go func() {
+				resp, err := c.Call(ctx, CalcReq{Op: 3, Seq: uint32(i)})
+				if err == nil && resp.Seq != uint32(i) {
+					err = fmt.Errorf("blocked call %d got %+v", i, resp)
+				}
+				errs <- err
+			}()
+		}
+		for i := range want {
+			select {
+			case <-started:
+			case <-ctx.Done():
+				t.Fatalf("only %d of %d blocking handlers ran at once", i, want)
+			}
+		}
+		return func() { close(rel) }, func() {
+			for range calls {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			for len(started) > 0 {
+				<-started
+			}
+		}
+	}
+
+	callMany(t, c, 1, 1, 200)
+	free, wait := block(8, 8)
+	callMany(t, c, 2, 2, 50) // answered while eight handlers block
+	free()
+	wait()
+
+	callMany(t, c, 3, 1, 200)
+	free, wait = block(ipcchan.MaxHandlers+1, ipcchan.MaxHandlers)
+	free()
+	wait()
+	if m := most.Load(); m > ipcchan.MaxHandlers {
+		t.Errorf("%d handlers ran at once, more than MaxHandlers (%d)", m, ipcchan.MaxHandlers)
+	}
+	callMany(t, c, 4, 4, 100)
 }
