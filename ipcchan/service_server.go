@@ -75,6 +75,7 @@ func (s *Server[Req, Resp]) Serve(ctx context.Context, h Handler[Req, Resp]) err
 	defer stop(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.watchCancels(ctx) })
+	base := context.WithoutCancel(ctx)
 	var (
 		taker   sync.Mutex   // one worker at a time looks for a call
 		queued  atomic.Int32 // workers waiting for taker
@@ -106,7 +107,7 @@ func (s *Server[Req, Resp]) Serve(ctx context.Context, h Handler[Req, Resp]) err
 				workers.Add(1)
 				wg.Go(work)
 			}
-			s.handle(ctx, c, h)
+			s.handle(ctx, base, c, h)
 		}
 	}
 	workers.Add(1)
@@ -134,7 +135,7 @@ func (s *Server[Req, Resp]) TryServe(h Handler[Req, Resp]) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	s.handle(context.Background(), c, h)
+	s.handle(context.Background(), context.Background(), c, h)
 	return true, nil
 }
 
@@ -150,15 +151,19 @@ func (s *Server[Req, Resp]) Watch(l *loop.Loop, ev loop.Events, cb func(loop.Eve
 	return s.watch(l, ev, cb, func(ctx context.Context) error { return s.svc.WaitPosted(ctx) })
 }
 
-// handle runs h on the call c and answers it.
-func (s *Server[Req, Resp]) handle(ctx context.Context, c ring.Call, h Handler[Req, Resp]) {
+// handle runs h on the call c and answers it. The handler's context
+// derives from base, ctx without its cancellation (a child of ctx would
+// enter and leave ctx's set of children, under its lock, at every call):
+// when ctx ends, watchCancels cancels the handlers running, and a handler
+// that starts after that sees ctx ended here.
+func (s *Server[Req, Resp]) handle(ctx, base context.Context, c ring.Call, h Handler[Req, Resp]) {
 	data, deadline := s.svc.Requested(c)
 	req, err := s.req.Decode(data, 0)
 	if err != nil {
 		s.answerErr(c, err)
 		return
 	}
-	hctx, cancel := context.WithCancelCause(ctx)
+	hctx, cancel := context.WithCancelCause(base)
 	if !deadline.IsZero() {
 		var cancelDeadline context.CancelFunc
 		hctx, cancelDeadline = context.WithDeadline(hctx, deadline)
@@ -168,6 +173,8 @@ func (s *Server[Req, Resp]) handle(ctx context.Context, c ring.Call, h Handler[R
 	s.handling[c.Index()].Store(run)
 	if s.svc.Cancelled(c) { // given up before the watch could see it
 		cancel(errCallerGone)
+	} else if ctx.Err() != nil { // Serve ended before the watch's last look
+		cancel(context.Cause(ctx))
 	}
 	resp, herr := h(hctx, req)
 	s.handling[c.Index()].CompareAndSwap(run, nil)
@@ -206,7 +213,8 @@ func opAnswer(err error) error {
 }
 
 // watchCancels cancels the context of each handler whose caller gives up,
-// until ctx ends: a goroutine parked on the service's cancel word.
+// until ctx ends, and then every handler's: a goroutine parked on the
+// service's cancel word.
 func (s *Server[Req, Resp]) watchCancels(ctx context.Context) {
 	for {
 		v := s.svc.ArmCancel()
@@ -215,7 +223,15 @@ func (s *Server[Req, Resp]) watchCancels(ctx context.Context) {
 				run.cancel(errCallerGone)
 			}
 		}
-		if s.svc.WaitCancel(ctx, v) != nil {
+		if err := s.svc.WaitCancel(ctx, v); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			for i := range s.handling {
+				if run := s.handling[i].Load(); run != nil {
+					run.cancel(err)
+				}
+			}
 			return
 		}
 	}

@@ -719,3 +719,44 @@ func TestServiceConcurrentHandlers(t *testing.T) {
 	}
 	callMany(t, c, 4, 4, 100)
 }
+
+// TestServiceServeEnds: when Serve's ctx ends, the handlers running are
+// cancelled with its cause, their callers get that as the handler's
+// error, and Serve returns it.
+func TestServiceServeEnds(t *testing.T) {
+	name := serviceName(t)
+	srv, err := ipcchan.OpenServer[CalcReq, CalcResp](name, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := openClient[CalcReq, CalcResp](t, name)
+	stop := errors.New("the test stops serving")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, sum) }()
+	callMany(t, c, 1, 2, 50)
+	const hanging = 3
+	got := make(chan error, hanging)
+	for range hanging {
+		go func() { _, err := c.Call(t.Context(), CalcReq{Op: 2}); got <- err }()
+	}
+	testutil.WaitBlocked(t, "ipcchan_test.sum", hanging)
+	cancel(stop)
+	bound, done := context.WithTimeout(t.Context(), 10*time.Second)
+	defer done()
+	select {
+	case err := <-served:
+		if !errors.Is(err, stop) {
+			t.Errorf("Serve returned %v, want its ctx's cause", err)
+		}
+	case <-bound.Done():
+		t.Fatal("Serve did not return: its handlers were not cancelled")
+	}
+	for range hanging {
+		var herr *ipcchan.HandlerError
+		if err := <-got; !errors.As(err, &herr) || !strings.Contains(err.Error(), stop.Error()) {
+			t.Errorf("a call whose handler Serve's end cancelled: %v, want the handler's error %q", err, stop)
+		}
+	}
+}
