@@ -40,7 +40,7 @@ var natsScenarios = []scenario{{
 		{name: "natsq Queue[[]byte]", ipcchan: true, ops: 1000, run: natsPingPong},
 		{name: "raw jetstream, publish + fetch", ops: 1000, run: rawJSPingPong},
 	},
-}, {
+}, natsCallScenario, {
 	name: "worker-pool demo (examples/workerpool), per job", unit: "job",
 	impls: []impl{
 		{name: "over NATS JetStream (natsq)", ipcchan: true, ops: 400, run: workerpool(overNATS)},

@@ -108,6 +108,7 @@ func evaluate(rs []*result) []target {
 	}
 	topicTargets(ratio)
 	natsTargets(ratio)
+	natsCallTargets(ratio)
 	extra := largeTargets(rs, ratio) // ratio appends to ts as it goes
 	return append(ts, extra...)
 }
