@@ -25,7 +25,7 @@ var natsCallScenario = scenario{
 }
 
 func init() {
-	peerRoles["natsq-serve"] = natsqServe  // URL NAME: serve calcSum with natsq, say "ready", until killed
+	peerRoles["natsq-serve"] = natsqServe   // URL NAME: serve calcSum with natsq, say "ready", until killed
 	peerRoles["nats-respond"] = natsRespond // URL SUBJECT: answer each request with its first 16 bytes, say "ready", until killed
 }
 
