@@ -307,7 +307,7 @@ func fillShm(in *Info) {
 		case posix.Alive(int(pid)):
 			in.Registered = append(in.Registered, int(pid))
 		default:
-			in.Died = append(in.Died, int(pid))
+			in.Died = addPid(in.Died, int(pid)) // a process of two handles died once
 		}
 	}
 	p := objfmt.Payload(b)
@@ -357,11 +357,13 @@ func fillService(in *Info) {
 			in.Servers = addPid(in.Servers, int(pid))
 		}
 	}
+	var clients []int // processes, not handles
 	for _, pid := range in.Registered {
 		if !slices.Contains(in.Servers, pid) {
-			in.Clients++
+			clients = addPid(clients, pid)
 		}
 	}
+	in.Clients = len(clients)
 }
 
 // fillPool reads a pool's shape, its counter, and its block table, from p,
