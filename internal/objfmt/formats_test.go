@@ -419,6 +419,8 @@ func TestFormatsCHeader(t *testing.T) {
 		"IPCCHAN_PREFIX_LARGE":      LargePrefix,
 		"IPCCHAN_PREFIX_LARGE_RING": RingLargePrefix,
 		"IPCCHAN_PREFIX_POOL_RING":  PoolName("ring", "/"),
+		"IPCCHAN_PREFIX_POOL_TOPIC": PoolName("topic", "/"),
+		"IPCCHAN_PREFIX_POOL_QUEUE": PoolName("queue", "/"),
 		"IPCCHAN_PREFIX_SERVICE":    Service.Prefix(),
 		"IPCCHAN_PREFIX_TEMP":       posix.TempPrefix,
 		"IPCCHAN_MAGIC":             strings.TrimRight(string(magic[:]), "\x00"),
