@@ -630,6 +630,25 @@ func contents(t *testing.T) map[string]string {
 
 // removedPaths returns the paths that rm --stale's output says it removed
 // or would remove, sorted.
+// removesStale checks that rm --stale (after its --dry-run says the
+// same) removes dead's file, named by file, alone, and that rm --stale
+// --idle then removes idle's alone.
+func removesStale(t *testing.T, file func(name string) string, dead, idle string) {
+	t.Helper()
+	if got := removedPaths(mustRun(t, "rm", "--stale", "--dry-run")); !slices.Equal(got, []string{file(dead)}) {
+		t.Errorf("rm --stale --dry-run would remove %v, want %s alone", got, file(dead))
+	}
+	if got := removedPaths(mustRun(t, "rm", "--stale")); !slices.Equal(got, []string{file(dead)}) {
+		t.Errorf("rm --stale removed %v, want %s alone", got, file(dead))
+	}
+	if got := statJSON(t, dead); len(got) != 0 {
+		t.Errorf("after rm --stale, %s is %v", dead, got)
+	}
+	if got := removedPaths(mustRun(t, "rm", "--stale", "--idle")); !slices.Equal(got, []string{file(idle)}) {
+		t.Errorf("rm --stale --idle removed %v, want %s alone", got, file(idle))
+	}
+}
+
 func removedPaths(out string) []string {
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {

@@ -186,19 +186,7 @@ func TestRmStaleService(t *testing.T) {
 		t.Errorf("stat of the abandoned service:\n%s", st)
 	}
 
-	path := func(name string) string { return "/dev/shm/ipcchan.service." + name[1:] }
-	if got := removedPaths(mustRun(t, "rm", "--stale", "--dry-run")); !slices.Equal(got, []string{path(dead)}) {
-		t.Errorf("rm --stale --dry-run would remove %v, want %s alone", got, path(dead))
-	}
-	if got := removedPaths(mustRun(t, "rm", "--stale")); !slices.Equal(got, []string{path(dead)}) {
-		t.Errorf("rm --stale removed %v, want %s alone", got, path(dead))
-	}
-	if got := statJSON(t, dead); len(got) != 0 {
-		t.Errorf("after rm --stale, %s is %v", dead, got)
-	}
-	if got := removedPaths(mustRun(t, "rm", "--stale", "--idle")); !slices.Equal(got, []string{path(idle)}) {
-		t.Errorf("rm --stale --idle removed %v, want %s alone", got, path(idle))
-	}
+	removesStale(t, func(name string) string { return "/dev/shm/ipcchan.service." + name[1:] }, dead, idle)
 	for _, name := range []string{live, orphan} {
 		if in := statJSON(t, name)["service"]; in.Use != inventory.InUse {
 			t.Errorf("after rm --stale --idle, %s is %+v", name, in)

@@ -321,19 +321,7 @@ func TestRmStaleTopic(t *testing.T) {
 		t.Errorf("stat of the abandoned topic:\n%s", st)
 	}
 
-	path := func(name string) string { return "/dev/shm/ipcchan.topic." + name[1:] }
-	if got := removedPaths(mustRun(t, "rm", "--stale", "--dry-run")); !slices.Equal(got, []string{path(dead)}) {
-		t.Errorf("rm --stale --dry-run would remove %v, want %s alone", got, path(dead))
-	}
-	if got := removedPaths(mustRun(t, "rm", "--stale")); !slices.Equal(got, []string{path(dead)}) {
-		t.Errorf("rm --stale removed %v, want %s alone", got, path(dead))
-	}
-	if got := statJSON(t, dead); len(got) != 0 {
-		t.Errorf("after rm --stale, %s is %v", dead, got)
-	}
-	if got := removedPaths(mustRun(t, "rm", "--stale", "--idle")); !slices.Equal(got, []string{path(idle)}) {
-		t.Errorf("rm --stale --idle removed %v, want %s alone", got, path(idle))
-	}
+	removesStale(t, func(name string) string { return "/dev/shm/ipcchan.topic." + name[1:] }, dead, idle)
 	if in := statJSON(t, live)["topic"]; in.Use != inventory.InUse {
 		t.Errorf("after rm --stale --idle, the topic of a live subscriber is %+v", in)
 	}
