@@ -3,7 +3,6 @@ package ipcchan
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ipcchan/ipcchan/internal/ipcerr"
 	"github.com/ipcchan/ipcchan/internal/objfmt"
@@ -79,7 +78,7 @@ func (c *Client[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	if err != nil {
 		return zero, c.err("call", err, "the answer")
 	}
-	if err := pastDeadline(ctx, deadline); err != nil { // answered as the deadline passed (the handler's ctx had ended): late
+	if err := ipcerr.PastDeadline(ctx); err != nil { // answered as the deadline passed (the handler's ctx had ended): late
 		c.svc.DropLate(call)
 		return zero, c.err("call", err, "the answer")
 	}
@@ -96,18 +95,6 @@ func (c *Client[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 		return zero, err
 	}
 	return resp, nil
-}
-
-// pastDeadline returns ctx's error if it ended, or DeadlineExceeded if its
-// deadline (Unix ns) has passed though its timer has not fired yet.
-func pastDeadline(ctx context.Context, deadline int64) error {
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	if deadline != 0 && time.Now().UnixNano() >= deadline {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // opCall relabels an encoding error of the wire ("send") as the call's.

@@ -124,7 +124,7 @@ func (c *Client[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	for {
 		m, err := c.nc.RequestMsgWithContext(rctx, &st.msg)
 		if err == nil && (len(m.Header) == 0 || m.Header.Get(retryHeader) == "") {
-			return c.answer(ctx, m, deadline)
+			return c.answer(ctx, m)
 		}
 		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
 			return zero, c.callErr(ctx, err, "the answer")
@@ -154,9 +154,9 @@ func (c *Client[Req, Resp]) putCall(st *callState[Req]) {
 }
 
 // answer returns the response or the handler's error that m carries.
-func (c *Client[Req, Resp]) answer(ctx context.Context, m *nats.Msg, deadline int64) (Resp, error) {
+func (c *Client[Req, Resp]) answer(ctx context.Context, m *nats.Msg) (Resp, error) {
 	var zero Resp
-	if err := pastDeadline(ctx, deadline); err != nil { // answered as the deadline passed (the handler's ctx had ended): late
+	if err := ipcerr.PastDeadline(ctx); err != nil { // answered as the deadline passed (the handler's ctx had ended): late
 		return zero, c.b.obj.Ended("call", err, "the answer")
 	}
 	if len(m.Header) != 0 {
@@ -166,18 +166,6 @@ func (c *Client[Req, Resp]) answer(ctx context.Context, m *nats.Msg, deadline in
 		}
 	}
 	return c.resp.DecodeOwned(m.Data, 0) // nats.go gave the message its own bytes
-}
-
-// pastDeadline returns ctx's error if it ended, or DeadlineExceeded if its
-// deadline (Unix ns) has passed though its timer has not fired yet.
-func pastDeadline(ctx context.Context, deadline int64) error {
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	if deadline != 0 && time.Now().UnixNano() >= deadline {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // callErr is the error of a call whose request failed with err: Close, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // codes are the errors whose identity a call's error keeps across
@@ -72,3 +73,18 @@ func (e *HandlerError) Error() string { return e.Msg }
 
 // Unwrap returns the sentinel, so that errors.Is matches it.
 func (e *HandlerError) Unwrap() error { return e.Err }
+
+// PastDeadline returns ctx's error if it ended, or DeadlineExceeded if
+// its deadline has passed though its timer has not fired yet: a call
+// answered then is late, as its handler's ctx had ended. It compares
+// ctx's deadline by the monotonic clock, as ctx's timer does: the wall
+// clock may run ahead of it, and a call would fail before its deadline.
+func PastDeadline(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
