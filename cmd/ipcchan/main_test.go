@@ -493,16 +493,8 @@ func TestRmStale(t *testing.T) {
 	shared := testutil.Name(t, ipcchan.UnlinkRing)
 	args = append(args, "tickring", shared)
 	victim := testutil.Helper(t, "abandon", args...)
-	stdout, _ := victim.StdoutPipe()
-	hold, _ := victim.StdinPipe() // never closed before the kill
-
+	hold := startReady(t, victim) // never closed before the kill
 	defer hold.Close()
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("the helper said %q", l)
-	}
 	cpeer := exec.CommandContext(t.Context(), ringpeer, "recv", shared, "1")
 	cpeer.Stderr = os.Stderr
 	cout, _ := cpeer.StdoutPipe()
@@ -647,6 +639,24 @@ func removesStale(t *testing.T, file func(name string) string, dead, idle string
 	if got := removedPaths(mustRun(t, "rm", "--stale", "--idle")); !slices.Equal(got, []string{file(idle)}) {
 		t.Errorf("rm --stale --idle removed %v, want %s alone", got, file(idle))
 	}
+}
+
+// startReady starts the helper cmd and waits for its "ready", holding its
+// standard input open: closing it is the helper's cue to end.
+func startReady(t *testing.T, cmd *exec.Cmd) io.WriteCloser {
+	t.Helper()
+	out, _ := cmd.StdoutPipe()
+	in, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the helper %v said %q", cmd.Args[1:], l)
+	}
+	return in
 }
 
 func removedPaths(out string) []string {

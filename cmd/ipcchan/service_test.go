@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -122,30 +121,16 @@ func TestRmStaleService(t *testing.T) {
 	// Served by a live process.
 	live := testutil.Name(t, ipcchan.UnlinkService)
 	server := testutil.Helper(t, "serve", live)
-	serverOut, _ := server.StdoutPipe()
-	serverIn, _ := server.StdinPipe()
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
+	serverIn := startReady(t, server)
 	defer server.Wait()
 	defer serverIn.Close()
-	if l, _ := bufio.NewReader(serverOut).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("the server said %q", l)
-	}
 
 	// Killed: a server and a client of dead (both the victim's), and the
 	// server of orphan, whose client is this process's.
 	dead, orphan := testutil.Name(t, ipcchan.UnlinkService), testutil.Name(t, ipcchan.UnlinkService)
 	victim := testutil.Helper(t, "abandon", "service", dead, "server", orphan)
-	vOut, _ := victim.StdoutPipe()
-	hold, _ := victim.StdinPipe() // never closed before the kill
+	hold := startReady(t, victim) // never closed before the kill
 	defer hold.Close()
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(vOut).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("the helper said %q", l)
-	}
 	client, err := ipcchan.OpenClient[int64, int64](orphan)
 	if err != nil {
 		t.Fatal(err)

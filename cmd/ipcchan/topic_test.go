@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -273,28 +272,14 @@ func TestRmStaleTopic(t *testing.T) {
 	live := testutil.Name(t, ipcchan.UnlinkTopic)
 	mustRun(t, "mk", "topic", live)
 	sub := testutil.Helper(t, "subscribe", live)
-	subOut, _ := sub.StdoutPipe()
-	subIn, _ := sub.StdinPipe()
-	if err := sub.Start(); err != nil {
-		t.Fatal(err)
-	}
+	subIn := startReady(t, sub)
 	defer sub.Wait()
 	defer subIn.Close()
-	if l, _ := bufio.NewReader(subOut).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("the subscriber said %q", l)
-	}
 
 	dead := testutil.Name(t, ipcchan.UnlinkTopic)
 	victim := testutil.Helper(t, "abandon", "topic", dead)
-	vOut, _ := victim.StdoutPipe()
-	hold, _ := victim.StdinPipe() // never closed before the kill
+	hold := startReady(t, victim) // never closed before the kill
 	defer hold.Close()
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(vOut).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("the helper said %q", l)
-	}
 	mustRun(t, "send", dead, "published before the crash")
 	victim.Process.Kill()
 	victim.Wait()
