@@ -224,15 +224,22 @@ func (s *Server[Req, Resp]) watchCancels(ctx context.Context) {
 			}
 		}
 		if err := s.svc.WaitCancel(ctx, v); err != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				err = cause
+			if context.Cause(ctx) == nil { // closed: Serve's ctx ends next
+				s.cancelHandlers(err)
+				<-ctx.Done()
 			}
-			for i := range s.handling {
-				if run := s.handling[i].Load(); run != nil {
-					run.cancel(err)
-				}
-			}
+			s.cancelHandlers(context.Cause(ctx))
 			return
+		}
+	}
+}
+
+// cancelHandlers cancels the context of every handler running, with
+// cause.
+func (s *Server[Req, Resp]) cancelHandlers(cause error) {
+	for i := range s.handling {
+		if run := s.handling[i].Load(); run != nil {
+			run.cancel(cause)
 		}
 	}
 }

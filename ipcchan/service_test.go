@@ -760,3 +760,40 @@ func TestServiceServeEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceCloseCancelsHandlers: Close cancels the handlers running,
+// whose callers get their errors, and Serve then returns nil: even with
+// MaxHandlers running, when no worker is left to see the handle closed.
+func TestServiceCloseCancelsHandlers(t *testing.T) {
+	name := serviceName(t)
+	srv, err := ipcchan.OpenServer[CalcReq, CalcResp](name, ipcchan.Create())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := openClient[CalcReq, CalcResp](t, name)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(t.Context(), sum) }()
+	const hanging = ipcchan.MaxHandlers
+	got := make(chan error, hanging)
+	for range hanging {
+		go func() { _, err := c.Call(t.Context(), CalcReq{Op: 2}); got <- err }()
+	}
+	testutil.WaitBlocked(t, "ipcchan_test.sum", hanging)
+	srv.Close()
+	bound, done := context.WithTimeout(t.Context(), 10*time.Second)
+	defer done()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve after Close: %v, want nil", err)
+		}
+	case <-bound.Done():
+		t.Fatal("Serve did not return after Close: its handlers were not cancelled")
+	}
+	for range hanging {
+		var herr *ipcchan.HandlerError
+		if err := <-got; !errors.As(err, &herr) {
+			t.Errorf("a call whose handler Close cancelled: %v, want the handler's error", err)
+		}
+	}
+}

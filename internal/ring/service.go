@@ -376,9 +376,6 @@ func (s *Service) posted() bool {
 	return false
 }
 
-// Pending reports whether a call may be posted and not yet taken.
-func (s *Service) Pending() bool { return s.posted() }
-
 // Take takes the next posted call, waiting until one is posted, ctx is
 // done or the handle is closed.
 func (s *Service) Take(ctx context.Context) (Call, error) {

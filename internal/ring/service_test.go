@@ -42,7 +42,7 @@ func TestServiceRepost(t *testing.T) {
 	cli.Post(c, 8, 0)
 	// The server that died: it cleared the bit, and took nothing.
 	atomic.AndUint64(&srv.w.Bitmap[c.i/64], ^(uint64(1) << (c.i % 64)))
-	if srv.Pending() {
+	if srv.posted() {
 		t.Fatal("the cleared bit is still posted")
 	}
 
