@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"fmt"
@@ -97,6 +98,25 @@ func (b *bench) peer(role string, args ...string) *exec.Cmd {
 func (b *bench) start(role string, args ...string) (*exec.Cmd, error) {
 	cmd := b.peer(role, args...)
 	return cmd, cmd.Start()
+}
+
+// startReady starts the peer cmd and waits for its "ready", and returns
+// the rest of its output; a peer that says anything else is killed.
+func startReady(cmd *exec.Cmd) (*bufio.Reader, error) {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	out := bufio.NewReader(stdout)
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("the peer %v said %q", cmd.Args[1:], l)
+	}
+	return out, nil
 }
 
 // peerSays runs a peer that measures itself, and returns the number it

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os/exec"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,24 +32,6 @@ func natsCallTargets(ratio func(name, scenario, a, b string, limit float64, atMo
 	ratio("natsq calls vs raw nats.go request/reply (≥ 0.8× the calls/s)", natsCallScenario.name, "natsq Client.Call", "raw nats.go Request to a queue subscriber", 1.25, true, "")
 }
 
-// startReady starts a peer and waits for its "ready".
-func (b *bench) startReady(role string, args ...string) (*exec.Cmd, error) {
-	cmd := b.peer(role, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("%s said %q", role, l)
-	}
-	return cmd, nil
-}
-
 // natsCalls times natsq calls to a natsq-serve peer.
 func natsCalls(b *bench, n int) (float64, error) {
 	s, err := b.nats()
@@ -59,8 +39,8 @@ func natsCalls(b *bench, n int) (float64, error) {
 		return 0, err
 	}
 	name := b.name("call")
-	cmd, err := b.startReady("natsq-serve", s.url, name)
-	if err != nil {
+	cmd := b.peer("natsq-serve", s.url, name)
+	if _, err := startReady(cmd); err != nil {
 		return 0, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
@@ -86,8 +66,8 @@ func rawNATSRequests(b *bench, n int) (float64, error) {
 	}
 	subject := fmt.Sprintf("ipcbench.raw.%d", b.seq)
 	b.seq++
-	cmd, err := b.startReady("nats-respond", s.url, subject)
-	if err != nil {
+	cmd := b.peer("nats-respond", s.url, subject)
+	if _, err := startReady(cmd); err != nil {
 		return 0, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()

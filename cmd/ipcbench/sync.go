@@ -116,12 +116,8 @@ func mutexContended(b *bench, n int) (float64, error) {
 	defer done()
 	cmd := b.peer("mutex-contend", m.Name(), strconv.Itoa(n))
 	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
+	if _, err := startReady(cmd); err != nil {
 		return 0, err
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		return 0, fmt.Errorf("peer said %q", l)
 	}
 	start := time.Now()
 	stdin.Write([]byte("go\n"))

@@ -59,16 +59,11 @@ func startSubscribers(b *bench, name string, n int) ([]*exec.Cmd, []*bufio.Reade
 	var outs []*bufio.Reader
 	for range n {
 		cmd := b.peer("topic-sub", name)
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
+		out, err := startReady(cmd)
+		if err != nil {
 			return cmds, outs, err
 		}
-		cmds = append(cmds, cmd)
-		out := bufio.NewReader(stdout)
-		if l, _ := out.ReadString('\n'); l != "ready\n" {
-			return cmds, outs, fmt.Errorf("topic-sub said %q", l)
-		}
-		outs = append(outs, out)
+		cmds, outs = append(cmds, cmd), append(outs, out)
 	}
 	return cmds, outs, nil
 }
@@ -212,15 +207,10 @@ func topicPingPong(b *bench, n int) (float64, error) {
 		return 0, err
 	}
 	cmd := b.peer("topic-tick-echo", out.Name(), in.Name())
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
+	if _, err := startReady(cmd); err != nil {
 		return 0, err
 	}
 	defer cmd.Wait()
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		cmd.Process.Kill()
-		return 0, fmt.Errorf("topic-tick-echo said %q", l)
-	}
 	return pingPong[Tick](out, sub, sampleTick, n, checkTick)
 }
 
