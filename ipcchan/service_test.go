@@ -720,80 +720,55 @@ func TestServiceConcurrentHandlers(t *testing.T) {
 	callMany(t, c, 4, 4, 100)
 }
 
-// TestServiceServeEnds: when Serve's ctx ends, the handlers running are
-// cancelled with its cause, their callers get that as the handler's
-// error, and Serve returns it.
+// TestServiceServeEnds: when Serve ends, by its ctx or by Close, the
+// handlers running are cancelled (even MaxHandlers of them, when no
+// worker is left to see the handle closed), their callers get the
+// handler's error, and Serve returns ctx's cause, or nil after Close.
 func TestServiceServeEnds(t *testing.T) {
-	name := serviceName(t)
-	srv, err := ipcchan.OpenServer[CalcReq, CalcResp](name, ipcchan.Create())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c := openClient[CalcReq, CalcResp](t, name)
 	stop := errors.New("the test stops serving")
-	ctx, cancel := context.WithCancelCause(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, sum) }()
-	callMany(t, c, 1, 2, 50)
-	const hanging = 3
-	got := make(chan error, hanging)
-	for range hanging {
-		go func() { _, err := c.Call(t.Context(), CalcReq{Op: 2}); got <- err }()
-	}
-	testutil.WaitBlocked(t, "ipcchan_test.sum", hanging)
-	cancel(stop)
-	bound, done := context.WithTimeout(t.Context(), 10*time.Second)
-	defer done()
-	select {
-	case err := <-served:
-		if !errors.Is(err, stop) {
-			t.Errorf("Serve returned %v, want its ctx's cause", err)
-		}
-	case <-bound.Done():
-		t.Fatal("Serve did not return: its handlers were not cancelled")
-	}
-	for range hanging {
-		var herr *ipcchan.HandlerError
-		if err := <-got; !errors.As(err, &herr) || !strings.Contains(err.Error(), stop.Error()) {
-			t.Errorf("a call whose handler Serve's end cancelled: %v, want the handler's error %q", err, stop)
-		}
-	}
-}
-
-// TestServiceCloseCancelsHandlers: Close cancels the handlers running,
-// whose callers get their errors, and Serve then returns nil: even with
-// MaxHandlers running, when no worker is left to see the handle closed.
-func TestServiceCloseCancelsHandlers(t *testing.T) {
-	name := serviceName(t)
-	srv, err := ipcchan.OpenServer[CalcReq, CalcResp](name, ipcchan.Create())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := openClient[CalcReq, CalcResp](t, name)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(t.Context(), sum) }()
-	const hanging = ipcchan.MaxHandlers
-	got := make(chan error, hanging)
-	for range hanging {
-		go func() { _, err := c.Call(t.Context(), CalcReq{Op: 2}); got <- err }()
-	}
-	testutil.WaitBlocked(t, "ipcchan_test.sum", hanging)
-	srv.Close()
-	bound, done := context.WithTimeout(t.Context(), 10*time.Second)
-	defer done()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve after Close: %v, want nil", err)
-		}
-	case <-bound.Done():
-		t.Fatal("Serve did not return after Close: its handlers were not cancelled")
-	}
-	for range hanging {
-		var herr *ipcchan.HandlerError
-		if err := <-got; !errors.As(err, &herr) {
-			t.Errorf("a call whose handler Close cancelled: %v, want the handler's error", err)
-		}
+	for _, by := range []string{"ctx", "Close"} {
+		t.Run(by, func(t *testing.T) {
+			name := serviceName(t)
+			srv, err := ipcchan.OpenServer[CalcReq, CalcResp](name, ipcchan.Create())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			c := openClient[CalcReq, CalcResp](t, name)
+			ctx, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ctx, sum) }()
+			callMany(t, c, 1, 2, 50)
+			const hanging = ipcchan.MaxHandlers
+			got := make(chan error, hanging)
+			for range hanging {
+				go func() { _, err := c.Call(t.Context(), CalcReq{Op: 2}); got <- err }()
+			}
+			testutil.WaitBlocked(t, "ipcchan_test.sum", hanging)
+			var want error // Serve's
+			if by == "ctx" {
+				cancel(stop)
+				want = stop
+			} else {
+				srv.Close()
+			}
+			bound, done := context.WithTimeout(t.Context(), 10*time.Second)
+			defer done()
+			select {
+			case err := <-served:
+				if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+					t.Errorf("Serve returned %v, want %v", err, want)
+				}
+			case <-bound.Done():
+				t.Fatal("Serve did not return: its handlers were not cancelled")
+			}
+			for range hanging {
+				var herr *ipcchan.HandlerError
+				if err := <-got; !errors.As(err, &herr) || want != nil && !strings.Contains(err.Error(), want.Error()) {
+					t.Errorf("a call whose handler the end of Serve cancelled: %v, want the handler's error (%v)", err, want)
+				}
+			}
+		})
 	}
 }
