@@ -63,6 +63,7 @@ type Ring struct {
 	slotTable
 	w objfmt.RingWords
 	waiting
+	seenHead atomic.Uint64 // head, as a sender last read it (prefetchWrite)
 }
 
 // A Claim is a run of slots that a sender or receiver holds: one or more
@@ -151,11 +152,22 @@ func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, 
 		if r.Ended() {
 			return Claim{}, ErrEnded
 		}
-		pos, sw, w, p, st, n, pid := r.look(r.w.Tail)
+		pos := atomic.LoadUint64(r.w.Tail)
+		sw := r.word(pos)
+		// A message's slot at tail is free, most often: claim it with no load
+		// first (a load, then the compare-and-swap, costs the line two trips
+		// from the receiver that freed it; the swap alone, one).
+		if want == 1 && r.claim(r.w.Tail, pos, sw, objfmt.RingFree(pos), objfmt.RingWord(pos, objfmt.SlotWriting, 1, r.pid), 1) {
+			r.prefetchWrite(pos + 1)
+			return Claim{r.offset(pos), pos, 1}, nil
+		}
+		w := atomic.LoadUint64(sw)
+		p, st, n, pid := objfmt.ParseRingWord(w)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFree:
 			k := r.freeRun(pos, want)
 			if r.claim(r.w.Tail, pos, sw, w, objfmt.RingWord(pos, objfmt.SlotWriting, k, r.pid), k) {
+				r.prefetchWrite(pos + uint64(k))
 				return Claim{r.offset(pos), pos, k}, nil
 			}
 		case p == objfmt.RingPos(pos):

@@ -19,6 +19,7 @@ type slotTable struct {
 	stride  int
 	maxLen  int
 	fixed   bool // every message is maxLen bytes: no length to store or load
+	lines   int  // of a slot that a sender prefetches (prefetchSlot)
 }
 
 func newSlotTable(payload []byte, capacity uint64, base, stride, maxLen int, fixed bool) slotTable {
@@ -26,7 +27,14 @@ func newSlotTable(payload []byte, capacity uint64, base, stride, maxLen int, fix
 	if s.cap&(s.cap-1) == 0 {
 		s.mask = s.cap - 1
 	}
+	s.lines = min(stride/64, prefetchLines)
 	return s
+}
+
+// prefetchSlot asks the processor for the first lines of the slot of
+// position pos, to write them; it waits for nothing.
+func (s *slotTable) prefetchSlot(pos uint64) {
+	prefetchw(unsafe.Add(s.start, s.offset(pos)), s.lines)
 }
 
 // offset is the offset in payload of the slot of position pos.
