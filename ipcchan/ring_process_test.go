@@ -256,25 +256,37 @@ func TestRingKilledWriter(t *testing.T) {
 	})
 }
 
-// TestRingKilledReader: a receiver killed with a message in its hands does
-// not wedge the ring: a sender waiting for its slot gets it within 100 ms
-// of the kill; the message it held is lost, and only it.
+// TestRingKilledReader: a reader killed holding the first message of a
+// full ring does not wedge it: a sender waiting for room takes the slot
+// back within 100 ms of the kill, and the slot counts as recovered. Of 64
+// slots, the sender waits for room further on first (awaitRoom), which
+// must not keep it from the dead reader's slot.
 func TestRingKilledReader(t *testing.T) {
-	forEachWait(t, func(t *testing.T) {
-		name := ringName(t)
-		r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(1))
-		r.Send(t.Context(), newChaosMsg(1, 0, 0))
-		holder := startHeld(t, name, "read")
-		goesOnAfterKill(t, holder, "a Send behind the receiver's slot", func(ctx context.Context) bool {
-			return r.Send(ctx, newChaosMsg(1, 0, 1)) == nil
+	for _, capacity := range []int{1, 64} {
+		t.Run(fmt.Sprintf("capacity=%d", capacity), func(t *testing.T) {
+			forEachWait(t, func(t *testing.T) {
+				name := ringName(t)
+				r := openRing[chaosMsg](t, name, ipcchan.Create(), ipcchan.Capacity(capacity))
+				for i := range capacity {
+					if err := r.Send(t.Context(), newChaosMsg(1, 0, uint64(i))); err != nil {
+						t.Fatal(err)
+					}
+				}
+				holder := startHeld(t, name, "read")
+				goesOnAfterKill(t, holder, "a Send behind the receiver's slot", func(ctx context.Context) bool {
+					return r.Send(ctx, newChaosMsg(1, 0, uint64(capacity))) == nil
+				})
+				for i := 1; i <= capacity; i++ {
+					if m, err := r.Receive(t.Context()); err != nil || m.Seq != uint64(i) {
+						t.Fatalf("after the kill, Receive = %+v, %v; want message %d", m, err, i)
+					}
+				}
+				if a, _ := r.Attr(); a.Recovered != 1 || a.Len != 0 {
+					t.Errorf("Attr = %+v, want 1 recovered and nothing left", a)
+				}
+			})
 		})
-		if m, err := r.Receive(t.Context()); err != nil || m.Seq != 1 {
-			t.Errorf("after the kill, Receive = %+v, %v; want message 1", m, err)
-		}
-		if a, _ := r.Attr(); a.Recovered != 1 || a.Len != 0 {
-			t.Errorf("Attr = %+v, want 1 recovered and nothing left", a)
-		}
-	})
+	}
 }
 
 // goesOnAfterKill runs op, which needs what holder (a process) holds: op

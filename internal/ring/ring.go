@@ -179,6 +179,9 @@ func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, 
 			if !block {
 				return Claim{}, ErrFull
 			}
+			if spins == 0 && r.awaitRoom(pos, &spins) {
+				continue
+			}
 			still := func() bool { return atomic.LoadUint64(sw) == w && !r.Ended() }
 			if err := r.wait(ctx, r.w.RoomWord, still, &spins, holder(st, pid), false); err != nil {
 				if err == errOwnerCheck {

@@ -95,27 +95,36 @@ func (wt *waiting) wait(ctx context.Context, word *uint32, still func() bool, sp
 
 // spinWait looks at still again and again, for as long as the handle
 // spins now, and reports whether it stopped holding, and when the spin
-// began; it adapts the length of the next spin. The clock is read every
-// few hundred looks; every 64 looks it lets the process's other goroutines
-// run. (That yield also paces the looks at a line the other side is about
-// to write: without it a ring ping-pong took 1.6 times as long, in an
-// interleaved run; batches gained nothing from its absence.)
+// began; it adapts the length of the next spin.
 func (wt *waiting) spinWait(still func() bool) (bool, time.Time) {
 	limit := wt.spin.Load()
 	if limit <= 0 {
 		return !still(), time.Time{}
 	}
 	start := time.Now()
+	if spin(still, start, time.Duration(limit)) {
+		wt.spin.Store(min(max(2*limit, int64(MinSpin)), int64(MaxSpin)))
+		return true, start
+	}
+	wt.spin.Store(max(limit/2, int64(MinSpin)))
+	return false, start
+}
+
+// spin looks at still again and again, from start for limit, and reports
+// whether it stopped holding. The clock is read every few hundred looks;
+// every 64 looks it lets the process's other goroutines run. (That yield
+// also paces the looks at a line the other side is about to write: without
+// it a ring ping-pong took 1.6 times as long, in an interleaved run;
+// batches gained nothing from its absence.)
+func spin(still func() bool, start time.Time, limit time.Duration) bool {
 	for i := 1; ; i++ {
 		if !still() {
-			wt.spin.Store(min(max(2*limit, int64(MinSpin)), int64(MaxSpin)))
-			return true, start
+			return true
 		}
 		if i%64 == 0 {
 			runtime.Gosched()
-			if i%256 == 0 && time.Since(start) > time.Duration(limit) {
-				wt.spin.Store(max(limit/2, int64(MinSpin)))
-				return false, start
+			if i%256 == 0 && time.Since(start) > limit {
+				return false
 			}
 		}
 	}
