@@ -50,15 +50,15 @@ func (r *Ring) prefetchWrite(end uint64) {
 
 // roomAhead is how many slots a sender that finds the ring full lets the
 // receivers free before it goes on, for as long as its handle spins now
-// (and at most an eighth of the ring): rather than take each slot the moment a receiver
-// frees it, the two sides then work slots apart, each on lines the other
-// is not using. Taking slot after slot as it is freed, the waiting sender
-// looks again and again at the very slot a receiver is reading, and each
-// look costs the receiver a trip of the line: on a full ring a message
-// took 1.5 to 2 times as long. Past the spin the sender waits for the first
-// slot, as before: a Send waits at most a spin longer than the room it
-// needs takes to come, and a handle whose waits miss their spins (the
-// other side is slow) spins little here too.
+// (and at most an eighth of the ring): rather than take each slot the
+// moment a receiver frees it, the two sides then work slots apart, each on
+// lines the other is not using. Taking slot after slot as it is freed, the
+// waiting sender looks again and again at the very slot a receiver is
+// reading, and each look costs the receiver a trip of the line: on a full
+// ring a message took 1.5 to 2 times as long. Past the spin the sender
+// waits for the first slot, as before: a Send waits at most a spin longer
+// than the room it needs takes to come, and a handle whose waits miss
+// their spins (the other side is slow) spins little here too.
 const roomAhead = 256
 
 // awaitRoom spins, for a sender that finds the ring full at pos, until the
