@@ -39,11 +39,10 @@ func (s *slotTable) prefetchSlot(pos uint64) {
 
 // offset is the offset in payload of the slot of position pos.
 func (s *slotTable) offset(pos uint64) int {
-	i := pos % s.cap
-	if s.mask != 0 {
-		i = pos & s.mask
+	if s.mask != 0 { // most rings: no division (a DIV costs tens of cycles)
+		return s.base + int(pos&s.mask)*s.stride
 	}
-	return s.base + int(i)*s.stride
+	return s.base + int(pos%s.cap)*s.stride
 }
 
 // DataAt is the data area of the slot of position pos, for a pointer-free
