@@ -323,6 +323,9 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 		}
 		msg = out.Ref
 	}
+	if out == nil && r.ring.SendOne(msg) {
+		return nil
+	}
 	c, err := r.ring.ClaimWrite(ctx, block)
 	if err != nil {
 		if out != nil {
@@ -377,8 +380,12 @@ func (r *Ring[T]) receiveInto(ctx context.Context, block bool, v *T) error {
 	if r.closed() {
 		return r.closedErr("receive")
 	}
-	c, data, err := r.ring.ClaimRead(ctx, block)
-	if err != nil {
+	c, ok := r.ring.ClaimReadOne()
+	var data []byte
+	var err error
+	if ok {
+		data = r.ring.Msg(c, 0)
+	} else if c, data, err = r.ring.ClaimRead(ctx, block); err != nil {
 		return r.err("receive", err)
 	}
 	if len(data) == r.w.Size() {

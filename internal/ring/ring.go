@@ -63,7 +63,9 @@ type Ring struct {
 	slotTable
 	w objfmt.RingWords
 	waiting
-	seenHead atomic.Uint64 // head, as a sender last read it (prefetchWrite)
+	seenHead       atomic.Uint64 // head, as a sender last read it (prefetchWrite)
+	lead           uint64        // how far single claims run ahead of a counter (leadMax)
+	sendAt, readAt cursor
 }
 
 // A Claim is a run of slots that a sender or receiver holds: one or more
@@ -82,6 +84,7 @@ func New(payload []byte, pid uint32, waiters *futex.Set) *Ring {
 	r := &Ring{w: objfmt.RingWordsOf(payload),
 		slotTable: newSlotTable(payload, uint64(g.Capacity), objfmt.RingCtlSize, int(g.Stride), int(g.MaxLen), g.Flags&objfmt.RingFixed != 0)}
 	r.waiting.init(pid, waiters)
+	r.lead = min(leadMax, r.cap/4)
 	return r
 }
 
@@ -93,7 +96,7 @@ func (r *Ring) MaxLen() int { return r.maxLen }
 
 // Len is about how many messages the ring holds.
 func (r *Ring) Len() int {
-	head, tail := atomic.LoadUint64(r.w.Head), atomic.LoadUint64(r.w.Tail)
+	head, tail := r.reached(r.w.Head, true), r.reached(r.w.Tail, false)
 	if tail <= head {
 		return 0
 	}
@@ -152,15 +155,17 @@ func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, 
 		if r.Ended() {
 			return Claim{}, ErrEnded
 		}
+		// A message's slot is free, most often: claim it with no load first
+		// (a load, then the compare-and-swap, costs the line two trips from
+		// the receiver that freed it; the swap alone, one).
+		if want == 1 {
+			if pos, ok := r.claimOne(r.w.Tail, &r.sendAt, false); ok {
+				r.prefetchWrite(pos + 1)
+				return Claim{r.offset(pos), pos, 1}, nil
+			}
+		}
 		pos := atomic.LoadUint64(r.w.Tail)
 		sw := r.word(pos)
-		// A message's slot at tail is free, most often: claim it with no load
-		// first (a load, then the compare-and-swap, costs the line two trips
-		// from the receiver that freed it; the swap alone, one).
-		if want == 1 && r.claim(r.w.Tail, pos, sw, objfmt.RingFree(pos), objfmt.RingWord(pos, objfmt.SlotWriting, 1, r.pid), 1) {
-			r.prefetchWrite(pos + 1)
-			return Claim{r.offset(pos), pos, 1}, nil
-		}
 		w := atomic.LoadUint64(sw)
 		p, st, n, pid := objfmt.ParseRingWord(w)
 		switch {
@@ -288,6 +293,13 @@ func (r *Ring) ClaimReadRun(ctx context.Context, block bool, want int) (Claim, e
 	want = max(1, want)
 	spins, stale := 0, 0
 	for {
+		// As a sender's: a message published alone, claimed with no load
+		// first, unless the last receive found runs.
+		if want == 1 && !r.readAt.runs.Load() {
+			if pos, ok := r.claimOne(r.w.Head, &r.readAt, true); ok {
+				return Claim{r.offset(pos), pos, 1}, nil
+			}
+		}
 		pos, sw, w, p, st, n, pid := r.look(r.w.Head)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFull:
@@ -296,6 +308,9 @@ func (r *Ring) ClaimReadRun(ctx context.Context, block bool, want int) (Claim, e
 				break // the run was read meanwhile: head has moved
 			}
 			if r.claim(r.w.Head, pos, sw, w, objfmt.RingWord(pos, objfmt.SlotReading, k, r.pid), k) {
+				if want == 1 {
+					r.readAt.runs.Store(n > 1)
+				}
 				return Claim{r.offset(pos), pos, k}, nil
 			}
 			continue

@@ -1,0 +1,125 @@
+package ring
+
+import (
+	"sync/atomic"
+
+	"github.com/ipcchan/ipcchan/internal/objfmt"
+)
+
+// How a handle claims single messages ahead of head or tail. Each move of
+// a counter is a compare-and-swap, a locked instruction, which on this
+// kind of machine costs some 20 ns even on a line the process holds: a
+// single message paid three of them a side (the claim, the counter, the
+// publication or the freeing), where an SPSC ring pays one store. So a
+// handle that has just claimed position p-1 for a single message claims p
+// next, with no look at the counter's slot, and leaves the counter behind,
+// moving it once every leadMax messages: the counters are hints (see
+// FORMATS), and whoever finds one behind helps it on as it does for a
+// claimer that has not moved it yet. Every position before the handle's
+// cursor is claimed (it claimed the one before, which the counter had
+// reached or its cursor had), so when a claim at the cursor fails (the
+// slot is another's, or empty, or full) the handle moves the counter up
+// to its cursor with one compare-and-swap and looks at the counter as
+// before: a handle that waits leaves the counter where the next message
+// is.
+const leadMax = 16
+
+// A cursor is the position after a handle's last single claim, on a line
+// of its own: the sending and the receiving goroutines of a process write
+// theirs at every message.
+type cursor struct {
+	next uint64      // loaded atomically, stored by storeCursor
+	runs atomic.Bool // the last receive found a run of several: claim at head
+	_    [64 - 9]byte
+}
+
+// claimOne claims, for one message, the slot of the position after the
+// handle's last such claim, if counter is behind it, else the slot of
+// counter's position: for a sender (!read) from Free to
+// Writing, for a receiver from a message published alone to Reading. It
+// returns the position and whether it won the slot; when it did not, the
+// counter is at least at that position.
+func (r *Ring) claimOne(counter *uint64, cur *cursor, read bool) (uint64, bool) {
+	c := atomic.LoadUint64(counter)
+	pos := c
+	if v := atomic.LoadUint64(&cur.next); v > c { // and less than lead past it: the claims below move it so
+		pos = v
+	}
+	from, to := objfmt.RingFree(pos), objfmt.RingWord(pos, objfmt.SlotWriting, 1, r.pid)
+	if read {
+		from, to = objfmt.RingWord(pos, objfmt.SlotFull, 1, 0), objfmt.RingWord(pos, objfmt.SlotReading, 1, r.pid)
+	}
+	if !atomic.CompareAndSwapUint64(r.word(pos), from, to) {
+		if pos != c {
+			atomic.CompareAndSwapUint64(counter, c, pos) // every position before pos is claimed
+		}
+		return pos, false
+	}
+	if AfterClaim != nil {
+		AfterClaim(!read)
+	}
+	if pos+1-c >= r.lead {
+		atomic.CompareAndSwapUint64(counter, c, pos+1) // or another process helped already
+	}
+	storeCursor(&cur.next, pos+1)
+	return pos, true
+}
+
+// reached is the counter (head with read, else tail) moved past the
+// slots the handles that claim ahead of it have claimed: where it would
+// be if every claimer moved it at once.
+func (r *Ring) reached(counter *uint64, read bool) uint64 {
+	pos := atomic.LoadUint64(counter)
+	for range r.lead {
+		p, st, n, _ := objfmt.ParseRingWord(atomic.LoadUint64(r.word(pos)))
+		switch {
+		case p == objfmt.RingPos(pos+r.cap):
+			pos++
+		case p == objfmt.RingPos(pos) && (st == objfmt.SlotReading || !read && st != objfmt.SlotFree):
+			pos += uint64(n)
+		default:
+			return pos
+		}
+	}
+	return pos
+}
+
+// SendOne sends msg, of at most MaxLen bytes, as a message of its own if
+// the slot after the handle's last such claim (or at tail) is free now,
+// and reports whether it did; if not, the sender claims as usual
+// (ClaimWrite), which waits while the ring is full, helps and recovers,
+// and tells the end of the stream. It is the common case of a send, in
+// one call.
+func (r *Ring) SendOne(msg []byte) bool {
+	if r.Ended() {
+		return false
+	}
+	pos, ok := r.claimOne(r.w.Tail, &r.sendAt, false)
+	if !ok {
+		return false
+	}
+	r.prefetchWrite(pos + 1)
+	off := r.offset(pos)
+	if !r.fixed {
+		*r.length(off) = uint32(len(msg)) // the store of the state word publishes it
+	}
+	copy(r.data(off), msg)
+	atomic.StoreUint64(r.state(off), objfmt.RingWord(pos, objfmt.SlotFull, 1, 0))
+	wake(r.w.DataWord)
+	return true
+}
+
+// ClaimReadOne claims the next message, if it was published alone and is
+// in the slot after the handle's last such claim (or at head), and
+// reports whether it did; if not, the receiver claims as usual
+// (ClaimRead). Msg(c, 0) is its bytes, valid until Release.
+func (r *Ring) ClaimReadOne() (Claim, bool) {
+	if r.readAt.runs.Load() {
+		return Claim{}, false
+	}
+	pos, ok := r.claimOne(r.w.Head, &r.readAt, true)
+	if !ok {
+		return Claim{}, false
+	}
+	return Claim{r.offset(pos), pos, 1}, true
+}
