@@ -380,12 +380,8 @@ func (r *Ring[T]) receiveInto(ctx context.Context, block bool, v *T) error {
 	if r.closed() {
 		return r.closedErr("receive")
 	}
-	c, ok := r.ring.ClaimReadOne()
-	var data []byte
-	var err error
-	if ok {
-		data = r.ring.Msg(c, 0)
-	} else if c, data, err = r.ring.ClaimRead(ctx, block); err != nil {
+	c, data, err := r.ring.ClaimRead(ctx, block)
+	if err != nil {
 		return r.err("receive", err)
 	}
 	if len(data) == r.w.Size() {

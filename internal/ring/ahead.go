@@ -109,11 +109,10 @@ func (r *Ring) SendOne(msg []byte) bool {
 	return true
 }
 
-// ClaimReadOne claims the next message, if it was published alone and is
+// claimReadOne claims the next message, if it was published alone and is
 // in the slot after the handle's last such claim (or at head), and
-// reports whether it did; if not, the receiver claims as usual
-// (ClaimRead). Msg(c, 0) is its bytes, valid until Release.
-func (r *Ring) ClaimReadOne() (Claim, bool) {
+// reports whether it did: ClaimRead's common case, in fewer calls.
+func (r *Ring) claimReadOne() (Claim, bool) {
 	if r.readAt.runs.Load() {
 		return Claim{}, false
 	}

@@ -261,6 +261,9 @@ func (r *Ring) PublishRun(c Claim) {
 // without block, ErrEmpty at once. The bytes are the slot's, valid until
 // Release.
 func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error) {
+	if c, ok := r.claimReadOne(); ok {
+		return c, r.Msg(c, 0), nil
+	}
 	c, err := r.ClaimReadRun(ctx, block, 1)
 	if err != nil {
 		return Claim{}, nil, err
