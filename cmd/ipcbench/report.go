@@ -92,7 +92,7 @@ func evaluate(rs []*result) []target {
 	ratio("ring batches of 64 vs C SPSC ring, release/acquire", rb, "ipcchan Ring[Tick], batches of 64", "C, SPSC ring, release/acquire index stores", 1.0, false,
 		"a batch of 64 claims and publishes once, but the sender still reads each slot's state word and the receiver writes it: some six cache-line transactions a message where the C ring has two (docs/BENCHMARKS.md)")
 	ratio("ring Send/Receive vs Go SPSC ring, a store per message", rb, "ipcchan Ring[Tick], Send/Receive", "Go SPSC ring, atomic.Store per message", 0.75, false,
-		"each side of an MPMC ring claims its slot with a compare-and-swap, moves head or tail with another and publishes or frees with an XCHG, where each side of the SPSC ring stores an index (docs/BENCHMARKS.md)")
+		"each side of an MPMC ring claims its slot with a compare-and-swap and publishes or frees it with an XCHG, and a 64-byte message with its slot header is two cache lines, where each side of the SPSC ring stores an index and a message is one line (docs/BENCHMARKS.md)")
 	ratio("ring 2x2 total vs 1x1, batches of 64", "ring batches of 64, 2 senders", "ipcchan Ring[Tick], 2 x 2, batches of 64", "ipcchan Ring[Tick], 1 x 1, batches of 64", 0.5, false,
 		"four parties on two cores")
 	if bl := find(rs, "a ring receiver blocked", "ipcchan Ring[Tick].Receive"); bl != nil {
