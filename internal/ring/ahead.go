@@ -37,8 +37,9 @@ type cursor struct {
 // handle's last such claim, if counter is behind it, else the slot of
 // counter's position: for a sender (!read) from Free to
 // Writing, for a receiver from a message published alone to Reading. It
-// returns the position and whether it won the slot; when it did not, the
-// counter is at least at that position.
+// returns the position and whether it won the slot; when it did not, it
+// has moved the counter up to that position, unless another moved it
+// meanwhile.
 func (r *Ring) claimOne(counter *uint64, cur *cursor, read bool) (uint64, bool) {
 	c := atomic.LoadUint64(counter)
 	pos := c
@@ -89,29 +90,36 @@ func (r *Ring) reached(counter *uint64, read bool) uint64 {
 // and reports whether it did; if not, the sender claims as usual
 // (ClaimWrite), which waits while the ring is full, helps and recovers,
 // and tells the end of the stream. It is the common case of a send, in
-// one call.
+// fewer calls.
 func (r *Ring) SendOne(msg []byte) bool {
 	if r.Ended() {
 		return false
 	}
-	pos, ok := r.claimOne(r.w.Tail, &r.sendAt, false)
+	c, ok := r.claimWriteOne()
 	if !ok {
 		return false
 	}
-	r.prefetchWrite(pos + 1)
-	off := r.offset(pos)
-	if !r.fixed {
-		*r.length(off) = uint32(len(msg)) // the store of the state word publishes it
-	}
-	copy(r.data(off), msg)
-	atomic.StoreUint64(r.state(off), objfmt.RingWord(pos, objfmt.SlotFull, 1, 0))
-	wake(r.w.DataWord)
+	copy(r.Buf(c), msg)
+	r.Publish(c, len(msg))
 	return true
+}
+
+// claimWriteOne claims the slot for a message of its own after the
+// handle's last such claim (or at tail), if it is free now, and reports
+// whether it did.
+func (r *Ring) claimWriteOne() (Claim, bool) {
+	pos, ok := r.claimOne(r.w.Tail, &r.sendAt, false)
+	if !ok {
+		return Claim{}, false
+	}
+	r.prefetchWrite(pos + 1)
+	return Claim{r.offset(pos), pos, 1}, true
 }
 
 // claimReadOne claims the next message, if it was published alone and is
 // in the slot after the handle's last such claim (or at head), and
-// reports whether it did: ClaimRead's common case, in fewer calls.
+// reports whether it did. After a receive that found a run of several, it
+// claims nothing: the receiver takes them from head.
 func (r *Ring) claimReadOne() (Claim, bool) {
 	if r.readAt.runs.Load() {
 		return Claim{}, false

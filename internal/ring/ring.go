@@ -159,9 +159,8 @@ func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, 
 		// (a load, then the compare-and-swap, costs the line two trips from
 		// the receiver that freed it; the swap alone, one).
 		if want == 1 {
-			if pos, ok := r.claimOne(r.w.Tail, &r.sendAt, false); ok {
-				r.prefetchWrite(pos + 1)
-				return Claim{r.offset(pos), pos, 1}, nil
+			if c, ok := r.claimWriteOne(); ok {
+				return c, nil
 			}
 		}
 		pos := atomic.LoadUint64(r.w.Tail)
@@ -297,10 +296,10 @@ func (r *Ring) ClaimReadRun(ctx context.Context, block bool, want int) (Claim, e
 	spins, stale := 0, 0
 	for {
 		// As a sender's: a message published alone, claimed with no load
-		// first, unless the last receive found runs.
-		if want == 1 && !r.readAt.runs.Load() {
-			if pos, ok := r.claimOne(r.w.Head, &r.readAt, true); ok {
-				return Claim{r.offset(pos), pos, 1}, nil
+		// first.
+		if want == 1 {
+			if c, ok := r.claimReadOne(); ok {
+				return c, nil
 			}
 		}
 		pos, sw, w, p, st, n, pid := r.look(r.w.Head)
