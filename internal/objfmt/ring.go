@@ -188,23 +188,54 @@ func RingWordsOf(payload []byte) RingWords {
 	}
 }
 
+// RingLead is how far a process may claim single messages ahead of head
+// or tail, leaving the counter behind (docs/FORMATS.md, "Claiming
+// ahead"): less than this many positions.
+func RingLead(capacity uint64) uint64 { return min(16, capacity/4) }
+
+// RingReached is the counter at pos (head with read, else tail) moved past
+// the slots claimed ahead of it: where it would be if every claimer moved
+// it at once. word(q) is the state word of position q's slot.
+func RingReached(pos uint64, read bool, capacity uint64, word func(q uint64) uint64) uint64 {
+	for range RingLead(capacity) {
+		p, st, n, _ := ParseRingWord(word(pos))
+		switch {
+		case p == RingPos(pos+capacity):
+			pos++
+		case p == RingPos(pos) && (st == SlotReading || !read && st != SlotFree):
+			pos += uint64(n)
+		default:
+			return pos
+		}
+	}
+	return pos
+}
+
+// RingLen is how many messages a ring of capacity holds whose counters
+// are head and tail, each moved past the claims ahead of it (RingReached).
+func RingLen(head, tail, capacity uint64, word func(q uint64) uint64) int {
+	head, tail = RingReached(head, true, capacity, word), RingReached(tail, false, capacity, word)
+	if tail <= head {
+		return 0
+	}
+	return int(min(tail-head, capacity))
+}
+
 // RingStats are what a ring's words say of its use, for ipcchan ls.
 type RingStats struct {
-	Len       int // messages in it, about (head and tail are hints)
+	Len       int // messages in it (head and tail are hints, moved past the claims ahead of them)
 	Recovered uint64
 	Ended     bool
 }
 
-// ReadRingStats reads a ring's counters from a copy of its payload.
-func ReadRingStats(payload []byte) RingStats {
+// ReadRingStats reads a ring's counters from a copy of its control block;
+// word(q) reads the state word of position q's slot (or returns 0).
+func ReadRingStats(payload []byte, word func(q uint64) uint64) RingStats {
 	le := binary.LittleEndian
 	if len(payload) < RingCtlSize {
 		return RingStats{}
 	}
 	head, tail := le.Uint64(payload[offRingHead:]), le.Uint64(payload[offRingTail:])
-	n := 0
-	if tail > head {
-		n = int(min(tail-head, uint64(le.Uint32(payload[offRingCapacity:]))))
-	}
+	n := RingLen(head, tail, uint64(le.Uint32(payload[offRingCapacity:])), word)
 	return RingStats{Len: n, Recovered: le.Uint64(payload[offRingRecovered:]), Ended: le.Uint32(payload[offRingEnded:]) != 0}
 }

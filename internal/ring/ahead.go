@@ -13,7 +13,8 @@ import (
 // publication or the freeing), where an SPSC ring pays one store. So a
 // handle that has just claimed position p-1 for a single message claims p
 // next, with no look at the counter's slot, and leaves the counter behind,
-// moving it once every leadMax messages: the counters are hints (see
+// moving it once every lead messages (objfmt.RingLead, at most 16): the
+// counters are hints (see
 // FORMATS), and whoever finds one behind helps it on as it does for a
 // claimer that has not moved it yet. Every position before the handle's
 // cursor is claimed (it claimed the one before, which the counter had
@@ -22,7 +23,6 @@ import (
 // to its cursor with one compare-and-swap and looks at the counter as
 // before: a handle that waits leaves the counter where the next message
 // is.
-const leadMax = 16
 
 // A cursor is the position after a handle's last single claim, on a line
 // of its own: the sending and the receiving goroutines of a process write
@@ -64,25 +64,6 @@ func (r *Ring) claimOne(counter *uint64, cur *cursor, read bool) (uint64, bool) 
 	}
 	storeCursor(&cur.next, pos+1)
 	return pos, true
-}
-
-// reached is the counter (head with read, else tail) moved past the
-// slots the handles that claim ahead of it have claimed: where it would
-// be if every claimer moved it at once.
-func (r *Ring) reached(counter *uint64, read bool) uint64 {
-	pos := atomic.LoadUint64(counter)
-	for range r.lead {
-		p, st, n, _ := objfmt.ParseRingWord(atomic.LoadUint64(r.word(pos)))
-		switch {
-		case p == objfmt.RingPos(pos+r.cap):
-			pos++
-		case p == objfmt.RingPos(pos) && (st == objfmt.SlotReading || !read && st != objfmt.SlotFree):
-			pos += uint64(n)
-		default:
-			return pos
-		}
-	}
-	return pos
 }
 
 // SendOne sends msg, of at most MaxLen bytes, as a message of its own if

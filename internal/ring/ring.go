@@ -64,7 +64,7 @@ type Ring struct {
 	w objfmt.RingWords
 	waiting
 	seenHead       atomic.Uint64 // head, as a sender last read it (prefetchWrite)
-	lead           uint64        // how far single claims run ahead of a counter (leadMax)
+	lead           uint64        // how far single claims run ahead of a counter (objfmt.RingLead)
 	sendAt, readAt cursor
 }
 
@@ -84,7 +84,7 @@ func New(payload []byte, pid uint32, waiters *futex.Set) *Ring {
 	r := &Ring{w: objfmt.RingWordsOf(payload),
 		slotTable: newSlotTable(payload, uint64(g.Capacity), objfmt.RingCtlSize, int(g.Stride), int(g.MaxLen), g.Flags&objfmt.RingFixed != 0)}
 	r.waiting.init(pid, waiters)
-	r.lead = min(leadMax, r.cap/4)
+	r.lead = objfmt.RingLead(r.cap)
 	return r
 }
 
@@ -96,11 +96,8 @@ func (r *Ring) MaxLen() int { return r.maxLen }
 
 // Len is about how many messages the ring holds.
 func (r *Ring) Len() int {
-	head, tail := r.reached(r.w.Head, true), r.reached(r.w.Tail, false)
-	if tail <= head {
-		return 0
-	}
-	return int(min(tail-head, r.cap))
+	word := func(q uint64) uint64 { return atomic.LoadUint64(r.word(q)) }
+	return objfmt.RingLen(atomic.LoadUint64(r.w.Head), atomic.LoadUint64(r.w.Tail), r.cap, word)
 }
 
 // Recovered is how many slots were taken back from dead processes.

@@ -325,7 +325,7 @@ func fillShm(in *Info) {
 			in.CreatorAlive = posix.Alive(li.Sender)
 		}
 	case objfmt.Ring:
-		g, st := objfmt.ReadRingGeometry(p), objfmt.ReadRingStats(p)
+		g, st := objfmt.ReadRingGeometry(p), ringStats(in.Path, p)
 		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
 	case objfmt.Topic:
 		fillTopic(in, p)
@@ -462,6 +462,27 @@ func addPid(pids []int, pid int) []int {
 		return pids
 	}
 	return append(pids, pid)
+}
+
+// ringStats reads the stats of the ring file at path, whose control block
+// (a copy) is p: its length from its counters, moved past the claims ahead
+// of them, whose state words it reads from the file (a word it cannot
+// read, 0, ends the walk).
+func ringStats(path string, p []byte) objfmt.RingStats {
+	g := objfmt.ReadRingGeometry(p)
+	f, err := os.Open(path)
+	if err != nil || g.Capacity == 0 {
+		return objfmt.ReadRingStats(p, func(uint64) uint64 { return 0 })
+	}
+	defer f.Close()
+	return objfmt.ReadRingStats(p, func(q uint64) uint64 {
+		var b [8]byte
+		off := int64(objfmt.HeaderSize) + int64(objfmt.RingCtlSize) + int64(q%uint64(g.Capacity))*int64(g.Stride)
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0
+		}
+		return binary.LittleEndian.Uint64(b[:])
+	})
 }
 
 // readHead reads up to n bytes from the start of a file.
