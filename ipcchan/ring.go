@@ -323,18 +323,12 @@ func (r *Ring[T]) send(ctx context.Context, v *T, block bool, op string) error {
 		}
 		msg = out.Ref
 	}
-	if out == nil && r.ring.SendOne(msg) {
-		return nil
-	}
-	c, err := r.ring.ClaimWrite(ctx, block)
-	if err != nil {
+	if err := r.ring.Send(ctx, block, msg); err != nil {
 		if out != nil {
 			out.Drop()
 		}
 		return r.err(op, err)
 	}
-	copy(r.ring.Buf(c), msg)
-	r.ring.Publish(c, len(msg))
 	if out != nil {
 		out.Sent()
 	}

@@ -14,9 +14,8 @@ import (
 // handle that has just claimed position p-1 for a single message claims p
 // next, with no look at the counter's slot, and leaves the counter behind,
 // moving it once every lead messages (objfmt.RingLead, at most 16): the
-// counters are hints (see
-// FORMATS), and whoever finds one behind helps it on as it does for a
-// claimer that has not moved it yet. Every position before the handle's
+// counters are hints (see FORMATS), and whoever finds one behind helps it
+// on as it does for a claimer that has not moved it yet. Every position before the handle's
 // cursor is claimed (it claimed the one before, which the counter had
 // reached or its cursor had), so when a claim at the cursor fails (the
 // slot is another's, or empty, or full) the handle moves the counter up
@@ -64,25 +63,6 @@ func (r *Ring) claimOne(counter *uint64, cur *cursor, read bool) (uint64, bool) 
 	}
 	storeCursor(&cur.next, pos+1)
 	return pos, true
-}
-
-// SendOne sends msg, of at most MaxLen bytes, as a message of its own if
-// the slot after the handle's last such claim (or at tail) is free now,
-// and reports whether it did; if not, the sender claims as usual
-// (ClaimWrite), which waits while the ring is full, helps and recovers,
-// and tells the end of the stream. It is the common case of a send, in
-// fewer calls.
-func (r *Ring) SendOne(msg []byte) bool {
-	if r.Ended() {
-		return false
-	}
-	c, ok := r.claimWriteOne()
-	if !ok {
-		return false
-	}
-	copy(r.Buf(c), msg)
-	r.Publish(c, len(msg))
-	return true
 }
 
 // claimWriteOne claims the slot for a message of its own after the

@@ -140,12 +140,37 @@ func (r *Ring) ClaimWrite(ctx context.Context, block bool) (Claim, error) {
 	return r.ClaimWriteRun(ctx, block, 1)
 }
 
+// Send sends msg, of at most MaxLen bytes, as a message of its own, as
+// ClaimWrite, a copy and Publish do: the common case, a claim ahead that
+// wins, in fewer calls.
+func (r *Ring) Send(ctx context.Context, block bool, msg []byte) error {
+	c, ok := Claim{}, false
+	if !r.Ended() {
+		c, ok = r.claimWriteOne()
+	}
+	if !ok {
+		var err error
+		if c, err = r.claimWriteRun(ctx, block, 1, true); err != nil {
+			return err
+		}
+	}
+	copy(r.Buf(c), msg)
+	r.Publish(c, len(msg))
+	return nil
+}
+
 // ClaimWriteRun claims a run of slots for up to want messages, with one
 // compare-and-swap: as many as are free from the next position on, at
 // least one (waiting for it while the ring is full if block), at most
 // want, objfmt.RingRunMax and the capacity. It fails with ErrEnded once
 // End was called.
 func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, error) {
+	return r.claimWriteRun(ctx, block, want, false)
+}
+
+// claimWriteRun is ClaimWriteRun, whose caller, if tried, has just tried
+// the claim ahead (claimWriteOne): its first look is at tail.
+func (r *Ring) claimWriteRun(ctx context.Context, block bool, want int, tried bool) (Claim, error) {
 	want = max(1, min(want, objfmt.RingRunMax, int(r.cap)))
 	spins, stale := 0, 0
 	for {
@@ -155,11 +180,12 @@ func (r *Ring) ClaimWriteRun(ctx context.Context, block bool, want int) (Claim, 
 		// A message's slot is free, most often: claim it with no load first
 		// (a load, then the compare-and-swap, costs the line two trips from
 		// the receiver that freed it; the swap alone, one).
-		if want == 1 {
+		if want == 1 && !tried {
 			if c, ok := r.claimWriteOne(); ok {
 				return c, nil
 			}
 		}
+		tried = false
 		pos := atomic.LoadUint64(r.w.Tail)
 		sw := r.word(pos)
 		w := atomic.LoadUint64(sw)
@@ -260,7 +286,7 @@ func (r *Ring) ClaimRead(ctx context.Context, block bool) (Claim, []byte, error)
 	if c, ok := r.claimReadOne(); ok {
 		return c, r.Msg(c, 0), nil
 	}
-	c, err := r.ClaimReadRun(ctx, block, 1)
+	c, err := r.claimReadRun(ctx, block, 1, true)
 	if err != nil {
 		return Claim{}, nil, err
 	}
@@ -289,16 +315,23 @@ func (r *Ring) Slot(c Claim, i int) []byte { return r.data(r.slotOf(c, i)) }
 // (End, and the ring empty) it returns io.EOF; without block, ErrEmpty at
 // once.
 func (r *Ring) ClaimReadRun(ctx context.Context, block bool, want int) (Claim, error) {
+	return r.claimReadRun(ctx, block, want, false)
+}
+
+// claimReadRun is ClaimReadRun, whose caller, if tried, has just tried the
+// claim ahead (claimReadOne): its first look is at head.
+func (r *Ring) claimReadRun(ctx context.Context, block bool, want int, tried bool) (Claim, error) {
 	want = max(1, want)
 	spins, stale := 0, 0
 	for {
 		// As a sender's: a message published alone, claimed with no load
 		// first.
-		if want == 1 {
+		if want == 1 && !tried {
 			if c, ok := r.claimReadOne(); ok {
 				return c, nil
 			}
 		}
+		tried = false
 		pos, sw, w, p, st, n, pid := r.look(r.w.Head)
 		switch {
 		case p == objfmt.RingPos(pos) && st == objfmt.SlotFull:
