@@ -325,7 +325,8 @@ func fillShm(in *Info) {
 			in.CreatorAlive = posix.Alive(li.Sender)
 		}
 	case objfmt.Ring:
-		g, st := objfmt.ReadRingGeometry(p), ringStats(in.Path, p)
+		g := objfmt.ReadRingGeometry(p)
+		st := ringStats(in.Path, p, g)
 		in.Capacity, in.MsgSize, in.Len, in.Recovered, in.Ended = int(g.Capacity), int(g.MaxLen), st.Len, st.Recovered, st.Ended
 	case objfmt.Topic:
 		fillTopic(in, p)
@@ -465,11 +466,10 @@ func addPid(pids []int, pid int) []int {
 }
 
 // ringStats reads the stats of the ring file at path, whose control block
-// (a copy) is p: its length from its counters, moved past the claims ahead
-// of them, whose state words it reads from the file (a word it cannot
-// read, 0, ends the walk).
-func ringStats(path string, p []byte) objfmt.RingStats {
-	g := objfmt.ReadRingGeometry(p)
+// (a copy) is p and geometry g: its length from its counters, moved past
+// the claims ahead of them, whose state words it reads from the file (a
+// word it cannot read, 0, ends the walk).
+func ringStats(path string, p []byte, g objfmt.RingGeometry) objfmt.RingStats {
 	f, err := os.Open(path)
 	if err != nil || g.Capacity == 0 {
 		return objfmt.ReadRingStats(p, func(uint64) uint64 { return 0 })
